@@ -1,0 +1,936 @@
+
+/*
+ * Channels and messages in an sse_zone shared memory zone.
+ *
+ * Every message is linked in up to two places:
+ *   - the history of its channel (and the zone-wide history queue, in id
+ *     order, for expiry), while it is kept for replay and resume;
+ *   - the zone-wide pending log, while some worker with subscribers has not
+ *     handed it to them yet.
+ * It is freed when it is in neither.  A worker walks the pending log from its
+ * slot's "next" without the lock: nothing after its cursor can be freed.
+ */
+
+
+#include "ngx_http_sse_module.h"
+
+
+static ngx_int_t ngx_http_sse_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_sse_channel_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_sse_channel_t *ngx_http_sse_channel_lookup(
+    ngx_http_sse_shctx_t *sh, ngx_str_t *name, uint32_t hash);
+static ngx_http_sse_channel_t *ngx_http_sse_channel_get(
+    ngx_http_sse_zone_t *zone, ngx_str_t *name);
+static void ngx_http_sse_channel_release(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch);
+static ngx_int_t ngx_http_sse_chslot_add(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_uint_t slot, ngx_int_t delta);
+static void ngx_http_sse_msg_unhistory(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_msg_t *msg);
+static void ngx_http_sse_msg_free(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_msg_t *msg);
+static void ngx_http_sse_expire(ngx_http_sse_zone_t *zone);
+static void ngx_http_sse_gc(ngx_http_sse_zone_t *zone);
+static void ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone,
+    ngx_uint_t slot);
+static void ngx_http_sse_log_full(ngx_http_sse_zone_t *zone, ngx_log_t *log);
+
+
+ngx_int_t
+ngx_http_sse_zone_add(ngx_conf_t *cf, ngx_http_sse_zone_t *zone, size_t size)
+{
+    ngx_shm_zone_t  *shm_zone;
+
+    shm_zone = ngx_shared_memory_add(cf, &zone->name, size,
+                                     &ngx_http_sse_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sse_zone \"%V\" is already declared",
+                           &zone->name);
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_sse_init_zone;
+    shm_zone->data = zone;
+    zone->shm_zone = shm_zone;
+
+    ngx_rbtree_init(&zone->lchannels, &zone->lsentinel,
+                    ngx_rbtree_insert_value);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_sse_zone_t  *ozone = data;
+
+    size_t                 len;
+    ngx_http_sse_zone_t   *zone;
+    ngx_http_sse_shctx_t  *sh;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_http_sse_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->sh = sh;
+    zone->shpool->data = sh;
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_http_sse_channel_insert);
+    ngx_queue_init(&sh->log);
+    ngx_queue_init(&sh->all);
+
+    len = sizeof(" in sse_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in sse_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is reported by the module, once a minute */
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sse_channel_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_int_t                rc;
+    ngx_rbtree_node_t      **p;
+    ngx_http_sse_channel_t  *ch, *cht;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            ch = (ngx_http_sse_channel_t *) node;
+            cht = (ngx_http_sse_channel_t *) temp;
+
+            rc = ngx_memn2cmp(ch->name, cht->name, ch->len, cht->len);
+            p = (rc < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_sse_channel_t *
+ngx_http_sse_channel_lookup(ngx_http_sse_shctx_t *sh, ngx_str_t *name,
+    uint32_t hash)
+{
+    ngx_int_t                rc;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_http_sse_channel_t  *ch;
+
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        ch = (ngx_http_sse_channel_t *) node;
+
+        rc = ngx_memn2cmp(name->data, ch->name, name->len, ch->len);
+
+        if (rc == 0) {
+            return ch;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* finds or creates a channel; NULL when the zone is full */
+
+static ngx_http_sse_channel_t *
+ngx_http_sse_channel_get(ngx_http_sse_zone_t *zone, ngx_str_t *name)
+{
+    uint32_t                 hash;
+    ngx_http_sse_channel_t  *ch;
+
+    hash = ngx_crc32_short(name->data, name->len);
+
+    ch = ngx_http_sse_channel_lookup(zone->sh, name, hash);
+    if (ch) {
+        return ch;
+    }
+
+    ch = ngx_slab_alloc_locked(zone->shpool,
+                               offsetof(ngx_http_sse_channel_t, name)
+                               + name->len);
+    if (ch == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(ch, offsetof(ngx_http_sse_channel_t, name));
+
+    ch->node.key = hash;
+    ch->len = name->len;
+    ngx_memcpy(ch->name, name->data, name->len);
+    ngx_queue_init(&ch->history);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &ch->node);
+    zone->sh->channels++;
+
+    return ch;
+}
+
+
+/* frees a channel nobody uses any more */
+
+static void
+ngx_http_sse_channel_release(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch)
+{
+    ngx_http_sse_chslot_t  *cs, *next;
+
+    if (ch->refs || ch->subscribers) {
+        return;
+    }
+
+    for (cs = ch->slots; cs; cs = next) {
+        next = cs->next;
+        ngx_slab_free_locked(zone->shpool, cs);
+    }
+
+    if (!ch->deleted) {
+        ngx_rbtree_delete(&zone->sh->rbtree, &ch->node);
+        zone->sh->channels--;
+    }
+
+    ngx_slab_free_locked(zone->shpool, ch);
+}
+
+
+static ngx_int_t
+ngx_http_sse_chslot_add(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch,
+    ngx_uint_t slot, ngx_int_t delta)
+{
+    ngx_http_sse_chslot_t  *cs, **pcs;
+
+    for (pcs = &ch->slots; *pcs; pcs = &(*pcs)->next) {
+        cs = *pcs;
+
+        if (cs->slot != slot) {
+            continue;
+        }
+
+        cs->count += delta;
+
+        if (cs->count == 0) {
+            *pcs = cs->next;
+            ngx_slab_free_locked(zone->shpool, cs);
+        }
+
+        return NGX_OK;
+    }
+
+    if (delta <= 0) {
+        return NGX_OK;
+    }
+
+    cs = ngx_slab_alloc_locked(zone->shpool, sizeof(ngx_http_sse_chslot_t));
+    if (cs == NULL) {
+        return NGX_ERROR;
+    }
+
+    cs->slot = slot;
+    cs->count = delta;
+    cs->next = ch->slots;
+    ch->slots = cs;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sse_msg_unhistory(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
+{
+    ngx_queue_remove(&msg->chq);
+    ngx_queue_remove(&msg->all);
+    msg->in_history = 0;
+
+    msg->channel->messages--;
+    zone->sh->messages--;
+
+    if (!msg->in_log) {
+        ngx_http_sse_msg_free(zone, msg);
+    }
+}
+
+
+static void
+ngx_http_sse_msg_free(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
+{
+    ngx_http_sse_channel_t  *ch;
+
+    ch = msg->channel;
+
+    ngx_slab_free_locked(zone->shpool, msg);
+
+    ch->refs--;
+    ngx_http_sse_channel_release(zone, ch);
+}
+
+
+/* drops the kept messages whose time is up, oldest first */
+
+static void
+ngx_http_sse_expire(ngx_http_sse_zone_t *zone)
+{
+    ngx_queue_t         *q;
+    ngx_http_sse_msg_t  *msg;
+
+    while (!ngx_queue_empty(&zone->sh->all)) {
+        q = ngx_queue_head(&zone->sh->all);
+        msg = ngx_queue_data(q, ngx_http_sse_msg_t, all);
+
+        if (msg->expires == 0
+            || (ngx_msec_int_t) (msg->expires - ngx_current_msec) > 0)
+        {
+            return;
+        }
+
+        ngx_http_sse_msg_unhistory(zone, msg);
+    }
+}
+
+
+/* unlinks from the pending log what every active worker has seen */
+
+static void
+ngx_http_sse_gc(ngx_http_sse_zone_t *zone)
+{
+    uint64_t               min;
+    ngx_uint_t             i;
+    ngx_queue_t           *q;
+    ngx_http_sse_msg_t    *msg;
+    ngx_http_sse_slot_t   *slot;
+    ngx_http_sse_shctx_t  *sh;
+
+    sh = zone->sh;
+    min = sh->last_id;
+
+    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+        slot = &sh->slots[i];
+
+        if (slot->pid && slot->active && slot->cursor < min) {
+            min = slot->cursor;
+        }
+    }
+
+    while (!ngx_queue_empty(&sh->log)) {
+        q = ngx_queue_head(&sh->log);
+        msg = ngx_queue_data(q, ngx_http_sse_msg_t, log);
+
+        if (msg->id > min) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+        msg->in_log = 0;
+
+        if (!msg->in_history) {
+            ngx_http_sse_msg_free(zone, msg);
+        }
+    }
+}
+
+
+static void
+ngx_http_sse_log_full(ngx_http_sse_zone_t *zone, ngx_log_t *log)
+{
+    if (zone->sh->full_logged + 60 > ngx_time()) {
+        return;
+    }
+
+    zone->sh->full_logged = ngx_time();
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "sse_zone \"%V\" is full, publish refused "
+                  "(logged at most once a minute)", &zone->name);
+}
+
+
+ngx_int_t
+ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_http_sse_presult_t *res,
+    ngx_log_t *log)
+{
+    u_char                   *p;
+    size_t                    size;
+    ngx_uint_t                i, j, k, total, nring, active;
+    ngx_queue_t              *q;
+    ngx_http_sse_msg_t       *msg, *first, **out;
+    ngx_http_sse_slot_t      *slot, *ring[NGX_HTTP_SSE_MAX_SLOTS];
+    ngx_http_sse_pmsg_t      *pm;
+    ngx_http_sse_shctx_t     *sh;
+    ngx_http_sse_channel_t   *ch;
+
+    sh = zone->sh;
+
+    total = 0;
+    for (i = 0; i < n; i++) {
+        total += msgs[i].nchannels;
+    }
+
+    out = ngx_alloc(total * sizeof(ngx_http_sse_msg_t *), log);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_sse_expire(zone);
+
+    /* allocate everything first: a publish is all or nothing */
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        pm = &msgs[i];
+
+        for (j = 0; j < pm->nchannels; j++) {
+
+            ch = ngx_http_sse_channel_get(zone, &pm->channels[j]);
+            if (ch == NULL) {
+                goto full;
+            }
+
+            size = offsetof(ngx_http_sse_msg_t, text)
+                   + pm->event.len + pm->user.len + pm->data.len;
+
+            msg = ngx_slab_alloc_locked(zone->shpool, size);
+            if (msg == NULL) {
+                ngx_http_sse_channel_release(zone, ch);
+                goto full;
+            }
+
+            ngx_memzero(msg, offsetof(ngx_http_sse_msg_t, text));
+
+            msg->channel = ch;
+            ch->refs++;
+
+            msg->event_len = (uint16_t) pm->event.len;
+            msg->user_len = (uint16_t) pm->user.len;
+            msg->data_len = pm->data.len;
+
+            p = ngx_cpymem(msg->text, pm->event.data, pm->event.len);
+            p = ngx_cpymem(p, pm->user.data, pm->user.len);
+            ngx_memcpy(p, pm->data.data, pm->data.len);
+
+            out[k++] = msg;
+        }
+    }
+
+    /* commit */
+
+    active = 0;
+
+    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+        if (sh->slots[i].pid && sh->slots[i].active) {
+            active++;
+        }
+    }
+
+    first = NULL;
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        pm = &msgs[i];
+
+        for (j = 0; j < pm->nchannels; j++) {
+            msg = out[k++];
+            ch = msg->channel;
+
+            msg->id = ++sh->last_id;
+            ch->last_id = msg->id;
+
+            if (zone->ttl) {
+                msg->expires = ngx_current_msec + zone->ttl;
+                if (msg->expires == 0) {
+                    msg->expires = 1;
+                }
+            }
+
+            if (active) {
+                ngx_queue_insert_tail(&sh->log, &msg->log);
+                msg->in_log = 1;
+
+                if (first == NULL) {
+                    first = msg;
+                }
+            }
+
+            if (zone->history) {
+                ngx_queue_insert_tail(&ch->history, &msg->chq);
+                ngx_queue_insert_tail(&sh->all, &msg->all);
+                msg->in_history = 1;
+                ch->messages++;
+                sh->messages++;
+
+                while (ch->messages > zone->history) {
+                    q = ngx_queue_head(&ch->history);
+                    ngx_http_sse_msg_unhistory(zone,
+                                  ngx_queue_data(q, ngx_http_sse_msg_t, chq));
+                }
+            }
+
+            res->id = msg->id;
+            res->channel = pm->channels[j];
+            res->subscribers = ch->subscribers;
+            res++;
+
+            if (!msg->in_log && !msg->in_history) {
+                ngx_http_sse_msg_free(zone, msg);
+            }
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->published, total);
+
+    nring = 0;
+
+    if (first) {
+        for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+            slot = &sh->slots[i];
+
+            if (slot->pid == 0 || slot->active == 0) {
+                continue;
+            }
+
+            if (slot->next == NULL) {
+                slot->next = first;
+            }
+
+            if (ngx_atomic_cmp_set(&slot->bell, 0, 1)) {
+                ring[nring++] = slot;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_free(out);
+
+    if (nring) {
+        ngx_http_sse_ipc_ring(ring, nring, log);
+    }
+
+    return NGX_OK;
+
+full:
+
+    while (k) {
+        msg = out[--k];
+        ngx_http_sse_msg_free(zone, msg);
+    }
+
+    ngx_http_sse_log_full(zone, log);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_free(out);
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
+    ngx_uint_t n, ngx_uint_t max_subscribers,
+    ngx_http_sse_channel_t **channels, uint64_t *start_id, ngx_log_t *log)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               i, got, counted;
+    ngx_http_sse_slot_t     *slot;
+    ngx_http_sse_shctx_t    *sh;
+    ngx_http_sse_channel_t  *ch;
+
+    sh = zone->sh;
+    slot = zone->slot;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_sse_expire(zone);
+
+    rc = NGX_OK;
+    got = 0;
+    counted = 0;
+
+    /* find every channel first, pinned while the others are looked at */
+
+    for (i = 0; i < n; i++) {
+        ch = ngx_http_sse_channel_get(zone, &names[i]);
+
+        if (ch == NULL) {
+            ngx_http_sse_log_full(zone, log);
+            rc = NGX_DECLINED;
+            goto undo;
+        }
+
+        ch->refs++;
+        channels[got++] = ch;
+
+        if (max_subscribers && ch->subscribers >= max_subscribers) {
+            rc = NGX_BUSY;
+            goto undo;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_sse_chslot_add(zone, channels[i], zone->slot_index, 1)
+            != NGX_OK)
+        {
+            ngx_http_sse_log_full(zone, log);
+            rc = NGX_DECLINED;
+            goto undo;
+        }
+
+        counted++;
+    }
+
+    for (i = 0; i < n; i++) {
+        channels[i]->refs--;
+        channels[i]->subscribers++;
+    }
+
+    sh->subscribers += n;
+
+    if (zone->nlocal++ == 0) {
+        slot->cursor = sh->last_id;
+        slot->next = NULL;
+    }
+
+    slot->active = zone->nlocal;
+
+    *start_id = sh->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+
+undo:
+
+    for (i = 0; i < counted; i++) {
+        (void) ngx_http_sse_chslot_add(zone, channels[i], zone->slot_index, -1);
+    }
+
+    for (i = 0; i < got; i++) {
+        channels[i]->refs--;
+        ngx_http_sse_channel_release(zone, channels[i]);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **channels, ngx_uint_t n)
+{
+    ngx_uint_t               i;
+    ngx_http_sse_slot_t     *slot;
+    ngx_http_sse_channel_t  *ch;
+
+    slot = zone->slot;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        ch = channels[i];
+
+        (void) ngx_http_sse_chslot_add(zone, ch, zone->slot_index, -1);
+
+        ch->subscribers--;
+        zone->sh->subscribers--;
+
+        ngx_http_sse_channel_release(zone, ch);
+    }
+
+    if (--zone->nlocal == 0) {
+        slot->next = NULL;
+    }
+
+    slot->active = zone->nlocal;
+
+    ngx_http_sse_gc(zone);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_sse_store_info(ngx_http_sse_zone_t *zone, ngx_str_t *name,
+    ngx_http_sse_info_t *info)
+{
+    ngx_http_sse_channel_t  *ch;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_sse_expire(zone);
+
+    ch = ngx_http_sse_channel_lookup(zone->sh, name,
+                                     ngx_crc32_short(name->data, name->len));
+
+    if (ch == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    info->channel = *name;
+    info->subscribers = ch->subscribers;
+    info->messages = ch->messages;
+    info->last_id = ch->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+uint64_t
+ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone)
+{
+    uint64_t  id;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    id = zone->sh->last_id;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return id;
+}
+
+
+/*
+ * A worker takes a slot when it starts.  Slots of processes that are gone
+ * (a worker killed with SIGKILL) are taken back, and their subscribers
+ * are no longer counted.
+ */
+
+ngx_int_t
+ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
+    ngx_log_t *log)
+{
+    ngx_uint_t            i, found;
+    ngx_http_sse_slot_t  *slot;
+
+    found = NGX_HTTP_SSE_MAX_SLOTS;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+        slot = &zone->sh->slots[i];
+
+        if (slot->pid && slot->pid != ngx_pid
+            && kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "sse_zone \"%V\": worker %P is gone, "
+                          "its %ui subscribers are no longer counted",
+                          &zone->name, slot->pid, slot->active);
+
+            ngx_http_sse_slot_recover(zone, i);
+        }
+
+        if (slot->pid == 0 && found == NGX_HTTP_SSE_MAX_SLOTS) {
+            found = i;
+        }
+    }
+
+    if (found == NGX_HTTP_SSE_MAX_SLOTS) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "sse_zone \"%V\": no free worker slot", &zone->name);
+        return NGX_ERROR;
+    }
+
+    slot = &zone->sh->slots[found];
+
+    ngx_memzero(slot, sizeof(ngx_http_sse_slot_t));
+    slot->pid = ngx_pid;
+    slot->cursor = zone->sh->last_id;
+    slot->nonce = nonce;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    zone->slot = slot;
+    zone->slot_index = found;
+    zone->nlocal = 0;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_sse_store_release_slot(ngx_http_sse_zone_t *zone)
+{
+    if (zone->slot == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_sse_slot_recover(zone, zone->slot_index);
+    ngx_http_sse_gc(zone);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    zone->slot = NULL;
+}
+
+
+/* forgets a slot and every subscriber counted for it */
+
+static void
+ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone, ngx_uint_t index)
+{
+    ngx_rbtree_node_t       *node, *next, *root, *sentinel;
+    ngx_http_sse_slot_t     *slot;
+    ngx_http_sse_chslot_t   *cs, **pcs;
+    ngx_http_sse_channel_t  *ch;
+
+    slot = &zone->sh->slots[index];
+
+    if (slot->active) {
+        root = zone->sh->rbtree.root;
+        sentinel = zone->sh->rbtree.sentinel;
+
+        node = (root == sentinel) ? NULL : ngx_rbtree_min(root, sentinel);
+
+        while (node) {
+            next = ngx_rbtree_next(&zone->sh->rbtree, node);
+            ch = (ngx_http_sse_channel_t *) node;
+
+            for (pcs = &ch->slots; *pcs; pcs = &(*pcs)->next) {
+                cs = *pcs;
+
+                if (cs->slot == index) {
+                    *pcs = cs->next;
+                    ch->subscribers -= cs->count;
+                    zone->sh->subscribers -= cs->count;
+                    ngx_slab_free_locked(zone->shpool, cs);
+                    ngx_http_sse_channel_release(zone, ch);
+                    break;
+                }
+            }
+
+            node = next;
+        }
+    }
+
+    ngx_memzero(slot, sizeof(ngx_http_sse_slot_t));
+}
+
+
+/*
+ * The messages a worker has not handed out yet: from its slot's "next" to
+ * the end of the log.  The worker reads them without the lock, then calls
+ * ngx_http_sse_store_seen().
+ */
+
+ngx_http_sse_msg_t *
+ngx_http_sse_store_pending(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_msg_t **last)
+{
+    ngx_http_sse_msg_t  *first;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    first = zone->slot->next;
+
+    if (first) {
+        *last = ngx_queue_data(ngx_queue_last(&zone->sh->log),
+                               ngx_http_sse_msg_t, log);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return first;
+}
+
+
+void
+ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *last)
+{
+    ngx_queue_t          *q;
+    ngx_http_sse_slot_t  *slot;
+
+    slot = zone->slot;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (slot->active == 0) {
+        /* the last local subscriber left: the slot needs nothing */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    slot->cursor = last->id;
+
+    q = ngx_queue_next(&last->log);
+    slot->next = (q == ngx_queue_sentinel(&zone->sh->log))
+                 ? NULL : ngx_queue_data(q, ngx_http_sse_msg_t, log);
+
+    ngx_http_sse_gc(zone);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}

@@ -1,0 +1,1072 @@
+
+/*
+ * ngx_http_sse_module: directives, configuration and the publisher
+ * handler.  Subscriber streams live in ngx_http_sse_stream.c, the shared
+ * store in ngx_http_sse_channel.c.
+ */
+
+
+#include "ngx_http_sse_module.h"
+
+
+static ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
+static void ngx_http_sse_publish_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_publish_reply(ngx_http_request_t *r,
+    ngx_http_sse_presult_t *res, ngx_uint_t n, ngx_uint_t as_array);
+static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
+    ngx_str_t *channel);
+static ngx_int_t ngx_http_sse_request_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_uint_t ngx_http_sse_content_type_is(ngx_http_request_t *r,
+    const char *type, size_t len);
+
+static void *ngx_http_sse_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_sse_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sse_msec_off(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sse_connected_event(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_sse_init_process(ngx_cycle_t *cycle);
+static void ngx_http_sse_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_sse_commands[] = {
+
+    { ngx_string("sse_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_sse_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sse_subscribe"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_sse_role,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_SSE_ROLE_SUBSCRIBE,
+      NULL },
+
+    { ngx_string("sse_publish"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_sse_role,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_SSE_ROLE_PUBLISH,
+      NULL },
+
+    { ngx_string("sse_channel"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, channel),
+      NULL },
+
+    { ngx_string("sse_event"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, event),
+      NULL },
+
+    { ngx_string("sse_keepalive"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sse_msec_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, keepalive),
+      NULL },
+
+    { ngx_string("sse_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sse_msec_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, retry),
+      NULL },
+
+    { ngx_string("sse_connected_event"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sse_connected_event,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sse_subscriber_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sse_msec_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, subscriber_timeout),
+      NULL },
+
+    { ngx_string("sse_max_subscribers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, max_subscribers),
+      NULL },
+
+    { ngx_string("sse_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, max_message_size),
+      NULL },
+
+    { ngx_string("sse_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, max_pending),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_sse_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_sse_create_main_conf,         /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_sse_create_loc_conf,          /* create location configuration */
+    ngx_http_sse_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_sse_module = {
+    NGX_MODULE_V1,
+    &ngx_http_sse_module_ctx,              /* module context */
+    ngx_http_sse_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_sse_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_sse_exit_process,             /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_sse_publish_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
+
+        rc = ngx_http_read_client_request_body(r, ngx_http_sse_publish_body);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            r->keepalive = 0;
+
+            if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+                return ngx_http_sse_send_error(r, rc, "request body is "
+                                               "larger than "
+                                               "client_max_body_size");
+            }
+
+            return ngx_http_sse_send_error(r, rc, "cannot read the request "
+                                           "body");
+        }
+
+        return NGX_DONE;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_sse_channel_info(r);
+    }
+
+    return ngx_http_sse_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                   "method not allowed: publish with POST "
+                                   "or PUT, read with GET");
+}
+
+
+static void
+ngx_http_sse_publish_body(ngx_http_request_t *r)
+{
+    ngx_http_finalize_request(r, ngx_http_sse_publish(r));
+}
+
+
+static ngx_int_t
+ngx_http_sse_publish(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 body, channel, err;
+    ngx_uint_t                i, n, as_array;
+    ngx_array_t               msgs;
+    ngx_http_sse_pmsg_t      *m;
+    ngx_http_sse_presult_t   *res;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (ngx_http_sse_request_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_sse_default_channel(r, &channel) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_array_init(&msgs, r->pool, 1, sizeof(ngx_http_sse_pmsg_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    as_array = 0;
+
+    if (ngx_http_sse_content_type_is(r, "application/json",
+                                     sizeof("application/json") - 1))
+    {
+        rc = ngx_http_sse_parse_json(r->pool, body.data, body.len, &channel,
+                                     &msgs, &err);
+        as_array = (body.len && body.data[0] == '[');
+
+        if (!as_array) {
+            /* leading white space before the array */
+            for (i = 0; i < body.len; i++) {
+                if (body.data[i] != ' ' && body.data[i] != '\t'
+                    && body.data[i] != CR && body.data[i] != LF)
+                {
+                    as_array = (body.data[i] == '[');
+                    break;
+                }
+            }
+        }
+
+    } else if (ngx_http_sse_content_type_is(r,
+                   "application/x-www-form-urlencoded",
+                   sizeof("application/x-www-form-urlencoded") - 1))
+    {
+        rc = ngx_http_sse_parse_form(r->pool, body.data, body.len, &channel,
+                                     &msgs, &err);
+
+    } else {
+        m = ngx_array_push(&msgs);
+        if (m == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
+
+        m->channels = ngx_palloc(r->pool, sizeof(ngx_str_t));
+        if (m->channels == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        m->channels[0] = channel;
+        m->nchannels = 1;
+        m->data = body;
+
+        if (slcf->event
+            && ngx_http_complex_value(r, slcf->event, &m->event) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "%V", &err);
+    }
+
+    m = msgs.elts;
+    n = 0;
+
+    for (i = 0; i < msgs.nelts; i++) {
+        rc = ngx_http_sse_check_message(&m[i], slcf->max_message_size, &err);
+
+        if (rc != NGX_OK) {
+            rc = (rc == NGX_DECLINED) ? NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+                                      : NGX_HTTP_BAD_REQUEST;
+
+            if (as_array) {
+                return ngx_http_sse_send_error(r, rc, "message %ui: %V",
+                                               i + 1, &err);
+            }
+
+            return ngx_http_sse_send_error(r, rc, "%V", &err);
+        }
+
+        n += m[i].nchannels;
+    }
+
+    res = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_presult_t));
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_sse_store_publish(slcf->zone, m, msgs.nelts, res,
+                                    r->connection->log);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
+                                       &slcf->zone->name);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_sse_publish_reply(r, res, n, as_array || n > 1);
+}
+
+
+static ngx_int_t
+ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
+    ngx_uint_t n, ngx_uint_t as_array)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    body;
+    ngx_uint_t   i;
+
+    len = 2;
+
+    for (i = 0; i < n; i++) {
+        len += sizeof("{\"id\":\"\",\"channel\":\"\",\"subscribers\":},") - 1
+               + NGX_INT64_LEN + NGX_INT_T_LEN
+               + ngx_http_sse_json_escape_size(&res[i].channel);
+    }
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body.data;
+
+    if (as_array) {
+        *p++ = '[';
+    }
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_sprintf(p, "{\"id\":\"%uL\",\"channel\":\"", res[i].id);
+        p = ngx_http_sse_json_escape(p, &res[i].channel);
+        p = ngx_sprintf(p, "\",\"subscribers\":%ui}", res[i].subscribers);
+    }
+
+    if (as_array) {
+        *p++ = ']';
+    }
+
+    body.len = p - body.data;
+
+    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+static ngx_int_t
+ngx_http_sse_channel_info(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    ngx_str_t                 channel, body;
+    ngx_http_sse_info_t       info;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (ngx_http_sse_default_channel(r, &channel) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_sse_channel_valid(&channel) != NGX_OK) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid channel name");
+    }
+
+    if (ngx_http_sse_store_info(slcf->zone, &channel, &info) != NGX_OK) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
+                                       "unknown channel");
+    }
+
+    body.data = ngx_pnalloc(r->pool,
+                        sizeof("{\"channel\":\"\",\"subscribers\":,"
+                               "\"messages\":,\"last_event_id\":\"\"}") - 1
+                        + ngx_http_sse_json_escape_size(&channel)
+                        + 2 * NGX_INT_T_LEN + NGX_INT64_LEN);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
+    p = ngx_http_sse_json_escape(p, &channel);
+    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"messages\":%ui,"
+                    "\"last_event_id\":\"%uL\"}",
+                    info.subscribers, info.messages, info.last_id);
+
+    body.len = p - body.data;
+
+    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+/* sse_channel, or "global" when it is empty */
+
+static ngx_int_t
+ngx_http_sse_default_channel(ngx_http_request_t *r, ngx_str_t *channel)
+{
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (ngx_http_complex_value(r, slcf->channel, channel) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (channel->len == 0) {
+        ngx_str_set(channel, "global");
+    }
+
+    return NGX_OK;
+}
+
+
+/* the whole body in one piece, whether in memory buffers or in a file */
+
+static ngx_int_t
+ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "sse: cannot read the request body from \"%V\"",
+                          &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_sse_content_type_is(ngx_http_request_t *r, const char *type,
+    size_t len)
+{
+    ngx_table_elt_t  *ct;
+
+    ct = r->headers_in.content_type;
+
+    if (ct == NULL || ct->value.len < len
+        || ngx_strncasecmp(ct->value.data, (u_char *) type, len) != 0)
+    {
+        return 0;
+    }
+
+    return ct->value.len == len
+           || ct->value.data[len] == ';'
+           || ct->value.data[len] == ' ';
+}
+
+
+ngx_int_t
+ngx_http_sse_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* {"error":"<what is wrong>","status":<code>} */
+
+ngx_int_t
+ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char     *p, text[NGX_MAX_ERROR_STR];
+    va_list     args;
+    ngx_str_t   what, body;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(text, text + sizeof(text), fmt, args);
+    va_end(args);
+
+    what.data = text;
+    what.len = p - text;
+
+    body.data = ngx_pnalloc(r->pool,
+                            sizeof("{\"error\":\"\",\"status\":}") - 1
+                            + ngx_http_sse_json_escape_size(&what)
+                            + NGX_INT_T_LEN);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_http_sse_json_escape(p, &what);
+    p = ngx_sprintf(p, "\",\"status\":%ui}", status);
+
+    body.len = p - body.data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "sse: %ui %V", status, &what);
+
+    return ngx_http_sse_send_json(r, status, &body);
+}
+
+
+ngx_http_sse_main_conf_t *
+ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle)
+{
+    if (cycle->conf_ctx == NULL
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    return ngx_http_cycle_get_module_main_conf(cycle, ngx_http_sse_module);
+}
+
+
+static void *
+ngx_http_sse_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_sse_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sse_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&smcf->zones, cf->pool, 2,
+                       sizeof(ngx_http_sse_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return smcf;
+}
+
+
+static void *
+ngx_http_sse_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sse_loc_conf_t));
+    if (slcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     slcf->role = 0;
+     *     slcf->zone_name = { 0, NULL };
+     *     slcf->zone = NULL;
+     *     slcf->connected_event = { 0, NULL };
+     */
+
+    slcf->channel = NGX_CONF_UNSET_PTR;
+    slcf->event = NGX_CONF_UNSET_PTR;
+    slcf->keepalive = NGX_CONF_UNSET_MSEC;
+    slcf->retry = NGX_CONF_UNSET_MSEC;
+    slcf->connected_event.len = NGX_CONF_UNSET_SIZE;
+    slcf->subscriber_timeout = NGX_CONF_UNSET_MSEC;
+    slcf->max_subscribers = NGX_CONF_UNSET_UINT;
+    slcf->max_message_size = NGX_CONF_UNSET_SIZE;
+    slcf->max_pending = NGX_CONF_UNSET_SIZE;
+
+    return slcf;
+}
+
+
+static char *
+ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_sse_loc_conf_t *prev = parent;
+    ngx_http_sse_loc_conf_t *conf = child;
+
+    ngx_str_t                          v;
+    ngx_uint_t                         i;
+    ngx_http_sse_zone_t              **zones;
+    ngx_http_sse_main_conf_t          *smcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    ngx_conf_merge_ptr_value(conf->channel, prev->channel, NULL);
+    ngx_conf_merge_ptr_value(conf->event, prev->event, NULL);
+    ngx_conf_merge_msec_value(conf->keepalive, prev->keepalive, 15000);
+    ngx_conf_merge_msec_value(conf->retry, prev->retry, 0);
+    ngx_conf_merge_msec_value(conf->subscriber_timeout,
+                              prev->subscriber_timeout, 0);
+    ngx_conf_merge_uint_value(conf->max_subscribers, prev->max_subscribers,
+                              0);
+    ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
+                              64 * 1024);
+    ngx_conf_merge_size_value(conf->max_pending, prev->max_pending,
+                              1024 * 1024);
+
+    if (conf->connected_event.len == NGX_CONF_UNSET_SIZE) {
+        if (prev->connected_event.len == NGX_CONF_UNSET_SIZE) {
+            ngx_str_null(&conf->connected_event);
+
+        } else {
+            conf->connected_event = prev->connected_event;
+        }
+    }
+
+    if (conf->role == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->channel == NULL) {
+        conf->channel = ngx_pcalloc(cf->pool,
+                                    sizeof(ngx_http_complex_value_t));
+        if (conf->channel == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ngx_str_set(&v, "$arg_channel");
+        ccv.value = &v;
+        ccv.complex_value = conf->channel;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->event == NULL) {
+        conf->event = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (conf->event == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ngx_str_set(&v, "$arg_event");
+        ccv.value = &v;
+        ccv.complex_value = conf->event;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->zone) {
+        return NGX_CONF_OK;
+    }
+
+    /* zones are known once the whole http block is read */
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sse_module);
+    zones = smcf->zones.elts;
+
+    if (conf->zone_name.len == 0) {
+        if (smcf->zones.nelts != 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\" needs \"zone=\": %ui sse_zone "
+                               "declared",
+                               conf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
+                               ? "sse_subscribe" : "sse_publish",
+                               smcf->zones.nelts);
+            return NGX_CONF_ERROR;
+        }
+
+        conf->zone = zones[0];
+        return NGX_CONF_OK;
+    }
+
+    for (i = 0; i < smcf->zones.nelts; i++) {
+        if (zones[i]->name.len == conf->zone_name.len
+            && ngx_strncmp(zones[i]->name.data, conf->zone_name.data,
+                           conf->zone_name.len) == 0)
+        {
+            conf->zone = zones[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%s\" names unknown sse_zone \"%V\"",
+                       conf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
+                       ? "sse_subscribe" : "sse_publish",
+                       &conf->zone_name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* sse_zone zone=NAME:SIZE [history=N] [ttl=TIME] */
+
+static char *
+ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sse_main_conf_t *smcf = conf;
+
+    u_char                *p;
+    size_t                 size;
+    ngx_int_t              n;
+    ngx_str_t             *value, s;
+    ngx_uint_t             i;
+    ngx_http_sse_zone_t   *zone, **pzone;
+
+    value = cf->args->elts;
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_sse_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->history = 100;
+    zone->ttl = 3600 * 1000;
+    size = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            zone->name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(zone->name.data, ':');
+
+            if (p == NULL || p == zone->name.data) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone \"%V\" in sse_zone, "
+                                   "use zone=NAME:SIZE", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->name.len = p - zone->name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            n = ngx_parse_size(&s);
+
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\" in sse_zone",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            size = (size_t) n;
+
+            if (size < sizeof(ngx_http_sse_shctx_t) + 8 * ngx_pagesize) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "sse_zone \"%V\" is too small: it needs "
+                                   "at least %uzk",
+                                   &value[i],
+                                   (sizeof(ngx_http_sse_shctx_t)
+                                    + 8 * ngx_pagesize) / 1024 + 1);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "history=", 8) == 0) {
+
+            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
+
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid history \"%V\" in sse_zone",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->history = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            n = ngx_parse_time(&s, 0);
+
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\" in sse_zone",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->ttl = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" in sse_zone: redis= is not "
+                               "supported by this version yet", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in sse_zone",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sse_zone needs \"zone=NAME:SIZE\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_sse_zone_add(cf, zone, size) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    pzone = ngx_array_push(&smcf->zones);
+    if (pzone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pzone = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/* sse_subscribe [zone=NAME]; sse_publish [zone=NAME]; */
+
+static char *
+ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sse_loc_conf_t *slcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+
+    if (slcf->role) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" in a location that already has "
+                           "\"%s\": a location either subscribes or "
+                           "publishes",
+                           &value[0],
+                           slcf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
+                           ? "sse_subscribe" : "sse_publish");
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->role = cmd->offset;
+
+    if (cf->args->nelts == 2) {
+        if (value[1].len <= 5
+            || ngx_strncmp(value[1].data, "zone=", 5) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\", "
+                               "use zone=NAME", &value[1], &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        slcf->zone_name.data = value[1].data + 5;
+        slcf->zone_name.len = value[1].len - 5;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    clcf->handler = (slcf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE)
+                    ? ngx_http_sse_subscribe_handler
+                    : ngx_http_sse_publish_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* TIME | off */
+
+static char *
+ngx_http_sse_msec_off(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t  *msp;
+
+    msp = (ngx_msec_t *) (p + cmd->offset);
+
+    if (*msp != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *msp = 0;
+        return NGX_CONF_OK;
+    }
+
+    *msp = ngx_parse_time(&value[1], 0);
+
+    if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid time \"%V\" in \"%V\", use a time "
+                           "such as 15s or \"off\"", &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* NAME | off */
+
+static char *
+ngx_http_sse_connected_event(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sse_loc_conf_t *slcf = conf;
+
+    ngx_str_t  *value;
+    ngx_uint_t  i;
+
+    if (slcf->connected_event.len != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_null(&slcf->connected_event);
+        return NGX_CONF_OK;
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] <= ' ' || value[1].data[i] == 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid event name \"%V\" in "
+                               "sse_connected_event: no white space or "
+                               "control characters", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > 255) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid event name \"%V\" in "
+                           "sse_connected_event", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->connected_event = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_sse_ipc_init(cycle);
+}
+
+
+static void
+ngx_http_sse_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_sse_ipc_exit(cycle);
+}

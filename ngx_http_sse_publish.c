@@ -1,0 +1,661 @@
+
+/*
+ * Publish bodies: JSON (one message or an array), form fields, or a raw
+ * body.  Pure functions on memory and a pool, free of request objects, so
+ * that they can be fuzzed.
+ */
+
+
+#include "ngx_http_sse_module.h"
+
+#include <cjson/cJSON.h>
+
+
+#define NGX_HTTP_SSE_MAX_NAME_LEN  255
+
+
+static ngx_int_t ngx_http_sse_json_has_nul(u_char *p, size_t len);
+static ngx_int_t ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
+    ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err);
+static ngx_int_t ngx_http_sse_json_string(ngx_pool_t *pool, cJSON *item,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_sse_set_err(ngx_pool_t *pool, ngx_str_t *err,
+    ngx_uint_t index, const char *what);
+static ngx_int_t ngx_http_sse_form_decode(u_char *src, size_t len,
+    ngx_str_t *dst);
+
+
+/*
+ * cJSON keeps strings NUL-terminated: a "\u0000" escape would cut a value
+ * short without a word, so a body holding one is refused instead.
+ */
+
+static ngx_int_t
+ngx_http_sse_json_has_nul(u_char *p, size_t len)
+{
+    u_char  *end;
+
+    end = p + len;
+
+    for ( /* void */ ; p < end; p++) {
+
+        if (*p == '\0') {
+            return 1;
+        }
+
+        if (*p != '\\' || p + 1 == end) {
+            continue;
+        }
+
+        p++;
+
+        if (*p == 'u' && end - p > 4
+            && p[1] == '0' && p[2] == '0' && p[3] == '0' && p[4] == '0')
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err)
+{
+    cJSON                *root, *item;
+    ngx_int_t             rc;
+    ngx_uint_t            i, n;
+    const char           *what;
+    ngx_http_sse_pmsg_t  *m;
+
+    if (len == 0) {
+        ngx_str_set(err, "empty body");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_sse_json_has_nul(body, len)) {
+        ngx_str_set(err, "NUL characters are not allowed");
+        return NGX_ERROR;
+    }
+
+    root = cJSON_ParseWithLength((const char *) body, len);
+    if (root == NULL) {
+        ngx_str_set(err, "body is not valid JSON");
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    if (cJSON_IsArray(root)) {
+        n = cJSON_GetArraySize(root);
+
+        if (n == 0) {
+            ngx_str_set(err, "empty array: no message to publish");
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        i = 0;
+
+        cJSON_ArrayForEach(item, root) {
+            i++;
+
+            m = ngx_array_push(msgs);
+            if (m == NULL) {
+                rc = NGX_ERROR;
+                ngx_str_set(err, "out of memory");
+                goto done;
+            }
+
+            if (ngx_http_sse_json_message(pool, item, default_channel, m,
+                                          &what)
+                != NGX_OK)
+            {
+                (void) ngx_http_sse_set_err(pool, err, i, what);
+                rc = NGX_ERROR;
+                goto done;
+            }
+        }
+
+    } else {
+        m = ngx_array_push(msgs);
+        if (m == NULL) {
+            rc = NGX_ERROR;
+            ngx_str_set(err, "out of memory");
+            goto done;
+        }
+
+        if (ngx_http_sse_json_message(pool, root, default_channel, m, &what)
+            != NGX_OK)
+        {
+            (void) ngx_http_sse_set_err(pool, err, 0, what);
+            rc = NGX_ERROR;
+        }
+    }
+
+done:
+
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
+    ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err)
+{
+    char       *text;
+    cJSON      *item, *ch;
+    ngx_uint_t  i, n;
+
+    ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
+
+    if (!cJSON_IsObject(obj)) {
+        *err = "a message must be a JSON object";
+        return NGX_ERROR;
+    }
+
+    /* channel */
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, "channel");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        m->channels = default_channel;
+        m->nchannels = 1;
+
+    } else if (cJSON_IsString(item)) {
+        m->channels = ngx_palloc(pool, sizeof(ngx_str_t));
+        if (m->channels == NULL
+            || ngx_http_sse_json_string(pool, item, m->channels) != NGX_OK)
+        {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+        m->nchannels = 1;
+
+    } else if (cJSON_IsArray(item)) {
+        n = cJSON_GetArraySize(item);
+
+        if (n == 0) {
+            *err = "\"channel\" is an empty array";
+            return NGX_ERROR;
+        }
+
+        m->channels = ngx_palloc(pool, n * sizeof(ngx_str_t));
+        if (m->channels == NULL) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+        i = 0;
+
+        cJSON_ArrayForEach(ch, item) {
+            if (!cJSON_IsString(ch)) {
+                *err = "\"channel\" must be a string or an array of strings";
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_sse_json_string(pool, ch, &m->channels[i++])
+                != NGX_OK)
+            {
+                *err = "out of memory";
+                return NGX_ERROR;
+            }
+        }
+
+        m->nchannels = n;
+
+    } else {
+        *err = "\"channel\" must be a string or an array of strings";
+        return NGX_ERROR;
+    }
+
+    /* event */
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, "event");
+
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsString(item)) {
+            *err = "\"event\" must be a string";
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_sse_json_string(pool, item, &m->event) != NGX_OK) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+    }
+
+    /* user, or its alias userId */
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, "user");
+
+    if (item == NULL) {
+        item = cJSON_GetObjectItemCaseSensitive(obj, "userId");
+    }
+
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsString(item)) {
+            *err = "\"user\" must be a string";
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_sse_json_string(pool, item, &m->user) != NGX_OK) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+        if (m->user.len == 1 && m->user.data[0] == '*') {
+            ngx_str_null(&m->user);
+        }
+    }
+
+    /* data: a string as it is, any other value as compact JSON */
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, "data");
+
+    if (item == NULL) {
+        *err = "\"data\" is missing";
+        return NGX_ERROR;
+    }
+
+    if (cJSON_IsString(item)) {
+        if (ngx_http_sse_json_string(pool, item, &m->data) != NGX_OK) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    text = cJSON_PrintUnformatted(item);
+    if (text == NULL) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    m->data.len = ngx_strlen(text);
+    m->data.data = ngx_pnalloc(pool, m->data.len);
+
+    if (m->data.data) {
+        ngx_memcpy(m->data.data, text, m->data.len);
+    }
+
+    cJSON_free(text);
+
+    if (m->data.data == NULL && m->data.len) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_json_string(ngx_pool_t *pool, cJSON *item, ngx_str_t *value)
+{
+    value->len = ngx_strlen(item->valuestring);
+    value->data = ngx_pnalloc(pool, value->len + 1);
+
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, item->valuestring, value->len + 1);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_set_err(ngx_pool_t *pool, ngx_str_t *err, ngx_uint_t index,
+    const char *what)
+{
+    size_t  len;
+
+    len = ngx_strlen(what);
+
+    if (index == 0) {
+        err->data = (u_char *) what;
+        err->len = len;
+        return NGX_OK;
+    }
+
+    err->data = ngx_pnalloc(pool, sizeof("message : ") + NGX_INT_T_LEN + len);
+    if (err->data == NULL) {
+        err->data = (u_char *) what;
+        err->len = len;
+        return NGX_ERROR;
+    }
+
+    err->len = ngx_sprintf(err->data, "message %ui: %s", index, what)
+               - err->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Form fields: channel, event, data (alias payload), user (alias userId).
+ */
+
+ngx_int_t
+ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err)
+{
+    u_char               *p, *end, *amp, *eq;
+    ngx_str_t             key, value, *field;
+    ngx_uint_t            has_data;
+    ngx_http_sse_pmsg_t  *m;
+
+    m = ngx_array_push(msgs);
+    if (m == NULL) {
+        ngx_str_set(err, "out of memory");
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
+
+    has_data = 0;
+
+    p = body;
+    end = body + len;
+
+    while (p < end) {
+        amp = ngx_strlchr(p, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        key.data = p;
+        key.len = (eq ? eq : amp) - p;
+
+        if (eq) {
+            value.data = eq + 1;
+            value.len = amp - eq - 1;
+
+        } else {
+            ngx_str_null(&value);
+        }
+
+        p = amp + 1;
+
+        field = NULL;
+
+        if (key.len == 7 && ngx_strncmp(key.data, "channel", 7) == 0) {
+            m->channels = ngx_palloc(pool, sizeof(ngx_str_t));
+            if (m->channels == NULL) {
+                ngx_str_set(err, "out of memory");
+                return NGX_ERROR;
+            }
+
+            m->nchannels = 1;
+            field = m->channels;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "event", 5) == 0) {
+            field = &m->event;
+
+        } else if ((key.len == 4 && ngx_strncmp(key.data, "data", 4) == 0)
+                   || (key.len == 7
+                       && ngx_strncmp(key.data, "payload", 7) == 0))
+        {
+            field = &m->data;
+            has_data = 1;
+
+        } else if ((key.len == 4 && ngx_strncmp(key.data, "user", 4) == 0)
+                   || (key.len == 6
+                       && ngx_strncmp(key.data, "userId", 6) == 0))
+        {
+            field = &m->user;
+        }
+
+        if (field == NULL) {
+            continue;
+        }
+
+        field->data = ngx_pnalloc(pool, value.len + 1);
+        if (field->data == NULL) {
+            ngx_str_set(err, "out of memory");
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_sse_form_decode(value.data, value.len, field)
+            != NGX_OK)
+        {
+            err->data = ngx_pnalloc(pool, sizeof("bad %-escape in field \"\"")
+                                          + NGX_HTTP_SSE_MAX_NAME_LEN);
+            if (err->data == NULL) {
+                ngx_str_set(err, "bad %-escape in a field");
+                return NGX_ERROR;
+            }
+
+            key.len = ngx_min(key.len, NGX_HTTP_SSE_MAX_NAME_LEN);
+            err->len = ngx_sprintf(err->data,
+                                   "bad %%-escape in field \"%V\"", &key)
+                       - err->data;
+            return NGX_ERROR;
+        }
+    }
+
+    if (!has_data) {
+        ngx_str_set(err, "\"data\" is missing");
+        return NGX_ERROR;
+    }
+
+    if (m->nchannels == 0) {
+        m->channels = default_channel;
+        m->nchannels = 1;
+    }
+
+    if (m->user.len == 1 && m->user.data[0] == '*') {
+        ngx_str_null(&m->user);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_form_decode(u_char *src, size_t len, ngx_str_t *dst)
+{
+    u_char  *d, *end, c, h, l;
+
+    d = dst->data;
+    end = src + len;
+
+    while (src < end) {
+        c = *src++;
+
+        if (c == '+') {
+            *d++ = ' ';
+            continue;
+        }
+
+        if (c != '%') {
+            *d++ = c;
+            continue;
+        }
+
+        if (end - src < 2) {
+            return NGX_ERROR;
+        }
+
+        h = (u_char) (src[0] | 0x20);
+        l = (u_char) (src[1] | 0x20);
+
+        if (h >= '0' && h <= '9') {
+            h -= '0';
+
+        } else if (h >= 'a' && h <= 'f') {
+            h -= 'a' - 10;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        if (l >= '0' && l <= '9') {
+            l -= '0';
+
+        } else if (l >= 'a' && l <= 'f') {
+            l -= 'a' - 10;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        *d++ = (u_char) ((h << 4) | l);
+        src += 2;
+    }
+
+    dst->len = d - dst->data;
+
+    return NGX_OK;
+}
+
+
+/* checks what every format must hold; NGX_DECLINED: data too large (413) */
+
+ngx_int_t
+ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m, size_t max_size,
+    ngx_str_t *err)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < m->nchannels; i++) {
+        if (ngx_http_sse_channel_valid(&m->channels[i]) != NGX_OK) {
+            ngx_str_set(err, "invalid channel name: it must be 1 to 255 "
+                        "bytes without control characters, commas or "
+                        "white space");
+            return NGX_ERROR;
+        }
+    }
+
+    if (m->event.len > NGX_HTTP_SSE_MAX_NAME_LEN) {
+        ngx_str_set(err, "event name is longer than 255 bytes");
+        return NGX_ERROR;
+    }
+
+    if (ngx_strlchr(m->event.data, m->event.data + m->event.len, CR)
+        || ngx_strlchr(m->event.data, m->event.data + m->event.len, LF)
+        || ngx_strlchr(m->event.data, m->event.data + m->event.len, '\0'))
+    {
+        ngx_str_set(err, "event name must not contain CR, LF or NUL");
+        return NGX_ERROR;
+    }
+
+    if (m->user.len > NGX_HTTP_SSE_MAX_NAME_LEN) {
+        ngx_str_set(err, "user is longer than 255 bytes");
+        return NGX_ERROR;
+    }
+
+    if (m->data.len > max_size) {
+        ngx_str_set(err, "data is larger than sse_max_message_size");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_sse_channel_valid(ngx_str_t *name)
+{
+    u_char  *p, *end;
+
+    if (name->len == 0 || name->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN) {
+        return NGX_ERROR;
+    }
+
+    end = name->data + name->len;
+
+    for (p = name->data; p < end; p++) {
+        if (*p <= ' ' || *p == 0x7f || *p == ',') {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A subscriber's channel list: "a,b,c"; an empty value means "global".
+ * Repeated names count once.
+ */
+
+ngx_int_t
+ngx_http_sse_split_channels(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_array_t *names, ngx_str_t *err)
+{
+    u_char      *p, *end, *comma;
+    ngx_str_t    name, *n;
+    ngx_uint_t   i, dup;
+
+    if (value->len == 0) {
+        n = ngx_array_push(names);
+        if (n == NULL) {
+            ngx_str_set(err, "out of memory");
+            return NGX_ERROR;
+        }
+
+        ngx_str_set(n, "global");
+        return NGX_OK;
+    }
+
+    p = value->data;
+    end = p + value->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, end, ',');
+
+        name.data = p;
+        name.len = (comma ? comma : end) - p;
+
+        if (ngx_http_sse_channel_valid(&name) != NGX_OK) {
+            ngx_str_set(err, "invalid channel name: it must be 1 to 255 "
+                        "bytes without control characters, commas or "
+                        "white space");
+            return NGX_ERROR;
+        }
+
+        n = names->elts;
+        dup = 0;
+
+        for (i = 0; i < names->nelts; i++) {
+            if (n[i].len == name.len
+                && ngx_strncmp(n[i].data, name.data, name.len) == 0)
+            {
+                dup = 1;
+                break;
+            }
+        }
+
+        if (!dup) {
+            if (names->nelts == NGX_HTTP_SSE_MAX_CHANNELS) {
+                ngx_str_set(err, "more than 32 channels");
+                return NGX_ERROR;
+            }
+
+            n = ngx_array_push(names);
+            if (n == NULL) {
+                ngx_str_set(err, "out of memory");
+                return NGX_ERROR;
+            }
+
+            *n = name;
+        }
+
+        if (comma == NULL) {
+            return NGX_OK;
+        }
+
+        p = comma + 1;
+    }
+}

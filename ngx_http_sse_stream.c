@@ -1,0 +1,996 @@
+
+/*
+ * Subscriber streams: the EventSource response, the worker-local registry
+ * of subscribers per channel, and delivery of what other workers (or this
+ * one) published.
+ *
+ * A message is formatted once per worker into a reference-counted frame;
+ * every local subscriber of its channel gets a buffer pointing into that
+ * frame.  What a wake-up brings is queued for every subscriber first and
+ * then written with one output filter call per subscriber.
+ */
+
+
+#include "ngx_http_sse_module.h"
+
+
+static ngx_int_t ngx_http_sse_stream_start(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
+static ngx_int_t ngx_http_sse_stream_headers(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_stream_greet(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
+static ngx_http_sse_lchannel_t *ngx_http_sse_lchannel_get(
+    ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch);
+static ngx_http_sse_lchannel_t *ngx_http_sse_lchannel_lookup(
+    ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch);
+static void ngx_http_sse_lchannel_put(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_lchannel_t *lch);
+static ngx_uint_t ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch,
+    ngx_http_sse_msg_t *msg);
+static ngx_http_sse_frame_t *ngx_http_sse_frame_make(ngx_http_sse_msg_t *msg);
+static void ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame);
+static ngx_int_t ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx,
+    u_char *pos, size_t len, ngx_http_sse_frame_t *frame);
+static void ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_flush_dirty(void);
+static ngx_int_t ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_write_handler(ngx_http_request_t *r);
+static void ngx_http_sse_stream_timer_handler(ngx_event_t *ev);
+static void ngx_http_sse_stream_arm(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_end(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_detach(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_cleanup(void *data);
+static void ngx_http_sse_chain_release(ngx_chain_t *cl);
+
+
+static ngx_str_t  ngx_http_sse_keepalive_text = ngx_string(": keepalive\n\n");
+
+/* every subscriber of this worker, and those with output queued */
+static ngx_queue_t  ngx_http_sse_streams;
+static ngx_queue_t  ngx_http_sse_dirty;
+static ngx_uint_t   ngx_http_sse_nstreams;
+
+
+ngx_int_t
+ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 value, err;
+    ngx_array_t               names;
+    ngx_http_sse_ctx_t       *ctx;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                       "method not allowed: subscribe with "
+                                       "GET");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (ngx_http_complex_value(r, slcf->channel, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_array_init(&names, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_sse_split_channels(r->pool, &value, &names, &err)
+        != NGX_OK)
+    {
+        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "%V", &err);
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        rc = ngx_http_sse_stream_headers(r);
+        if (rc == NGX_ERROR || rc > NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+    if (slcf->zone->slot == NULL) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "this worker has no place in "
+                                       "sse_zone \"%V\"", &slcf->zone->name);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->zone = slcf->zone;
+    ctx->last_out = &ctx->out;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_sse_stream_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+
+    return ngx_http_sse_stream_start(r, ctx, &names);
+}
+
+
+static ngx_int_t
+ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
+    ngx_array_t *names)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                *name;
+    ngx_uint_t                i, n;
+    ngx_http_sse_link_t      *link;
+    ngx_http_sse_zone_t      *zone;
+    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_http_sse_lchannel_t  *lch;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    zone = ctx->zone;
+    name = names->elts;
+    n = names->nelts;
+
+    ctx->channels = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_channel_t *));
+    ctx->links = ngx_pcalloc(r->pool, n * sizeof(ngx_http_sse_link_t));
+
+    if (ctx->channels == NULL || ctx->links == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_sse_store_subscribe(zone, name, n, slcf->max_subscribers,
+                                      ctx->channels, &ctx->start_id,
+                                      r->connection->log);
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "too many subscribers on the channel "
+                                       "(sse_max_subscribers)");
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
+                                       &zone->name);
+    }
+
+    ctx->nchannels = n;
+    ctx->registered = 1;
+
+    ngx_http_sse_nstreams++;
+    ngx_queue_insert_tail(&ngx_http_sse_streams, &ctx->all);
+
+    for (i = 0; i < n; i++) {
+        lch = ngx_http_sse_lchannel_get(zone, ctx->channels[i]);
+        if (lch == NULL) {
+            ngx_http_sse_stream_detach(ctx);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        link = &ctx->links[i];
+        link->ctx = ctx;
+        link->lchannel = lch;
+        ngx_queue_insert_tail(&lch->links, &link->queue);
+        ctx->nlinks++;
+    }
+
+    rc = ngx_http_sse_stream_headers(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        ngx_http_sse_stream_detach(ctx);
+        return rc;
+    }
+
+    if (ngx_http_sse_stream_greet(r, ctx, names) != NGX_OK) {
+        ngx_http_sse_stream_detach(ctx);
+        return NGX_ERROR;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_sse_stream_write_handler;
+
+    ctx->timer.handler = ngx_http_sse_stream_timer_handler;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    if (slcf->subscriber_timeout) {
+        ctx->deadline = ngx_current_msec + slcf->subscriber_timeout;
+    }
+
+    ctx->last_write = ngx_current_msec;
+    ngx_http_sse_stream_arm(ctx);
+
+    if (ngx_http_sse_stream_flush(ctx) == NGX_ERROR) {
+        ngx_http_sse_stream_detach(ctx);
+        return NGX_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_sse_stream_headers(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = -1;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    r->allow_ranges = 0;
+
+#if (NGX_HTTP_GZIP)
+    /* every event goes out as it is: never compressed */
+    r->gzip_tested = 1;
+    r->gzip_ok = 0;
+#endif
+
+    return ngx_http_send_header(r);
+}
+
+
+/* "retry:" and the connected event */
+
+static ngx_int_t
+ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
+    ngx_array_t *names)
+{
+    u_char                   *p, *start;
+    size_t                    len;
+    ngx_str_t                *name;
+    ngx_uint_t                i;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    len = 0;
+
+    if (slcf->retry) {
+        len += sizeof("retry: \n\n") - 1 + NGX_INT64_LEN;
+    }
+
+    name = names->elts;
+
+    if (slcf->connected_event.len) {
+        len += sizeof("event: \ndata: {\"channels\":[],\"last_event_id\":\"\"}"
+                      "\n\n") - 1
+               + slcf->connected_event.len + NGX_INT64_LEN;
+
+        for (i = 0; i < names->nelts; i++) {
+            len += sizeof("\"\",") - 1 + ngx_http_sse_json_escape_size(&name[i]);
+        }
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = start;
+
+    if (slcf->retry) {
+        p = ngx_sprintf(p, "retry: %M\n\n", slcf->retry);
+    }
+
+    if (slcf->connected_event.len) {
+        p = ngx_sprintf(p, "event: %V\ndata: {\"channels\":[",
+                        &slcf->connected_event);
+
+        for (i = 0; i < names->nelts; i++) {
+            if (i) {
+                *p++ = ',';
+            }
+
+            *p++ = '"';
+            p = ngx_http_sse_json_escape(p, &name[i]);
+            *p++ = '"';
+        }
+
+        p = ngx_sprintf(p, "],\"last_event_id\":\"%uL\"}\n\n", ctx->start_id);
+    }
+
+    return ngx_http_sse_stream_queue(ctx, start, p - start, NULL);
+}
+
+
+/* the worker-local registry: shared channel -> local subscribers */
+
+static ngx_http_sse_lchannel_t *
+ngx_http_sse_lchannel_lookup(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) (uintptr_t) ch;
+    node = zone->lchannels.root;
+    sentinel = zone->lchannels.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        return (ngx_http_sse_lchannel_t *) node;
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_sse_lchannel_t *
+ngx_http_sse_lchannel_get(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch)
+{
+    ngx_http_sse_lchannel_t  *lch;
+
+    lch = ngx_http_sse_lchannel_lookup(zone, ch);
+    if (lch) {
+        return lch;
+    }
+
+    lch = ngx_alloc(sizeof(ngx_http_sse_lchannel_t), ngx_cycle->log);
+    if (lch == NULL) {
+        return NULL;
+    }
+
+    lch->node.key = (ngx_rbtree_key_t) (uintptr_t) ch;
+    lch->channel = ch;
+    ngx_queue_init(&lch->links);
+
+    ngx_rbtree_insert(&zone->lchannels, &lch->node);
+
+    return lch;
+}
+
+
+static void
+ngx_http_sse_lchannel_put(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_lchannel_t *lch)
+{
+    if (!ngx_queue_empty(&lch->links)) {
+        return;
+    }
+
+    ngx_rbtree_delete(&zone->lchannels, &lch->node);
+    ngx_free(lch);
+}
+
+
+/* called on a wake-up: hands what was published to local subscribers */
+
+void
+ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
+{
+    ngx_uint_t                n;
+    ngx_http_sse_msg_t       *msg, *last;
+    ngx_http_sse_lchannel_t  *lch;
+
+    if (zone->slot == NULL || zone->nlocal == 0) {
+        return;
+    }
+
+    msg = ngx_http_sse_store_pending(zone, &last);
+
+    if (msg == NULL) {
+        return;
+    }
+
+    /* nothing after the slot's cursor is freed: no lock is needed here */
+
+    n = 0;
+
+    for ( ;; ) {
+        lch = ngx_http_sse_lchannel_lookup(zone, msg->channel);
+
+        if (lch) {
+            n += ngx_http_sse_deliver_msg(lch, msg);
+        }
+
+        if (msg == last) {
+            break;
+        }
+
+        msg = ngx_queue_data(ngx_queue_next(&msg->log), ngx_http_sse_msg_t,
+                             log);
+    }
+
+    ngx_http_sse_store_seen(zone, last);
+
+    if (n) {
+        (void) ngx_atomic_fetch_add(&zone->sh->delivered, n);
+    }
+
+    ngx_http_sse_flush_dirty();
+}
+
+
+static ngx_uint_t
+ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
+{
+    ngx_uint_t             n;
+    ngx_queue_t           *q;
+    ngx_http_sse_ctx_t    *ctx;
+    ngx_http_sse_link_t   *link;
+    ngx_http_sse_frame_t  *frame;
+
+    frame = NULL;
+    n = 0;
+
+    for (q = ngx_queue_head(&lch->links);
+         q != ngx_queue_sentinel(&lch->links);
+         q = ngx_queue_next(q))
+    {
+        link = ngx_queue_data(q, ngx_http_sse_link_t, queue);
+        ctx = link->ctx;
+
+        if (ctx->ending || ctx->overflow || msg->id <= ctx->start_id) {
+            continue;
+        }
+
+        if (msg->user_len
+            && (ctx->user.len != msg->user_len
+                || ngx_memcmp(ctx->user.data, msg->text + msg->event_len,
+                              msg->user_len) != 0))
+        {
+            continue;
+        }
+
+        if (frame == NULL) {
+            frame = ngx_http_sse_frame_make(msg);
+            if (frame == NULL) {
+                return n;
+            }
+        }
+
+        if (ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame)
+            == NGX_OK)
+        {
+            n++;
+        }
+    }
+
+    if (frame) {
+        ngx_http_sse_frame_release(frame);
+    }
+
+    return n;
+}
+
+
+static ngx_http_sse_frame_t *
+ngx_http_sse_frame_make(ngx_http_sse_msg_t *msg)
+{
+    size_t                 size;
+    ngx_str_t              event, data;
+    ngx_http_sse_frame_t  *frame;
+
+    event.data = msg->text;
+    event.len = msg->event_len;
+    data.data = msg->text + msg->event_len + msg->user_len;
+    data.len = msg->data_len;
+
+    size = ngx_http_sse_frame_size(msg->id, &event, &data);
+
+    frame = ngx_alloc(offsetof(ngx_http_sse_frame_t, data) + size,
+                      ngx_cycle->log);
+    if (frame == NULL) {
+        return NULL;
+    }
+
+    frame->refs = 1;
+    frame->len = ngx_http_sse_frame_write(frame->data, msg->id, &event, &data)
+                 - frame->data;
+
+    return frame;
+}
+
+
+static void
+ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame)
+{
+    if (--frame->refs == 0) {
+        ngx_free(frame);
+    }
+}
+
+
+/* queues bytes for a subscriber; a frame, if given, gains a reference */
+
+static ngx_int_t
+ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx, u_char *pos, size_t len,
+    ngx_http_sse_frame_t *frame)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_sse_obuf_t      *ob;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+
+    if (slcf->max_pending && ctx->pending + len > slcf->max_pending) {
+        ctx->overflow = 1;
+        ngx_http_sse_stream_dirty(ctx);
+        return NGX_DECLINED;
+    }
+
+    cl = ctx->free;
+
+    if (cl) {
+        ctx->free = cl->next;
+        ob = (ngx_http_sse_obuf_t *) cl->buf;
+
+    } else {
+        cl = ngx_alloc_chain_link(ctx->request->pool);
+        ob = ngx_palloc(ctx->request->pool, sizeof(ngx_http_sse_obuf_t));
+
+        if (cl == NULL || ob == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = &ob->buf;
+    }
+
+    b = &ob->buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->start = pos;
+    b->pos = pos;
+    b->last = pos + len;
+    b->end = pos + len;
+    b->memory = 1;
+    b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_sse_module;
+
+    ob->frame = frame;
+
+    if (frame) {
+        frame->refs++;
+    }
+
+    cl->next = NULL;
+    *ctx->last_out = cl;
+    ctx->last_out = &cl->next;
+
+    ctx->pending += len;
+
+    ngx_http_sse_stream_dirty(ctx);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx)
+{
+    if (ctx->in_dirty || !ctx->registered) {
+        return;
+    }
+
+    ctx->in_dirty = 1;
+    ngx_queue_insert_tail(&ngx_http_sse_dirty, &ctx->dirty);
+}
+
+
+static void
+ngx_http_sse_flush_dirty(void)
+{
+    ngx_queue_t         *q;
+    ngx_http_sse_ctx_t  *ctx;
+
+    while (!ngx_queue_empty(&ngx_http_sse_dirty)) {
+        q = ngx_queue_head(&ngx_http_sse_dirty);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_http_sse_ctx_t, dirty);
+        ctx->in_dirty = 0;
+
+        if (ctx->overflow) {
+            ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                          "sse: slow subscriber has more than "
+                          "sse_max_pending bytes waiting, closing");
+            ngx_http_sse_stream_close(ctx);
+            continue;
+        }
+
+        if (ngx_http_sse_stream_flush(ctx) == NGX_ERROR) {
+            ngx_http_sse_stream_close(ctx);
+        }
+    }
+}
+
+
+/*
+ * Passes what is queued to the output filters, then gives back the
+ * buffers that went out.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
+{
+    size_t                     size;
+    ngx_int_t                  rc;
+    ngx_chain_t               *out, *cl, **ll;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_sse_obuf_t       *ob;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = ctx->request;
+    c = r->connection;
+
+    out = ctx->out;
+    ctx->out = NULL;
+    ctx->last_out = &ctx->out;
+
+    if (out == NULL && ctx->busy == NULL && !c->buffered && !r->buffered) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_output_filter(r, out);
+
+    if (out) {
+        ctx->last_write = ngx_current_msec;
+
+        for (ll = &ctx->busy; *ll; ll = &(*ll)->next) { /* void */ }
+        *ll = out;
+    }
+
+    while (ctx->busy && ngx_buf_size(ctx->busy->buf) == 0) {
+        cl = ctx->busy;
+        ctx->busy = cl->next;
+
+        if (cl->buf->tag != (ngx_buf_tag_t) &ngx_http_sse_module) {
+            continue;
+        }
+
+        ob = (ngx_http_sse_obuf_t *) cl->buf;
+        size = ob->buf.end - ob->buf.start;
+        ctx->pending -= ngx_min(size, ctx->pending);
+
+        if (ob->frame) {
+            ngx_http_sse_frame_release(ob->frame);
+            ob->frame = NULL;
+        }
+
+        cl->next = ctx->free;
+        ctx->free = cl;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (ctx->busy || c->buffered || r->buffered) {
+        if (!c->write->timer_set && !c->write->delayed) {
+            ngx_add_timer(c->write, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(c->write, clcf->send_lowat) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sse_stream_write_handler(ngx_http_request_t *r)
+{
+    ngx_event_t         *wev;
+    ngx_http_sse_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+    wev = r->connection->write;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "sse: subscriber timed out while sending");
+        r->connection->timedout = 1;
+        ngx_http_sse_stream_close(ctx);
+        return;
+    }
+
+    if (ngx_http_sse_stream_flush(ctx) == NGX_ERROR) {
+        ngx_http_sse_stream_close(ctx);
+    }
+}
+
+
+/* keepalive comments, sse_subscriber_timeout */
+
+static void
+ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_sse_ctx_t       *ctx;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    ctx = ev->data;
+    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+
+    if (ctx->deadline
+        && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "sse: sse_subscriber_timeout, ending the stream");
+        ngx_http_sse_stream_end(ctx);
+        return;
+    }
+
+    if (slcf->keepalive
+        && ngx_current_msec - ctx->last_write >= slcf->keepalive
+        && ctx->out == NULL)
+    {
+        if (ngx_http_sse_stream_queue(ctx, ngx_http_sse_keepalive_text.data,
+                                      ngx_http_sse_keepalive_text.len, NULL)
+            == NGX_ERROR)
+        {
+            ngx_http_sse_stream_close(ctx);
+            return;
+        }
+
+        ngx_http_sse_flush_dirty();
+
+        if (!ctx->registered) {
+            return;
+        }
+
+        /* a stalled client: keepalives are not written, time still counts */
+        ctx->last_write = ngx_current_msec;
+    }
+
+    ngx_http_sse_stream_arm(ctx);
+}
+
+
+static void
+ngx_http_sse_stream_arm(ngx_http_sse_ctx_t *ctx)
+{
+    ngx_msec_t                t, next;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+
+    next = NGX_TIMER_INFINITE;
+
+    if (slcf->keepalive) {
+        t = ngx_current_msec - ctx->last_write;
+        next = (t >= slcf->keepalive) ? 1 : slcf->keepalive - t;
+    }
+
+    if (ctx->deadline) {
+        t = ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0)
+            ? ctx->deadline - ngx_current_msec : 1;
+        next = ngx_min(next, t);
+    }
+
+    if (next != NGX_TIMER_INFINITE) {
+        ngx_add_timer(&ctx->timer, next);
+    }
+}
+
+
+/*
+ * Ends a stream cleanly: what it holds is sent, then the response is
+ * finished; the browser reconnects and resumes from its Last-Event-ID.
+ */
+
+static void
+ngx_http_sse_stream_end(ngx_http_sse_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_sse_stream_detach(ctx);
+    ctx->ending = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (b == NULL || cl == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    b->flush = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+    *ctx->last_out = cl;
+    ctx->last_out = &cl->next;
+
+    rc = ngx_http_sse_stream_flush(ctx);
+
+    ngx_http_finalize_request(r, rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* closes a stream at once: a client gone, stalled or too slow */
+
+static void
+ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_sse_stream_detach(ctx);
+    ctx->ending = 1;
+
+    ngx_http_finalize_request(r, NGX_ERROR);
+    ngx_http_run_posted_requests(c);
+}
+
+
+void
+ngx_http_sse_stream_init(void)
+{
+    ngx_queue_init(&ngx_http_sse_streams);
+    ngx_queue_init(&ngx_http_sse_dirty);
+    ngx_http_sse_nstreams = 0;
+}
+
+
+/* ends every stream of this worker: a graceful shutdown or a reload */
+
+void
+ngx_http_sse_stream_end_all(void)
+{
+    ngx_queue_t         *q, *next;
+    ngx_http_sse_ctx_t  *ctx;
+
+    for (q = ngx_queue_head(&ngx_http_sse_streams);
+         q != ngx_queue_sentinel(&ngx_http_sse_streams);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_sse_ctx_t, all);
+        ngx_http_sse_stream_end(ctx);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_sse_stream_count(void)
+{
+    return ngx_http_sse_nstreams;
+}
+
+
+/* takes a stream out of every registry; nothing more is delivered to it */
+
+static void
+ngx_http_sse_stream_detach(ngx_http_sse_ctx_t *ctx)
+{
+    ngx_uint_t            i;
+    ngx_http_sse_link_t  *link;
+
+    if (!ctx->registered) {
+        return;
+    }
+
+    ctx->registered = 0;
+
+    for (i = 0; i < ctx->nlinks; i++) {
+        link = &ctx->links[i];
+        ngx_queue_remove(&link->queue);
+        ngx_http_sse_lchannel_put(ctx->zone, link->lchannel);
+    }
+
+    ngx_http_sse_store_unsubscribe(ctx->zone, ctx->channels,
+                                   ctx->nchannels);
+
+    if (ctx->in_dirty) {
+        ngx_queue_remove(&ctx->dirty);
+        ctx->in_dirty = 0;
+    }
+
+    ngx_queue_remove(&ctx->all);
+    ngx_http_sse_nstreams--;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+}
+
+
+static void
+ngx_http_sse_stream_cleanup(void *data)
+{
+    ngx_http_sse_ctx_t  *ctx = data;
+
+    ngx_http_sse_stream_detach(ctx);
+
+    ngx_http_sse_chain_release(ctx->out);
+    ngx_http_sse_chain_release(ctx->busy);
+
+    ctx->out = NULL;
+    ctx->busy = NULL;
+}
+
+
+static void
+ngx_http_sse_chain_release(ngx_chain_t *cl)
+{
+    ngx_http_sse_obuf_t  *ob;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        if (cl->buf->tag != (ngx_buf_tag_t) &ngx_http_sse_module) {
+            continue;
+        }
+
+        ob = (ngx_http_sse_obuf_t *) cl->buf;
+
+        if (ob->frame) {
+            ngx_http_sse_frame_release(ob->frame);
+            ob->frame = NULL;
+        }
+    }
+}
