@@ -130,7 +130,7 @@ static ngx_command_t  ngx_http_sse_commands[] = {
 
 static ngx_http_module_t  ngx_http_sse_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_sse_error_filter_init,        /* postconfiguration */
 
     ngx_http_sse_create_main_conf,         /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -278,8 +278,7 @@ ngx_http_sse_publish(ngx_http_request_t *r)
         m->nchannels = 1;
         m->data = body;
 
-        if (slcf->event
-            && ngx_http_complex_value(r, slcf->event, &m->event) != NGX_OK)
+        if (ngx_http_sse_complex_value(r, slcf->event, &m->event) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -435,7 +434,7 @@ ngx_http_sse_default_channel(ngx_http_request_t *r, ngx_str_t *channel)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
 
-    if (ngx_http_complex_value(r, slcf->channel, channel) != NGX_OK) {
+    if (ngx_http_sse_complex_value(r, slcf->channel, channel) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -533,79 +532,38 @@ ngx_http_sse_content_type_is(ngx_http_request_t *r, const char *type,
 }
 
 
+/*
+ * A directive's value, percent-decoded once: browsers send
+ * ?channel=encodeURIComponent(name).
+ */
+
 ngx_int_t
-ngx_http_sse_send_json(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *body)
+ngx_http_sse_complex_value(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *value)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    u_char  *src, *dst;
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = body->len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    if (ngx_http_complex_value(r, cv, value) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-/* {"error":"<what is wrong>","status":<code>} */
-
-ngx_int_t
-ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *fmt, ...)
-{
-    u_char     *p, text[NGX_MAX_ERROR_STR];
-    va_list     args;
-    ngx_str_t   what, body;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(text, text + sizeof(text), fmt, args);
-    va_end(args);
-
-    what.data = text;
-    what.len = p - text;
-
-    body.data = ngx_pnalloc(r->pool,
-                            sizeof("{\"error\":\"\",\"status\":}") - 1
-                            + ngx_http_sse_json_escape_size(&what)
-                            + NGX_INT_T_LEN);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_strlchr(value->data, value->data + value->len, '%') == NULL) {
+        return NGX_OK;
     }
 
-    p = ngx_cpymem(body.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &what);
-    p = ngx_sprintf(p, "\",\"status\":%ui}", status);
+    dst = ngx_pnalloc(r->pool, value->len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
 
-    body.len = p - body.data;
+    src = value->data;
+    value->data = dst;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "sse: %ui %V", status, &what);
+    ngx_unescape_uri(&dst, &src, value->len, 0);
 
-    return ngx_http_sse_send_json(r, status, &body);
+    value->len = dst - value->data;
+
+    return NGX_OK;
 }
 
 
@@ -759,10 +717,18 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     zones = smcf->zones.elts;
 
     if (conf->zone_name.len == 0) {
-        if (smcf->zones.nelts != 1) {
+        if (smcf->zones.nelts == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\" needs an sse_zone in the http block",
+                               conf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
+                               ? "sse_subscribe" : "sse_publish");
+            return NGX_CONF_ERROR;
+        }
+
+        if (smcf->zones.nelts > 1) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%s\" needs \"zone=\": %ui sse_zone "
-                               "declared",
+                               "are declared",
                                conf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
                                ? "sse_subscribe" : "sse_publish",
                                smcf->zones.nelts);

@@ -216,7 +216,10 @@ struct ngx_http_sse_ctx_s {
 
     ngx_queue_t                 dirty;       /* in the worker's flush list */
 
+    ngx_str_t                   error_page;  /* JSON for nginx's page */
+
     unsigned                    registered:1;
+    unsigned                    error_page_on:1;
     unsigned                    in_dirty:1;
     unsigned                    ending:1;
     unsigned                    overflow:1;
@@ -279,11 +282,16 @@ u_char *ngx_http_sse_frame_write(u_char *p, uint64_t id, ngx_str_t *event,
 size_t ngx_http_sse_json_escape_size(ngx_str_t *s);
 u_char *ngx_http_sse_json_escape(u_char *p, ngx_str_t *s);
 
-/* handlers: ngx_http_sse_module.c */
+/* JSON replies: ngx_http_sse_error.c */
+ngx_int_t ngx_http_sse_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_sse_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
 ngx_int_t ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
+
+/* handlers: ngx_http_sse_module.c */
+ngx_int_t ngx_http_sse_complex_value(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *value);
 ngx_http_sse_main_conf_t *ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle);
 
 

@@ -75,7 +75,7 @@ ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
 
-    if (ngx_http_complex_value(r, slcf->channel, &value) != NGX_OK) {
+    if (ngx_http_sse_complex_value(r, slcf->channel, &value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -198,6 +198,15 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* the headers go out now: EventSource fires "open" on them */
+
+    if (ctx->out == NULL
+        && ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR)
+    {
+        ngx_http_sse_stream_detach(ctx);
+        return NGX_ERROR;
+    }
+
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_sse_stream_write_handler;
 
@@ -216,6 +225,9 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         ngx_http_sse_stream_detach(ctx);
         return NGX_ERROR;
     }
+
+    /* a stream started during a shutdown is ended by the watch timer */
+    ngx_http_sse_ipc_watch();
 
     r->main->count++;
 
