@@ -7,14 +7,15 @@
 
 SHELL := /bin/bash
 MODULE := build/ngx_http_sse_module.so
-SOURCES := $(wildcard ngx_http_sse_*.c) ngx_http_sse_module.h config
 PROVE_ARGS ?= -r t/
 
-.PHONY: all deps deps-test run test test-valgrind clean
+.PHONY: all deps run test test-valgrind clean FORCE
 
 all: $(MODULE)
 
-$(MODULE): $(SOURCES) scripts/build.sh
+# build.sh is incremental (nginx's own Makefile tracks the sources) and
+# reconfigures when NGINX_SRC or the flags change, so it always runs
+$(MODULE): FORCE
 	@scripts/deps.sh build
 	@scripts/build.sh
 

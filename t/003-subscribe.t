@@ -139,7 +139,7 @@ sse_zone zone=ev:1m;
 --- config
 location /sub { sse_subscribe; }
 --- subscribe eval
-"GET /sub?channel=" . join(",", map { "c$_" } 1..32)
+"GET /sub?channel=" . CORE::join(",", map { "c$_" } 1..32)
 --- stream_timeout: 0.3
 --- stream_error_code: 200
 
@@ -151,7 +151,7 @@ sse_zone zone=ev:1m;
 --- config
 location /sub { sse_subscribe; }
 --- request eval
-"GET /sub?channel=" . join(",", map { "c$_" } 1..33)
+"GET /sub?channel=" . CORE::join(",", map { "c$_" } 1..33)
 --- error_code: 400
 --- response_body chomp
 {"error":"more than 32 channels","status":400}

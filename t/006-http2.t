@@ -1,0 +1,69 @@
+# HTTP/2 (cleartext, prior knowledge): streams, keepalives, client close and
+# timeouts behave as over HTTP/1.1.  curl speaks HTTP/2 for the test.
+use lib 't/lib';
+use Test::Nginx::SSE;
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: an HTTP/2 stream receives events, keepalives, and ends on timeout
+--- http_config
+sse_zone zone=ev:1m;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 http2;
+    location /sub { sse_subscribe; sse_keepalive 300ms; sse_subscriber_timeout 1200ms;
+                    sse_connected_event connected; }
+}
+--- config
+location /pub { sse_publish; }
+--- test
+my $p2 = port2();
+my $out = server_root() . "/h2.out";
+my $pid = fork();
+if ($pid == 0) {
+    exec('curl', '-sN', '--http2-prior-knowledge', '--max-time', '5', '-D', '-',
+         '-o', $out, "http://127.0.0.1:$p2/sub?channel=h2") or exit 1;
+}
+select(undef, undef, undef, 0.4);
+my $r = http('POST', '/pub?channel=h2', "over h2", {'Content-Type' => 'text/plain'});
+like($r->{body}, qr/"subscribers":1/, 'the HTTP/2 subscriber is counted');
+waitpid($pid, 0);
+open(my $fh, '<', $out) or die "$out: $!";
+my $body = do { local $/; <$fh> };
+like($body, qr/^event: connected\ndata: \{"channels":\["h2"\],"last_event_id":"0"\}\n\n(: keepalive\n\n)*id: 1\ndata: over h2\n\n(: keepalive\n\n)+\z/,
+     'connected event, the message, keepalives, then a clean end');
+$r = http('GET', '/pub?channel=h2');
+like($r->{body}, qr/"subscribers":0,/, 'ended stream no longer counted');
+
+
+
+=== TEST 2: an HTTP/2 client that goes away is no longer counted
+--- http_config
+sse_zone zone=ev:1m;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 http2;
+    location /sub { sse_subscribe; }
+}
+--- config
+location /pub { sse_publish; }
+--- test
+my $p2 = port2();
+my @pids;
+for (1..3) {
+    my $pid = fork();
+    if ($pid == 0) {
+        exec('curl', '-sN', '--http2-prior-knowledge', '--max-time', '0.8', '-o', '/dev/null',
+             "http://127.0.0.1:$p2/sub?channel=gone") or exit 1;
+    }
+    push @pids, $pid;
+}
+select(undef, undef, undef, 0.4);
+my $r = http('GET', '/pub?channel=gone');
+like($r->{body}, qr/"subscribers":3,/, 'three HTTP/2 subscribers');
+waitpid($_, 0) for @pids;
+select(undef, undef, undef, 0.3);
+$r = http('GET', '/pub?channel=gone');
+is($r->{status}, 404, 'all gone: the channel is freed');
+--- no_error_log
+[alert]
