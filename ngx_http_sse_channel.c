@@ -35,6 +35,15 @@ static void ngx_http_sse_gc(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone,
     ngx_uint_t slot);
 static void ngx_http_sse_log_full(ngx_http_sse_zone_t *zone, ngx_log_t *log);
+static int ngx_libc_cdecl ngx_http_sse_msg_cmp(const void *one,
+    const void *two);
+static ngx_int_t ngx_http_sse_since(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **chs, ngx_uint_t n, ngx_http_sse_since_t *since,
+    ngx_log_t *log);
+static void ngx_http_sse_unsubscribe_locked(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **channels, ngx_uint_t n);
+static void ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_msg_t *first, ngx_http_sse_slot_t **ring, ngx_uint_t *nring);
 
 
 ngx_int_t
@@ -221,6 +230,7 @@ ngx_http_sse_channel_get(ngx_http_sse_zone_t *zone, ngx_str_t *name)
     ngx_memzero(ch, offsetof(ngx_http_sse_channel_t, name));
 
     ch->node.key = hash;
+    ch->dropped_id = zone->sh->forgotten_id;
     ch->len = name->len;
     ngx_memcpy(ch->name, name->data, name->len);
     ngx_queue_init(&ch->history);
@@ -252,6 +262,11 @@ ngx_http_sse_channel_release(ngx_http_sse_zone_t *zone,
     if (!ch->deleted) {
         ngx_rbtree_delete(&zone->sh->rbtree, &ch->node);
         zone->sh->channels--;
+
+        /* the next record of this name cannot tell what was dropped */
+        if (ch->dropped_id > zone->sh->forgotten_id) {
+            zone->sh->forgotten_id = ch->dropped_id;
+        }
     }
 
     ngx_slab_free_locked(zone->shpool, ch);
@@ -305,6 +320,11 @@ ngx_http_sse_msg_unhistory(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
     ngx_queue_remove(&msg->chq);
     ngx_queue_remove(&msg->all);
     msg->in_history = 0;
+
+    /* a subscriber resuming from before this id has missed something */
+    if (msg->id > msg->channel->dropped_id) {
+        msg->channel->dropped_id = msg->id;
+    }
 
     msg->channel->messages--;
     zone->sh->messages--;
@@ -418,7 +438,7 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
     ngx_uint_t                i, j, k, total, nring, active;
     ngx_queue_t              *q;
     ngx_http_sse_msg_t       *msg, *first, **out;
-    ngx_http_sse_slot_t      *slot, *ring[NGX_HTTP_SSE_MAX_SLOTS];
+    ngx_http_sse_slot_t      *ring[NGX_HTTP_SSE_MAX_SLOTS];
     ngx_http_sse_pmsg_t      *pm;
     ngx_http_sse_shctx_t     *sh;
     ngx_http_sse_channel_t   *ch;
@@ -548,21 +568,7 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
     nring = 0;
 
     if (first) {
-        for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
-            slot = &sh->slots[i];
-
-            if (slot->pid == 0 || slot->active == 0) {
-                continue;
-            }
-
-            if (slot->next == NULL) {
-                slot->next = first;
-            }
-
-            if (ngx_atomic_cmp_set(&slot->bell, 0, 1)) {
-                ring[nring++] = slot;
-            }
-        }
+        ngx_http_sse_ring_collect(zone, first, ring, &nring);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -592,10 +598,130 @@ full:
 }
 
 
+/* points every active worker at the new messages; collects whom to wake */
+
+static void
+ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *first,
+    ngx_http_sse_slot_t **ring, ngx_uint_t *nring)
+{
+    ngx_uint_t            i;
+    ngx_http_sse_slot_t  *slot;
+
+    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+        slot = &zone->sh->slots[i];
+
+        if (slot->pid == 0 || slot->active == 0) {
+            continue;
+        }
+
+        if (slot->next == NULL) {
+            slot->next = first;
+        }
+
+        if (ngx_atomic_cmp_set(&slot->bell, 0, 1)) {
+            ring[(*nring)++] = slot;
+        }
+    }
+}
+
+
+/*
+ * Removes a channel and its messages.  A marker goes through the pending
+ * log, after whatever was published before it, and makes every worker end
+ * the streams of the channel's subscribers.
+ */
+
+ngx_int_t
+ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
+    ngx_http_sse_info_t *info, ngx_log_t *log)
+{
+    ngx_uint_t               nring;
+    ngx_http_sse_msg_t      *marker;
+    ngx_http_sse_slot_t     *ring[NGX_HTTP_SSE_MAX_SLOTS];
+    ngx_http_sse_shctx_t    *sh;
+    ngx_http_sse_channel_t  *ch;
+
+    sh = zone->sh;
+    nring = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_sse_expire(zone);
+
+    ch = ngx_http_sse_channel_lookup(sh, name,
+                                     ngx_crc32_short(name->data, name->len));
+    if (ch == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    info->channel = *name;
+    info->subscribers = ch->subscribers;
+    info->messages = ch->messages;
+    info->last_id = ch->last_id;
+
+    marker = NULL;
+
+    if (ch->subscribers) {
+        marker = ngx_slab_alloc_locked(zone->shpool,
+                                       offsetof(ngx_http_sse_msg_t, text));
+        if (marker == NULL) {
+            ngx_http_sse_log_full(zone, log);
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(marker, offsetof(ngx_http_sse_msg_t, text));
+    }
+
+    /* pinned: the last message going must not free it here */
+    ch->refs++;
+
+    ngx_rbtree_delete(&sh->rbtree, &ch->node);
+    sh->channels--;
+    ch->deleted = 1;
+
+    if (ch->last_id > sh->forgotten_id) {
+        sh->forgotten_id = ch->last_id;
+    }
+
+    while (!ngx_queue_empty(&ch->history)) {
+        ngx_http_sse_msg_unhistory(zone,
+                                   ngx_queue_data(ngx_queue_head(&ch->history),
+                                                  ngx_http_sse_msg_t, chq));
+    }
+
+    if (marker) {
+        /* an id of its own, so that no cursor has passed it yet */
+        marker->id = ++sh->last_id;
+        marker->channel = ch;
+        marker->delete = 1;
+        ch->refs++;
+
+        ngx_queue_insert_tail(&sh->log, &marker->log);
+        marker->in_log = 1;
+
+        ngx_http_sse_ring_collect(zone, marker, ring, &nring);
+    }
+
+    ch->refs--;
+    ngx_http_sse_channel_release(zone, ch);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (nring) {
+        ngx_http_sse_ipc_ring(ring, nring, log);
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
     ngx_uint_t n, ngx_uint_t max_subscribers,
-    ngx_http_sse_channel_t **channels, uint64_t *start_id, ngx_log_t *log)
+    ngx_http_sse_channel_t **channels, ngx_http_sse_since_t *since,
+    uint64_t *start_id, ngx_log_t *log)
 {
     ngx_int_t                rc;
     ngx_uint_t               i, got, counted;
@@ -662,6 +788,14 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
 
     *start_id = sh->last_id;
 
+    /* kept messages are read under the lock: they may go once it is free */
+
+    if (ngx_http_sse_since(zone, channels, n, since, log) != NGX_OK) {
+        ngx_http_sse_unsubscribe_locked(zone, channels, n);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
@@ -683,8 +817,153 @@ undo:
 }
 
 
+ngx_uint_t
+ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg, ngx_str_t *user)
+{
+    if (msg->user_len == 0) {
+        return 1;
+    }
+
+    return user != NULL
+           && user->len == msg->user_len
+           && ngx_memcmp(user->data, msg->text + msg->event_len,
+                         msg->user_len) == 0;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_sse_msg_cmp(const void *one, const void *two)
+{
+    const ngx_http_sse_msg_t  *a = *(const ngx_http_sse_msg_t **) one;
+    const ngx_http_sse_msg_t  *b = *(const ngx_http_sse_msg_t **) two;
+
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+
+/*
+ * What a new subscriber gets from history: with a Last-Event-ID, an sse_gap
+ * for every channel that dropped messages after it, then every kept message
+ * after it; without one, the last sse_replay messages of each channel.
+ * Messages of several channels go out in id order.
+ */
+
+static ngx_int_t
+ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
+    ngx_uint_t n, ngx_http_sse_since_t *since, ngx_log_t *log)
+{
+    uint64_t                 oldest;
+    ngx_int_t                rc;
+    ngx_uint_t               i, k, total, count;
+    ngx_queue_t             *q;
+    ngx_http_sse_msg_t      *msg, **list;
+    ngx_http_sse_channel_t  *ch;
+
+    if (since == NULL || (!since->resume && since->replay == 0)) {
+        return NGX_OK;
+    }
+
+    if (since->resume) {
+        for (i = 0; i < n; i++) {
+            ch = chs[i];
+
+            /* dropped after the client's id, or a zone that started anew */
+            if (since->last_id >= ch->dropped_id
+                && since->last_id <= zone->sh->last_id)
+            {
+                continue;
+            }
+
+            if (ngx_queue_empty(&ch->history)) {
+                oldest = zone->sh->last_id + 1;
+
+            } else {
+                msg = ngx_queue_data(ngx_queue_head(&ch->history),
+                                     ngx_http_sse_msg_t, chq);
+                oldest = msg->id;
+            }
+
+            if (since->gap(since->data, ch, since->last_id, oldest)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    total = 0;
+    for (i = 0; i < n; i++) {
+        total += chs[i]->messages;
+    }
+
+    if (total == 0) {
+        return NGX_OK;
+    }
+
+    list = ngx_alloc(total * sizeof(ngx_http_sse_msg_t *), log);
+    if (list == NULL) {
+        return NGX_ERROR;
+    }
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        ch = chs[i];
+        count = 0;
+
+        for (q = ngx_queue_last(&ch->history);
+             q != ngx_queue_sentinel(&ch->history);
+             q = ngx_queue_prev(q))
+        {
+            msg = ngx_queue_data(q, ngx_http_sse_msg_t, chq);
+
+            if (since->resume) {
+                if (msg->id <= since->last_id) {
+                    break;
+                }
+
+            } else if (count == since->replay) {
+                break;
+            }
+
+            if (!ngx_http_sse_msg_visible(msg, since->user)) {
+                continue;
+            }
+
+            list[k++] = msg;
+            count++;
+        }
+    }
+
+    ngx_qsort(list, k, sizeof(ngx_http_sse_msg_t *), ngx_http_sse_msg_cmp);
+
+    rc = NGX_OK;
+
+    for (i = 0; i < k; i++) {
+        if (since->history(since->data, list[i]) != NGX_OK) {
+            rc = NGX_ERROR;
+            break;
+        }
+    }
+
+    ngx_free(list);
+
+    return rc;
+}
+
+
 void
 ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **channels, ngx_uint_t n)
+{
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_sse_unsubscribe_locked(zone, channels, n);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+static void
+ngx_http_sse_unsubscribe_locked(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_uint_t n)
 {
     ngx_uint_t               i;
@@ -692,8 +971,6 @@ ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t  *ch;
 
     slot = zone->slot;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (i = 0; i < n; i++) {
         ch = channels[i];
@@ -713,8 +990,6 @@ ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
     slot->active = zone->nlocal;
 
     ngx_http_sse_gc(zone);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 

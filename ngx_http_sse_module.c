@@ -15,6 +15,7 @@ static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_publish_reply(ngx_http_request_t *r,
     ngx_http_sse_presult_t *res, ngx_uint_t n, ngx_uint_t as_array);
 static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_channel_delete(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
     ngx_str_t *channel);
 static ngx_int_t ngx_http_sse_request_body(ngx_http_request_t *r,
@@ -33,6 +34,8 @@ static char *ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_sse_msec_off(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sse_connected_event(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_sse_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sse_exit_process(ngx_cycle_t *cycle);
@@ -124,6 +127,20 @@ static ngx_command_t  ngx_http_sse_commands[] = {
       offsetof(ngx_http_sse_loc_conf_t, max_pending),
       NULL },
 
+    { ngx_string("sse_replay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sse_replay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sse_last_event_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, last_event_id),
+      NULL },
+
       ngx_null_command
 };
 
@@ -164,7 +181,14 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
-    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
+    /*
+     * Reached by an internal redirect (X-Accel-Redirect from an upstream,
+     * error_page) the method is GET by now: the original body is published.
+     */
+
+    if ((r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))
+        || (r->internal && r->request_body))
+    {
 
         rc = ngx_http_read_client_request_body(r, ngx_http_sse_publish_body);
 
@@ -193,9 +217,19 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
         return ngx_http_sse_channel_info(r);
     }
 
+    if (r->method == NGX_HTTP_DELETE) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_sse_channel_delete(r);
+    }
+
     return ngx_http_sse_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                    "method not allowed: publish with POST "
-                                   "or PUT, read with GET");
+                                   "or PUT, read with GET, remove with "
+                                   "DELETE");
 }
 
 
@@ -425,6 +459,59 @@ ngx_http_sse_channel_info(ngx_http_request_t *r)
 }
 
 
+static ngx_int_t
+ngx_http_sse_channel_delete(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    ngx_int_t                 rc;
+    ngx_str_t                 channel, body;
+    ngx_http_sse_info_t       info;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (ngx_http_sse_default_channel(r, &channel) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_sse_channel_valid(&channel) != NGX_OK) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid channel name");
+    }
+
+    rc = ngx_http_sse_store_delete(slcf->zone, &channel, &info,
+                                   r->connection->log);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
+                                       "unknown channel");
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
+                                       &slcf->zone->name);
+    }
+
+    body.data = ngx_pnalloc(r->pool,
+                        sizeof("{\"channel\":\"\",\"deleted\":true,"
+                               "\"subscribers\":}") - 1
+                        + ngx_http_sse_json_escape_size(&channel)
+                        + NGX_INT_T_LEN);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
+    p = ngx_http_sse_json_escape(p, &channel);
+    p = ngx_sprintf(p, "\",\"deleted\":true,\"subscribers\":%ui}",
+                    info.subscribers);
+
+    body.len = p - body.data;
+
+    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
 /* sse_channel, or "global" when it is empty */
 
 static ngx_int_t
@@ -629,6 +716,8 @@ ngx_http_sse_create_loc_conf(ngx_conf_t *cf)
     slcf->max_subscribers = NGX_CONF_UNSET_UINT;
     slcf->max_message_size = NGX_CONF_UNSET_SIZE;
     slcf->max_pending = NGX_CONF_UNSET_SIZE;
+    slcf->replay = NGX_CONF_UNSET_UINT;
+    slcf->last_event_id = NGX_CONF_UNSET_PTR;
 
     return slcf;
 }
@@ -658,6 +747,8 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               64 * 1024);
     ngx_conf_merge_size_value(conf->max_pending, prev->max_pending,
                               1024 * 1024);
+    ngx_conf_merge_uint_value(conf->replay, prev->replay, 0);
+    ngx_conf_merge_ptr_value(conf->last_event_id, prev->last_event_id, NULL);
 
     if (conf->connected_event.len == NGX_CONF_UNSET_SIZE) {
         if (prev->connected_event.len == NGX_CONF_UNSET_SIZE) {
@@ -1019,6 +1110,47 @@ ngx_http_sse_connected_event(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     slcf->connected_event = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* N | all | off */
+
+static char *
+ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sse_loc_conf_t *slcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (slcf->replay != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        slcf->replay = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "all") == 0) {
+        slcf->replay = NGX_HTTP_SSE_REPLAY_ALL;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n == NGX_ERROR || n == 0 || n >= NGX_HTTP_SSE_REPLAY_ALL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in sse_replay, use a "
+                           "number, \"all\" or \"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->replay = n;
 
     return NGX_CONF_OK;
 }

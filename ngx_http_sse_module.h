@@ -17,6 +17,8 @@
 #define NGX_HTTP_SSE_MAX_CHANNEL_LEN   255
 #define NGX_HTTP_SSE_MAX_SLOTS         1024
 
+#define NGX_HTTP_SSE_REPLAY_ALL        NGX_MAX_UINT32_VALUE
+
 #define NGX_HTTP_SSE_ROLE_SUBSCRIBE    1
 #define NGX_HTTP_SSE_ROLE_PUBLISH      2
 
@@ -45,6 +47,7 @@ struct ngx_http_sse_channel_s {
     ngx_uint_t                  subscribers;
     ngx_uint_t                  refs;        /* messages pointing here */
     uint64_t                    last_id;
+    uint64_t                    dropped_id;  /* newest id no longer kept */
     unsigned                    deleted:1;
     size_t                      len;
     u_char                      name[1];
@@ -64,6 +67,7 @@ struct ngx_http_sse_msg_s {
     uint16_t                    user_len;
     unsigned                    in_log:1;
     unsigned                    in_history:1;
+    unsigned                    delete:1;    /* marker: channel deleted */
     u_char                      text[1];     /* event, user, data */
 };
 
@@ -85,6 +89,7 @@ typedef struct {
     ngx_queue_t                 log;
     ngx_queue_t                 all;
     uint64_t                    last_id;
+    uint64_t                    forgotten_id; /* dropped_id of freed ones */
     ngx_uint_t                  channels;
     ngx_uint_t                  messages;
     ngx_uint_t                  subscribers;
@@ -148,7 +153,24 @@ typedef struct {
     ngx_uint_t                  max_subscribers;
     size_t                      max_message_size;
     size_t                      max_pending;
+    ngx_uint_t                  replay;
+    ngx_http_complex_value_t   *last_event_id;
 } ngx_http_sse_loc_conf_t;
+
+
+/* what a new subscriber receives from history, and how */
+typedef struct {
+    uint64_t                    last_id;     /* resume after this id */
+    ngx_uint_t                  resume;      /* a Last-Event-ID was given */
+    ngx_uint_t                  replay;      /* without one: last N */
+    ngx_str_t                  *user;        /* for targeted messages */
+    ngx_int_t                 (*history)(void *data,
+                                         ngx_http_sse_msg_t *msg);
+    ngx_int_t                 (*gap)(void *data,
+                                     ngx_http_sse_channel_t *ch,
+                                     uint64_t last_id, uint64_t oldest);
+    void                       *data;
+} ngx_http_sse_since_t;
 
 
 /* a message as a publisher hands it over (process memory) */
@@ -221,6 +243,7 @@ struct ngx_http_sse_ctx_s {
     unsigned                    registered:1;
     unsigned                    error_page_on:1;
     unsigned                    in_dirty:1;
+    unsigned                    end_pending:1;
     unsigned                    ending:1;
     unsigned                    overflow:1;
 };
@@ -234,11 +257,16 @@ ngx_int_t ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
     ngx_log_t *log);
 ngx_int_t ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone,
     ngx_str_t *names, ngx_uint_t n, ngx_uint_t max_subscribers,
-    ngx_http_sse_channel_t **channels, uint64_t *start_id, ngx_log_t *log);
+    ngx_http_sse_channel_t **channels, ngx_http_sse_since_t *since,
+    uint64_t *start_id, ngx_log_t *log);
 void ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_uint_t n);
 ngx_int_t ngx_http_sse_store_info(ngx_http_sse_zone_t *zone, ngx_str_t *name,
     ngx_http_sse_info_t *info);
+ngx_int_t ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone,
+    ngx_str_t *name, ngx_http_sse_info_t *info, ngx_log_t *log);
+ngx_uint_t ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg,
+    ngx_str_t *user);
 ngx_int_t ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone,
     uint32_t nonce, ngx_log_t *log);
 void ngx_http_sse_store_release_slot(ngx_http_sse_zone_t *zone);

@@ -16,6 +16,14 @@
 
 static ngx_int_t ngx_http_sse_stream_start(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
+static ngx_int_t ngx_http_sse_stream_since(ngx_http_request_t *r,
+    ngx_http_sse_since_t *since);
+static ngx_int_t ngx_http_sse_since_history(void *data,
+    ngx_http_sse_msg_t *msg);
+static ngx_int_t ngx_http_sse_since_gap(void *data,
+    ngx_http_sse_channel_t *ch, uint64_t last_id, uint64_t oldest);
+static ngx_int_t ngx_http_sse_last_event_id(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_sse_stream_headers(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_stream_greet(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
@@ -30,7 +38,8 @@ static ngx_uint_t ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch,
 static ngx_http_sse_frame_t *ngx_http_sse_frame_make(ngx_http_sse_msg_t *msg);
 static void ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame);
 static ngx_int_t ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx,
-    u_char *pos, size_t len, ngx_http_sse_frame_t *frame);
+    u_char *pos, size_t len, ngx_http_sse_frame_t *frame, ngx_uint_t force);
+static void ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch);
 static void ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_flush_dirty(void);
 static ngx_int_t ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx);
@@ -136,6 +145,7 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     ngx_uint_t                i, n;
     ngx_http_sse_link_t      *link;
     ngx_http_sse_zone_t      *zone;
+    ngx_http_sse_since_t      since;
     ngx_http_sse_loc_conf_t  *slcf;
     ngx_http_sse_lchannel_t  *lch;
 
@@ -143,6 +153,18 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     zone = ctx->zone;
     name = names->elts;
     n = names->nelts;
+
+    rc = ngx_http_sse_stream_since(r, &since);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid Last-Event-ID: ids are "
+                                       "decimal numbers");
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     ctx->channels = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_channel_t *));
     ctx->links = ngx_pcalloc(r->pool, n * sizeof(ngx_http_sse_link_t));
@@ -152,7 +174,7 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     }
 
     rc = ngx_http_sse_store_subscribe(zone, name, n, slcf->max_subscribers,
-                                      ctx->channels, &ctx->start_id,
+                                      ctx->channels, &since, &ctx->start_id,
                                       r->connection->log);
 
     if (rc == NGX_BUSY) {
@@ -161,9 +183,13 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
                                        "(sse_max_subscribers)");
     }
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_DECLINED) {
         return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
                                        &zone->name);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->nchannels = n;
@@ -235,6 +261,165 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 }
 
 
+/*
+ * Last-Event-ID, or sse_replay for a subscriber without one.
+ * NGX_DECLINED: the id is not a decimal number.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
+{
+    u_char                   *p;
+    uint64_t                  id;
+    ngx_str_t                 value;
+    ngx_http_sse_ctx_t       *ctx;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+
+    ngx_memzero(since, sizeof(ngx_http_sse_since_t));
+
+    since->user = &ctx->user;
+    since->history = ngx_http_sse_since_history;
+    since->gap = ngx_http_sse_since_gap;
+    since->data = ctx;
+
+    if (ngx_http_sse_last_event_id(r, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (value.len == 0) {
+        since->replay = slcf->replay;
+        return NGX_OK;
+    }
+
+    id = 0;
+
+    for (p = value.data; p < value.data + value.len; p++) {
+        if (*p < '0' || *p > '9' || id > ((uint64_t) -1 - 9) / 10) {
+            return NGX_DECLINED;
+        }
+
+        id = id * 10 + (*p - '0');
+    }
+
+    since->resume = 1;
+    since->last_id = id;
+
+    return NGX_OK;
+}
+
+
+/* sse_last_event_id, by default the header, then ?last_event_id= */
+
+static ngx_int_t
+ngx_http_sse_last_event_id(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_uint_t                i;
+    ngx_list_part_t          *part;
+    ngx_table_elt_t          *h;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (slcf->last_event_id) {
+        return ngx_http_sse_complex_value(r, slcf->last_event_id, value);
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Last-Event-ID") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
+                               sizeof("Last-Event-ID") - 1) == 0
+            && h[i].value.len)
+        {
+            *value = h[i].value;
+            return NGX_OK;
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "last_event_id",
+                     sizeof("last_event_id") - 1, value)
+        != NGX_OK)
+    {
+        ngx_str_null(value);
+    }
+
+    return NGX_OK;
+}
+
+
+/* called under the zone lock: a kept message, formatted for this stream */
+
+static ngx_int_t
+ngx_http_sse_since_history(void *data, ngx_http_sse_msg_t *msg)
+{
+    ngx_http_sse_ctx_t *ctx = data;
+
+    ngx_int_t              rc;
+    ngx_http_sse_frame_t  *frame;
+
+    frame = ngx_http_sse_frame_make(msg);
+    if (frame == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame, 1);
+
+    ngx_http_sse_frame_release(frame);
+
+    return rc;
+}
+
+
+/* called under the zone lock: messages after last_id were dropped */
+
+static ngx_int_t
+ngx_http_sse_since_gap(void *data, ngx_http_sse_channel_t *ch,
+    uint64_t last_id, uint64_t oldest)
+{
+    ngx_http_sse_ctx_t *ctx = data;
+
+    u_char     *p, *start;
+    ngx_str_t   name;
+
+    name.data = ch->name;
+    name.len = ch->len;
+
+    start = ngx_pnalloc(ctx->request->pool,
+                        sizeof("event: sse_gap\ndata: {\"channel\":\"\","
+                               "\"last_event_id\":\"\",\"oldest_id\":\"\"}"
+                               "\n\n") - 1
+                        + ngx_http_sse_json_escape_size(&name)
+                        + 2 * NGX_INT64_LEN);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(start, "event: sse_gap\ndata: {\"channel\":\"",
+                   sizeof("event: sse_gap\ndata: {\"channel\":\"") - 1);
+    p = ngx_http_sse_json_escape(p, &name);
+    p = ngx_sprintf(p, "\",\"last_event_id\":\"%uL\",\"oldest_id\":\"%uL\"}"
+                    "\n\n", last_id, oldest);
+
+    return ngx_http_sse_stream_queue(ctx, start, p - start, NULL, 1);
+}
+
+
 static ngx_int_t
 ngx_http_sse_stream_headers(ngx_http_request_t *r)
 {
@@ -276,7 +461,7 @@ ngx_http_sse_stream_headers(ngx_http_request_t *r)
 }
 
 
-/* "retry:" and the connected event */
+/* "retry:" and the connected event, ahead of history */
 
 static ngx_int_t
 ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
@@ -284,8 +469,10 @@ ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 {
     u_char                   *p, *start;
     size_t                    len;
+    ngx_int_t                 rc;
     ngx_str_t                *name;
     ngx_uint_t                i;
+    ngx_chain_t              *saved, **last;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
@@ -340,7 +527,21 @@ ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         p = ngx_sprintf(p, "],\"last_event_id\":\"%uL\"}\n\n", ctx->start_id);
     }
 
-    return ngx_http_sse_stream_queue(ctx, start, p - start, NULL);
+    /* before whatever history the store queued */
+
+    saved = ctx->out;
+    last = ctx->last_out;
+    ctx->out = NULL;
+    ctx->last_out = &ctx->out;
+
+    rc = ngx_http_sse_stream_queue(ctx, start, p - start, NULL, 1);
+
+    if (saved) {
+        *ctx->last_out = saved;
+        ctx->last_out = last;
+    }
+
+    return rc;
 }
 
 
@@ -442,7 +643,12 @@ ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
         lch = ngx_http_sse_lchannel_lookup(zone, msg->channel);
 
         if (lch) {
-            n += ngx_http_sse_deliver_msg(lch, msg);
+            if (msg->delete) {
+                ngx_http_sse_deliver_delete(lch);
+
+            } else {
+                n += ngx_http_sse_deliver_msg(lch, msg);
+            }
         }
 
         if (msg == last) {
@@ -486,11 +692,7 @@ ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
             continue;
         }
 
-        if (msg->user_len
-            && (ctx->user.len != msg->user_len
-                || ngx_memcmp(ctx->user.data, msg->text + msg->event_len,
-                              msg->user_len) != 0))
-        {
+        if (!ngx_http_sse_msg_visible(msg, &ctx->user)) {
             continue;
         }
 
@@ -501,7 +703,7 @@ ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
             }
         }
 
-        if (ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame)
+        if (ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame, 0)
             == NGX_OK)
         {
             n++;
@@ -513,6 +715,25 @@ ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
     }
 
     return n;
+}
+
+
+/* the channel was deleted: its streams end after what they hold */
+
+static void
+ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch)
+{
+    ngx_queue_t          *q;
+    ngx_http_sse_link_t  *link;
+
+    for (q = ngx_queue_head(&lch->links);
+         q != ngx_queue_sentinel(&lch->links);
+         q = ngx_queue_next(q))
+    {
+        link = ngx_queue_data(q, ngx_http_sse_link_t, queue);
+        link->ctx->end_pending = 1;
+        ngx_http_sse_stream_dirty(link->ctx);
+    }
 }
 
 
@@ -557,7 +778,7 @@ ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame)
 
 static ngx_int_t
 ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx, u_char *pos, size_t len,
-    ngx_http_sse_frame_t *frame)
+    ngx_http_sse_frame_t *frame, ngx_uint_t force)
 {
     ngx_buf_t                *b;
     ngx_chain_t              *cl;
@@ -566,7 +787,11 @@ ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx, u_char *pos, size_t len,
 
     slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
 
-    if (slcf->max_pending && ctx->pending + len > slcf->max_pending) {
+    /* history at the start is bounded by the zone: it is not refused */
+
+    if (!force
+        && slcf->max_pending && ctx->pending + len > slcf->max_pending)
+    {
         ctx->overflow = 1;
         ngx_http_sse_stream_dirty(ctx);
         return NGX_DECLINED;
@@ -648,6 +873,11 @@ ngx_http_sse_flush_dirty(void)
                           "sse: slow subscriber has more than "
                           "sse_max_pending bytes waiting, closing");
             ngx_http_sse_stream_close(ctx);
+            continue;
+        }
+
+        if (ctx->end_pending) {
+            ngx_http_sse_stream_end(ctx);
             continue;
         }
 
@@ -789,7 +1019,8 @@ ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
         && ctx->out == NULL)
     {
         if (ngx_http_sse_stream_queue(ctx, ngx_http_sse_keepalive_text.data,
-                                      ngx_http_sse_keepalive_text.len, NULL)
+                                      ngx_http_sse_keepalive_text.len, NULL,
+                                      0)
             == NGX_ERROR)
         {
             ngx_http_sse_stream_close(ctx);

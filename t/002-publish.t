@@ -554,7 +554,7 @@ location /pub { sse_publish; }
 PATCH /pub
 --- error_code: 405
 --- response_body chomp
-{"error":"method not allowed: publish with POST or PUT, read with GET","status":405}
+{"error":"method not allowed: publish with POST or PUT, read with GET, remove with DELETE","status":405}
 
 
 
