@@ -687,3 +687,22 @@ location /pub { sse_publish; client_max_body_size 100; }
 --- error_code: 413
 --- response_body chomp
 {"error":"request body is larger than client_max_body_size","status":413}
+
+
+
+=== TEST 46: a chunked body in many small pieces is read whole
+--- http_config
+sse_zone zone=ev:1m;
+--- config
+location /pub { sse_publish; client_body_buffer_size 1k; }
+location /sub { sse_subscribe; }
+--- test
+my $json = '{"channel":"pieces","data":"' . ('0123456789' x 300) . '"}';
+my $chunks = join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) } ($json =~ /(.{1,7})/gs)) . "0\r\n\r\n";
+my $r = http(undef, undef, undef, undef, raw =>
+    "POST /pub HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" . $chunks);
+is($r->{status}, 200, 'published');
+is($r->{body}, '{"id":"1","channel":"pieces","subscribers":0}', 'reply');
+$r = http('GET', '/pub?channel=pieces');
+like($r->{body}, qr/"messages":1/, 'kept');

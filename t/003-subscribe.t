@@ -422,3 +422,23 @@ like(error_log_text(), qr/slow subscriber has more than sse_max_pending bytes wa
      'slow one closed and logged');
 my $r = http('GET', '/pub?channel=big');
 like($r->{body}, qr/"subscribers":1,/, 'only the fast one is left');
+
+
+
+=== TEST 25: no BOM, empty data, and data ending in a line break
+--- http_config
+sse_zone zone=ev:1m;
+--- config
+location /sub { sse_subscribe; }
+location /pub { sse_publish; }
+--- test
+my $s = sse_open('/sub?channel=f');
+http('POST', '/pub', '{"channel":"f","data":""}', {'Content-Type' => 'application/json'});
+http('POST', '/pub', '{"channel":"f","data":"end\n"}', {'Content-Type' => 'application/json'});
+http('POST', '/pub', '{"channel":"f","data":"\r\n\r\n"}', {'Content-Type' => 'application/json'});
+my ($body) = $s->read_until(qr/^id: 3\n.*\n\n/ms, 2);
+is($body, "id: 1\ndata: \n\nid: 2\ndata: end\ndata: \n\nid: 3\ndata: \ndata: \ndata: \n\n",
+   'every line kept, as EventSource joins them back');
+unlike($s->raw, qr/\xEF\xBB\xBF/, 'no BOM anywhere');
+my @e = $s->events;
+is_deeply([map { $_->{data} } @e], ["", "end\n", "\n\n"], 'the browser sees the original data');
