@@ -18,10 +18,6 @@ static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_channel_delete(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
     ngx_str_t *channel);
-static ngx_int_t ngx_http_sse_request_body(ngx_http_request_t *r,
-    ngx_str_t *body);
-static ngx_uint_t ngx_http_sse_content_type_is(ngx_http_request_t *r,
-    const char *type, size_t len);
 
 static void *ngx_http_sse_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_sse_create_loc_conf(ngx_conf_t *cf);
@@ -37,6 +33,9 @@ static char *ngx_http_sse_connected_event(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static const char *ngx_http_sse_role_name(ngx_uint_t role);
 static ngx_int_t ngx_http_sse_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sse_exit_process(ngx_cycle_t *cycle);
 
@@ -141,6 +140,34 @@ static ngx_command_t  ngx_http_sse_commands[] = {
       offsetof(ngx_http_sse_loc_conf_t, last_event_id),
       NULL },
 
+    { ngx_string("sse_api_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_sse_conf_api_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sse_auth_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sse_conf_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, jwt_secret),
+      NULL },
+
+    { ngx_string("sse_auth_jwt_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, jwt_token),
+      NULL },
+
+    { ngx_string("sse_token"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sse_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, token_secret),
+      NULL },
+
       ngx_null_command
 };
 
@@ -180,6 +207,16 @@ static ngx_int_t
 ngx_http_sse_publish_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
+
+    rc = ngx_http_sse_auth_api_key(r);
+
+    if (rc == NGX_HTTP_UNAUTHORIZED) {
+        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     /*
      * Reached by an internal redirect (X-Accel-Redirect from an upstream,
@@ -535,7 +572,7 @@ ngx_http_sse_default_channel(ngx_http_request_t *r, ngx_str_t *channel)
 
 /* the whole body in one piece, whether in memory buffers or in a file */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
@@ -599,7 +636,7 @@ ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_sse_content_type_is(ngx_http_request_t *r, const char *type,
     size_t len)
 {
@@ -651,6 +688,46 @@ ngx_http_sse_complex_value(ngx_http_request_t *r,
     value->len = dst - value->data;
 
     return NGX_OK;
+}
+
+
+/* a request header by name; NGX_DECLINED when absent or empty */
+
+ngx_int_t
+ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+            && h[i].value.len)
+        {
+            *value = h[i].value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -718,6 +795,10 @@ ngx_http_sse_create_loc_conf(ngx_conf_t *cf)
     slcf->max_pending = NGX_CONF_UNSET_SIZE;
     slcf->replay = NGX_CONF_UNSET_UINT;
     slcf->last_event_id = NGX_CONF_UNSET_PTR;
+    slcf->api_keys = NGX_CONF_UNSET_PTR;
+    slcf->jwt_secret.len = NGX_CONF_UNSET_SIZE;
+    slcf->jwt_token = NGX_CONF_UNSET_PTR;
+    slcf->token_secret.len = NGX_CONF_UNSET_SIZE;
 
     return slcf;
 }
@@ -750,6 +831,9 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->replay, prev->replay, 0);
     ngx_conf_merge_ptr_value(conf->last_event_id, prev->last_event_id, NULL);
 
+    ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
+    ngx_conf_merge_ptr_value(conf->jwt_token, prev->jwt_token, NULL);
+
     if (conf->connected_event.len == NGX_CONF_UNSET_SIZE) {
         if (prev->connected_event.len == NGX_CONF_UNSET_SIZE) {
             ngx_str_null(&conf->connected_event);
@@ -759,7 +843,54 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->role == 0) {
+    if (conf->jwt_secret.len == NGX_CONF_UNSET_SIZE) {
+        if (prev->jwt_secret.len == NGX_CONF_UNSET_SIZE) {
+            ngx_str_null(&conf->jwt_secret);
+
+        } else {
+            conf->jwt_secret = prev->jwt_secret;
+        }
+    }
+
+    if (conf->token_secret.len == NGX_CONF_UNSET_SIZE) {
+        ngx_str_null(&conf->token_secret);
+    }
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sse_module);
+
+    if (conf->jwt_secret.len && smcf->arg_token == NULL) {
+        /* where tokens come from by default, compiled once */
+
+        smcf->arg_token = ngx_pcalloc(cf->pool,
+                                      sizeof(ngx_http_complex_value_t));
+        smcf->cookie_token = ngx_pcalloc(cf->pool,
+                                         sizeof(ngx_http_complex_value_t));
+        if (smcf->arg_token == NULL || smcf->cookie_token == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ngx_str_set(&v, "$arg_token");
+        ccv.value = &v;
+        ccv.complex_value = smcf->arg_token;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ngx_str_set(&v, "$cookie_sse_token");
+        ccv.value = &v;
+        ccv.complex_value = smcf->cookie_token;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->role == 0 || conf->role == NGX_HTTP_SSE_ROLE_TOKEN) {
         return NGX_CONF_OK;
     }
 
@@ -804,15 +935,13 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* zones are known once the whole http block is read */
 
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sse_module);
     zones = smcf->zones.elts;
 
     if (conf->zone_name.len == 0) {
         if (smcf->zones.nelts == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%s\" needs an sse_zone in the http block",
-                               conf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
-                               ? "sse_subscribe" : "sse_publish");
+                               ngx_http_sse_role_name(conf->role));
             return NGX_CONF_ERROR;
         }
 
@@ -820,8 +949,7 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%s\" needs \"zone=\": %ui sse_zone "
                                "are declared",
-                               conf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
-                               ? "sse_subscribe" : "sse_publish",
+                               ngx_http_sse_role_name(conf->role),
                                smcf->zones.nelts);
             return NGX_CONF_ERROR;
         }
@@ -842,8 +970,7 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "\"%s\" names unknown sse_zone \"%V\"",
-                       conf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
-                       ? "sse_subscribe" : "sse_publish",
+                       ngx_http_sse_role_name(conf->role),
                        &conf->zone_name);
 
     return NGX_CONF_ERROR;
@@ -1003,9 +1130,7 @@ ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"%V\" in a location that already has "
                            "\"%s\": a location either subscribes or "
                            "publishes",
-                           &value[0],
-                           slcf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE
-                           ? "sse_subscribe" : "sse_publish");
+                           &value[0], ngx_http_sse_role_name(slcf->role));
         return NGX_CONF_ERROR;
     }
 
@@ -1032,6 +1157,51 @@ ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                     : ngx_http_sse_publish_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/* sse_token SECRET | file=PATH; */
+
+static char *
+ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sse_loc_conf_t *slcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+
+    if (slcf->role) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" in a location that already has "
+                           "\"%s\": a location has one sse role",
+                           &value[0], ngx_http_sse_role_name(slcf->role));
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->role = NGX_HTTP_SSE_ROLE_TOKEN;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_sse_token_handler;
+
+    return ngx_http_sse_conf_secret(cf, cmd, conf);
+}
+
+
+static const char *
+ngx_http_sse_role_name(ngx_uint_t role)
+{
+    switch (role) {
+    case NGX_HTTP_SSE_ROLE_SUBSCRIBE:
+        return "sse_subscribe";
+    case NGX_HTTP_SSE_ROLE_PUBLISH:
+        return "sse_publish";
+    case NGX_HTTP_SSE_ROLE_TOKEN:
+        return "sse_token";
+    default:
+        return "sse_status";
+    }
 }
 
 

@@ -19,8 +19,13 @@
 
 #define NGX_HTTP_SSE_REPLAY_ALL        NGX_MAX_UINT32_VALUE
 
+#define NGX_HTTP_SSE_MAX_TOKEN         4096
+#define NGX_HTTP_SSE_KEY_DIGEST_LEN    32
+
 #define NGX_HTTP_SSE_ROLE_SUBSCRIBE    1
 #define NGX_HTTP_SSE_ROLE_PUBLISH      2
+#define NGX_HTTP_SSE_ROLE_TOKEN        3
+#define NGX_HTTP_SSE_ROLE_STATUS       4
 
 
 typedef struct ngx_http_sse_channel_s  ngx_http_sse_channel_t;
@@ -136,6 +141,8 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                 zones;       /* ngx_http_sse_zone_t * */
+    ngx_http_complex_value_t   *arg_token;   /* $arg_token */
+    ngx_http_complex_value_t   *cookie_token; /* $cookie_sse_token */
 } ngx_http_sse_main_conf_t;
 
 
@@ -155,7 +162,22 @@ typedef struct {
     size_t                      max_pending;
     ngx_uint_t                  replay;
     ngx_http_complex_value_t   *last_event_id;
+
+    ngx_array_t                *api_keys;    /* SHA-256 digests */
+    ngx_str_t                   jwt_secret;  /* len 0: off */
+    ngx_http_complex_value_t   *jwt_token;
+    ngx_str_t                   token_secret;
 } ngx_http_sse_loc_conf_t;
+
+
+/* what a verified subscriber token says */
+typedef struct {
+    ngx_str_t                   user;
+    ngx_str_t                  *channels;
+    ngx_uint_t                  nchannels;
+    time_t                      exp;
+    unsigned                    any_channel:1;
+} ngx_http_sse_jwt_t;
 
 
 /* what a new subscriber receives from history, and how */
@@ -224,6 +246,7 @@ struct ngx_http_sse_ctx_s {
     ngx_uint_t                  nlinks;
     uint64_t                    start_id;
     ngx_str_t                   user;        /* authenticated user */
+    time_t                      expires;     /* of the token, or 0 */
     ngx_queue_t                 all;         /* the worker's streams */
 
     ngx_chain_t                *out;         /* queued, not yet passed on */
@@ -296,11 +319,36 @@ ngx_int_t ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
 ngx_int_t ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_str_t *default_channel, ngx_array_t *msgs,
     ngx_str_t *err);
+ngx_int_t ngx_http_sse_form_decode(u_char *src, size_t len, ngx_str_t *dst);
 ngx_int_t ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m,
     size_t max_size, ngx_str_t *err);
 ngx_int_t ngx_http_sse_channel_valid(ngx_str_t *name);
 ngx_int_t ngx_http_sse_split_channels(ngx_pool_t *pool, ngx_str_t *value,
     ngx_array_t *names, ngx_str_t *err);
+
+/* tokens and keys: ngx_http_sse_jwt.c (no request objects) */
+ngx_int_t ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,
+    ngx_str_t *secret, time_t now, ngx_http_sse_jwt_t *jwt, const char **err);
+ngx_uint_t ngx_http_sse_jwt_allows(ngx_http_sse_jwt_t *jwt,
+    ngx_str_t *channel);
+ngx_int_t ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret,
+    ngx_str_t *user, ngx_str_t *channels, ngx_uint_t nchannels, time_t now,
+    time_t exp, ngx_str_t *token);
+ngx_int_t ngx_http_sse_key_digest(u_char *key, size_t len, u_char *digest);
+ngx_uint_t ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest);
+ngx_int_t ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels,
+    time_t *ttl, ngx_str_t *err);
+
+/* access: ngx_http_sse_auth.c */
+ngx_int_t ngx_http_sse_auth_api_key(ngx_http_request_t *r);
+ngx_int_t ngx_http_sse_auth_subscriber(ngx_http_request_t *r,
+    ngx_array_t *names, ngx_str_t *user, time_t *exp, const char **err);
+ngx_int_t ngx_http_sse_token_handler(ngx_http_request_t *r);
+char *ngx_http_sse_conf_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_sse_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* SSE and JSON text: ngx_http_sse_format.c (no request objects) */
 size_t ngx_http_sse_frame_size(uint64_t id, ngx_str_t *event,
@@ -320,6 +368,11 @@ ngx_int_t ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
 /* handlers: ngx_http_sse_module.c */
 ngx_int_t ngx_http_sse_complex_value(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *value);
+ngx_int_t ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_uint_t ngx_http_sse_content_type_is(ngx_http_request_t *r,
+    const char *type, size_t len);
 ngx_http_sse_main_conf_t *ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle);
 
 

@@ -21,8 +21,6 @@ static ngx_int_t ngx_http_sse_json_string(ngx_pool_t *pool, cJSON *item,
     ngx_str_t *value);
 static ngx_int_t ngx_http_sse_set_err(ngx_pool_t *pool, ngx_str_t *err,
     ngx_uint_t index, const char *what);
-static ngx_int_t ngx_http_sse_form_decode(u_char *src, size_t len,
-    ngx_str_t *dst);
 
 
 /*
@@ -462,7 +460,9 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
 }
 
 
-static ngx_int_t
+/* one form value, %-escapes and "+" decoded into dst->data (len bytes) */
+
+ngx_int_t
 ngx_http_sse_form_decode(u_char *src, size_t len, ngx_str_t *dst)
 {
     u_char  *d, *end, c, h, l;

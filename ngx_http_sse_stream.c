@@ -64,8 +64,10 @@ static ngx_uint_t   ngx_http_sse_nstreams;
 ngx_int_t
 ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
 {
+    time_t                    exp;
     ngx_int_t                 rc;
-    ngx_str_t                 value, err;
+    ngx_str_t                 value, err, user;
+    const char               *why;
     ngx_array_t               names;
     ngx_http_sse_ctx_t       *ctx;
     ngx_pool_cleanup_t       *cln;
@@ -98,6 +100,16 @@ ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
         return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "%V", &err);
     }
 
+    rc = ngx_http_sse_auth_subscriber(r, &names, &user, &exp, &why);
+
+    if (rc == NGX_HTTP_UNAUTHORIZED || rc == NGX_HTTP_FORBIDDEN) {
+        return ngx_http_sse_send_error(r, rc, "%s", why);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (r->method == NGX_HTTP_HEAD) {
         rc = ngx_http_sse_stream_headers(r);
         if (rc == NGX_ERROR || rc > NGX_OK) {
@@ -121,6 +133,8 @@ ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->zone = slcf->zone;
     ctx->last_out = &ctx->out;
+    ctx->user = user;
+    ctx->expires = exp;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -142,6 +156,7 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 {
     ngx_int_t                 rc;
     ngx_str_t                *name;
+    ngx_msec_t                t;
     ngx_uint_t                i, n;
     ngx_http_sse_link_t      *link;
     ngx_http_sse_zone_t      *zone;
@@ -244,6 +259,15 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         ctx->deadline = ngx_current_msec + slcf->subscriber_timeout;
     }
 
+    if (ctx->expires) {
+        /* the stream ends when the token expires */
+        t = (ngx_msec_t) (ctx->expires - ngx_time()) * 1000;
+
+        if (ctx->deadline == 0 || ngx_current_msec + t < ctx->deadline) {
+            ctx->deadline = ngx_current_msec + t;
+        }
+    }
+
     ctx->last_write = ngx_current_msec;
     ngx_http_sse_stream_arm(ctx);
 
@@ -316,9 +340,6 @@ ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
 static ngx_int_t
 ngx_http_sse_last_event_id(ngx_http_request_t *r, ngx_str_t *value)
 {
-    ngx_uint_t                i;
-    ngx_list_part_t          *part;
-    ngx_table_elt_t          *h;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
@@ -327,29 +348,8 @@ ngx_http_sse_last_event_id(ngx_http_request_t *r, ngx_str_t *value)
         return ngx_http_sse_complex_value(r, slcf->last_event_id, value);
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Last-Event-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               sizeof("Last-Event-ID") - 1) == 0
-            && h[i].value.len)
-        {
-            *value = h[i].value;
-            return NGX_OK;
-        }
+    if (ngx_http_sse_header_value(r, "Last-Event-ID", value) == NGX_OK) {
+        return NGX_OK;
     }
 
     if (ngx_http_arg(r, (u_char *) "last_event_id",

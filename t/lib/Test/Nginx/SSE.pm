@@ -81,7 +81,7 @@ my $REPEAT = $ENV{TEST_NGINX_REPEAT} || 1;
 my @EXPANDED_SECTIONS = qw(
     main_config http_config config event_config
     request requests raw_request more_headers
-    subscribe subscribe_headers
+    subscribe subscribe_headers user_files
     response_body response_body_like response_headers response_headers_like
     stream_body stream_body_like stream_headers stream_until
     error_log no_error_log
@@ -794,6 +794,27 @@ EOF
     _spew("$dir/conf/nginx.conf", $text);
 }
 
+# --- user_files: ">>> name" lines start files written (relative to the
+# server root, i.e. nginx's prefix) before nginx starts, as in Test::Nginx.
+sub _write_user_files {
+    my ($cur) = @_;
+    my $text = _sec($cur, 'user_files');
+    return unless defined $text;
+    my ($name, @files);
+    for my $line (split /^/, $text) {
+        if ($line =~ /^>>> (\S+)\s*$/) {
+            push @files, [$1, ''];
+            next;
+        }
+        $files[-1][1] .= $line if @files;
+    }
+    for my $f (@files) {
+        my $path = "$cur->{dir}/$f->[0]";
+        File::Path::make_path(File::Basename::dirname($path));
+        _spew($path, $f->[1]);
+    }
+}
+
 sub _prepare_dir {
     my ($dir) = @_;
     File::Path::remove_tree($dir) if -e $dir;
@@ -993,6 +1014,7 @@ sub _run_block {
     }
 
     _prepare_dir($dir);
+    _write_user_files($cur);
     eval { _write_conf($cur); 1 } or do {
         $builder->ok(0, "$name - generate nginx.conf");
         $builder->diag($@);
@@ -1736,6 +1758,8 @@ Streaming subscribers:
   stream_error_code   status of every subscriber (default 200)
   stream_headers      like response_headers, subscriber 1 (also
                       stream_headers_like)
+  user_files          ">>> name" lines start files written under the server
+                      root (nginx's prefix) before nginx starts
   stream_body         exact de-chunked body of subscriber 1 (usually eval)
   stream_body_like    regex applied to every subscriber's body
 

@@ -1,0 +1,773 @@
+
+/*
+ * HS256 JSON Web Tokens: verification for subscribers, signing for
+ * sse_token.  Pure functions on memory and a pool, free of request objects,
+ * so that they can be fuzzed.
+ *
+ * Only HS256: the token's "alg" is checked, never used to choose anything.
+ * Base64url is decoded strictly (no padding, no stray bits, no other
+ * characters), the MAC compared in constant time.  Error texts never
+ * contain the token.
+ */
+
+
+#include "ngx_http_sse_module.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+
+#define NGX_HTTP_SSE_SHA256_LEN  32
+
+
+static ngx_int_t ngx_http_sse_b64url_decode(ngx_pool_t *pool, u_char *src,
+    size_t len, ngx_str_t *dst);
+static u_char *ngx_http_sse_b64url_encode(u_char *dst, u_char *src,
+    size_t len);
+static ngx_int_t ngx_http_sse_hs256(ngx_str_t *secret, u_char *data,
+    size_t len, u_char *mac);
+static cJSON *ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len);
+static ngx_int_t ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload,
+    time_t now, ngx_http_sse_jwt_t *jwt, const char **err);
+static ngx_int_t ngx_http_sse_jwt_copy(ngx_pool_t *pool, cJSON *item,
+    ngx_str_t *value);
+
+
+static int8_t  ngx_http_sse_b64url_value[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+};
+
+
+/*
+ * NGX_OK and the claims, or NGX_DECLINED and why (for a 401).
+ */
+
+ngx_int_t
+ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,
+    ngx_str_t *secret, time_t now, ngx_http_sse_jwt_t *jwt, const char **err)
+{
+    u_char     *p, *dot1, *dot2, *end, mac[NGX_HTTP_SSE_SHA256_LEN];
+    cJSON      *header, *payload, *alg;
+    ngx_int_t   rc;
+    ngx_str_t   sig;
+
+    ngx_memzero(jwt, sizeof(ngx_http_sse_jwt_t));
+
+    if (token->len > NGX_HTTP_SSE_MAX_TOKEN) {
+        *err = "token too large";
+        return NGX_DECLINED;
+    }
+
+    p = token->data;
+    end = p + token->len;
+
+    dot1 = ngx_strlchr(p, end, '.');
+    dot2 = dot1 ? ngx_strlchr(dot1 + 1, end, '.') : NULL;
+
+    /* an empty signature is refused below, after "alg" says why */
+
+    if (dot1 == NULL || dot2 == NULL
+        || ngx_strlchr(dot2 + 1, end, '.') != NULL
+        || dot1 == p || dot2 == dot1 + 1)
+    {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    /* the header first: HS256 or nothing */
+
+    header = ngx_http_sse_jwt_json(pool, p, dot1 - p);
+    if (header == NULL) {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    alg = cJSON_GetObjectItemCaseSensitive(header, "alg");
+
+    rc = (cJSON_IsString(alg) && ngx_strcmp(alg->valuestring, "HS256") == 0
+          && cJSON_GetObjectItemCaseSensitive(header, "crit") == NULL)
+         ? NGX_OK : NGX_DECLINED;
+
+    cJSON_Delete(header);
+
+    if (rc != NGX_OK) {
+        *err = "token algorithm must be HS256";
+        return NGX_DECLINED;
+    }
+
+    /* then the signature, before anything of the payload is believed */
+
+    if (ngx_http_sse_b64url_decode(pool, dot2 + 1, end - dot2 - 1, &sig)
+        != NGX_OK
+        || sig.len != NGX_HTTP_SSE_SHA256_LEN)
+    {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_sse_hs256(secret, p, dot2 - p, mac) != NGX_OK) {
+        *err = "cannot verify the token";
+        return NGX_ERROR;
+    }
+
+    if (CRYPTO_memcmp(mac, sig.data, NGX_HTTP_SSE_SHA256_LEN) != 0) {
+        *err = "invalid token signature";
+        return NGX_DECLINED;
+    }
+
+    payload = ngx_http_sse_jwt_json(pool, dot1 + 1, dot2 - dot1 - 1);
+    if (payload == NULL) {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_sse_jwt_claims(pool, payload, now, jwt, err);
+
+    cJSON_Delete(payload);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
+    ngx_http_sse_jwt_t *jwt, const char **err)
+{
+    cJSON       *item, *ch;
+    ngx_uint_t   i, n;
+
+    if (!cJSON_IsObject(payload)) {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(payload, "exp");
+
+    if (item == NULL) {
+        *err = "token has no exp";
+        return NGX_DECLINED;
+    }
+
+    if (!cJSON_IsNumber(item) || item->valuedouble < 0
+        || item->valuedouble > 253402300799.0)
+    {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    jwt->exp = (time_t) item->valuedouble;
+
+    if (now >= jwt->exp) {
+        *err = "token expired";
+        return NGX_DECLINED;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(payload, "nbf");
+
+    if (item) {
+        if (!cJSON_IsNumber(item) || item->valuedouble > 253402300799.0) {
+            *err = "invalid token";
+            return NGX_DECLINED;
+        }
+
+        if (now < (time_t) item->valuedouble) {
+            *err = "token not yet valid";
+            return NGX_DECLINED;
+        }
+    }
+
+    /* who: sub, else userId */
+
+    item = cJSON_GetObjectItemCaseSensitive(payload, "sub");
+
+    if (item == NULL) {
+        item = cJSON_GetObjectItemCaseSensitive(payload, "userId");
+    }
+
+    if (item) {
+        if (!cJSON_IsString(item)
+            || ngx_http_sse_jwt_copy(pool, item, &jwt->user) != NGX_OK
+            || jwt->user.len > NGX_HTTP_SSE_MAX_CHANNEL_LEN)
+        {
+            *err = "invalid token";
+            return NGX_DECLINED;
+        }
+    }
+
+    /* which channels: a string, an array, "*" for any; none: any */
+
+    item = cJSON_GetObjectItemCaseSensitive(payload, "channel");
+
+    if (item == NULL) {
+        jwt->any_channel = 1;
+        return NGX_OK;
+    }
+
+    if (cJSON_IsString(item)) {
+        n = 1;
+
+    } else if (cJSON_IsArray(item)) {
+        n = cJSON_GetArraySize(item);
+
+        if (n > 1024) {
+            *err = "invalid token";
+            return NGX_DECLINED;
+        }
+
+    } else {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    jwt->channels = ngx_pcalloc(pool, (n ? n : 1) * sizeof(ngx_str_t));
+    if (jwt->channels == NULL) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    if (cJSON_IsString(item)) {
+        if (ngx_http_sse_jwt_copy(pool, item, &jwt->channels[0]) != NGX_OK) {
+            *err = "out of memory";
+            return NGX_ERROR;
+        }
+
+    } else {
+        i = 0;
+
+        cJSON_ArrayForEach(ch, item) {
+            if (!cJSON_IsString(ch)) {
+                *err = "invalid token";
+                return NGX_DECLINED;
+            }
+
+            if (ngx_http_sse_jwt_copy(pool, ch, &jwt->channels[i++])
+                != NGX_OK)
+            {
+                *err = "out of memory";
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    jwt->nchannels = n;
+
+    for (i = 0; i < n; i++) {
+        if (jwt->channels[i].len == 1 && jwt->channels[i].data[0] == '*') {
+            jwt->any_channel = 1;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_sse_jwt_allows(ngx_http_sse_jwt_t *jwt, ngx_str_t *channel)
+{
+    ngx_uint_t  i;
+
+    if (jwt->any_channel) {
+        return 1;
+    }
+
+    for (i = 0; i < jwt->nchannels; i++) {
+        if (jwt->channels[i].len == channel->len
+            && ngx_memcmp(jwt->channels[i].data, channel->data, channel->len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * {"alg":"HS256","typ":"JWT"} . {"sub":U,"userId":U,"channel":C,"iat":now,
+ * "exp":exp} . HMAC-SHA256
+ */
+
+ngx_int_t
+ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
+    ngx_str_t *channels, ngx_uint_t nchannels, time_t now, time_t exp,
+    ngx_str_t *token)
+{
+    char        *text, buf[NGX_HTTP_SSE_MAX_CHANNEL_LEN + 1];
+    u_char      *p, mac[NGX_HTTP_SSE_SHA256_LEN];
+    cJSON       *payload, *array;
+    size_t       len;
+    ngx_uint_t   i;
+
+    static u_char  header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+
+    payload = cJSON_CreateObject();
+    if (payload == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (user->len) {
+        ngx_memcpy(buf, user->data, user->len);
+        buf[user->len] = '\0';
+
+        if (cJSON_AddStringToObject(payload, "sub", buf) == NULL
+            || cJSON_AddStringToObject(payload, "userId", buf) == NULL)
+        {
+            goto failed;
+        }
+    }
+
+    if (nchannels == 1) {
+        ngx_memcpy(buf, channels[0].data, channels[0].len);
+        buf[channels[0].len] = '\0';
+
+        if (cJSON_AddStringToObject(payload, "channel", buf) == NULL) {
+            goto failed;
+        }
+
+    } else if (nchannels > 1) {
+        array = cJSON_AddArrayToObject(payload, "channel");
+        if (array == NULL) {
+            goto failed;
+        }
+
+        for (i = 0; i < nchannels; i++) {
+            ngx_memcpy(buf, channels[i].data, channels[i].len);
+            buf[channels[i].len] = '\0';
+
+            if (!cJSON_AddItemToArray(array, cJSON_CreateString(buf))) {
+                goto failed;
+            }
+        }
+    }
+
+    if (cJSON_AddNumberToObject(payload, "iat", (double) now) == NULL
+        || cJSON_AddNumberToObject(payload, "exp", (double) exp) == NULL)
+    {
+        goto failed;
+    }
+
+    text = cJSON_PrintUnformatted(payload);
+    cJSON_Delete(payload);
+
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    token->data = ngx_pnalloc(pool, ngx_base64_encoded_length(sizeof(header))
+                                    + ngx_base64_encoded_length(len)
+                                    + ngx_base64_encoded_length(
+                                          NGX_HTTP_SSE_SHA256_LEN) + 2);
+    if (token->data == NULL) {
+        cJSON_free(text);
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_sse_b64url_encode(token->data, header, sizeof(header) - 1);
+    *p++ = '.';
+    p = ngx_http_sse_b64url_encode(p, (u_char *) text, len);
+
+    cJSON_free(text);
+
+    if (ngx_http_sse_hs256(secret, token->data, p - token->data, mac)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *p++ = '.';
+    p = ngx_http_sse_b64url_encode(p, mac, NGX_HTTP_SSE_SHA256_LEN);
+
+    token->len = p - token->data;
+
+    return NGX_OK;
+
+failed:
+
+    cJSON_Delete(payload);
+    return NGX_ERROR;
+}
+
+
+static cJSON *
+ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len)
+{
+    cJSON      *json;
+    ngx_str_t   text;
+
+    if (ngx_http_sse_b64url_decode(pool, src, len, &text) != NGX_OK
+        || text.len == 0
+        || ngx_strlchr(text.data, text.data + text.len, '\0') != NULL)
+    {
+        return NULL;
+    }
+
+    json = cJSON_ParseWithLength((const char *) text.data, text.len);
+
+    if (json && !cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        return NULL;
+    }
+
+    return json;
+}
+
+
+static ngx_int_t
+ngx_http_sse_jwt_copy(ngx_pool_t *pool, cJSON *item, ngx_str_t *value)
+{
+    value->len = ngx_strlen(item->valuestring);
+    value->data = ngx_pnalloc(pool, value->len + 1);
+
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, item->valuestring, value->len + 1);
+
+    return NGX_OK;
+}
+
+
+/* no padding, no characters outside the alphabet, no stray bits */
+
+static ngx_int_t
+ngx_http_sse_b64url_decode(ngx_pool_t *pool, u_char *src, size_t len,
+    ngx_str_t *dst)
+{
+    u_char    *d;
+    int8_t     v;
+    size_t     i;
+    uint32_t   acc;
+    ngx_uint_t bits;
+
+    if (len % 4 == 1) {
+        return NGX_ERROR;
+    }
+
+    dst->data = ngx_pnalloc(pool, len * 3 / 4 + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = dst->data;
+    acc = 0;
+    bits = 0;
+
+    for (i = 0; i < len; i++) {
+        v = ngx_http_sse_b64url_value[src[i]];
+
+        if (v < 0) {
+            return NGX_ERROR;
+        }
+
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            *d++ = (u_char) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+
+    /* the bits left over must be zero: one encoding per value */
+
+    if (acc != 0) {
+        return NGX_ERROR;
+    }
+
+    dst->len = d - dst->data;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_sse_b64url_encode(u_char *dst, u_char *src, size_t len)
+{
+    size_t   i;
+    uint32_t acc;
+
+    static u_char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    for (i = 0; i + 2 < len; i += 3) {
+        acc = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8)
+              | src[i + 2];
+        *dst++ = alphabet[(acc >> 18) & 0x3f];
+        *dst++ = alphabet[(acc >> 12) & 0x3f];
+        *dst++ = alphabet[(acc >> 6) & 0x3f];
+        *dst++ = alphabet[acc & 0x3f];
+    }
+
+    if (len - i == 1) {
+        acc = (uint32_t) src[i] << 16;
+        *dst++ = alphabet[(acc >> 18) & 0x3f];
+        *dst++ = alphabet[(acc >> 12) & 0x3f];
+
+    } else if (len - i == 2) {
+        acc = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8);
+        *dst++ = alphabet[(acc >> 18) & 0x3f];
+        *dst++ = alphabet[(acc >> 12) & 0x3f];
+        *dst++ = alphabet[(acc >> 6) & 0x3f];
+    }
+
+    return dst;
+}
+
+
+static ngx_int_t
+ngx_http_sse_hs256(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
+{
+    unsigned int  n;
+
+    n = NGX_HTTP_SSE_SHA256_LEN;
+
+    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, data, len, mac, &n)
+        == NULL || n != NGX_HTTP_SSE_SHA256_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a digest of an API key, so keys are compared in constant time */
+
+ngx_int_t
+ngx_http_sse_key_digest(u_char *key, size_t len, u_char *digest)
+{
+    unsigned int  n;
+
+    n = NGX_HTTP_SSE_SHA256_LEN;
+
+    if (EVP_Digest(key, len, digest, &n, EVP_sha256(), NULL) != 1
+        || n != NGX_HTTP_SSE_SHA256_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest)
+{
+    u_char      *d;
+    ngx_uint_t   i, match;
+
+    d = digests->elts;
+    match = 0;
+
+    /* every key is compared: the time does not tell which one matched */
+
+    for (i = 0; i < digests->nelts; i++) {
+        match |= (CRYPTO_memcmp(d + i * NGX_HTTP_SSE_SHA256_LEN, digest,
+                                NGX_HTTP_SSE_SHA256_LEN) == 0);
+    }
+
+    return match;
+}
+
+
+/*
+ * A request to sse_token: JSON {"userId":"alex","channel":"chat" or [...],
+ * "exp":86400} or the same form fields (channel may repeat or hold a
+ * comma-separated list).  exp: seconds from now, default a day.
+ */
+
+ngx_int_t
+ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
+    ngx_str_t *err)
+{
+    u_char      *p, *end, *amp, *eq;
+    cJSON       *root, *item, *ch;
+    double       exp;
+    ngx_str_t    key, value, *c;
+    ngx_int_t    rc, n;
+
+    ngx_str_null(user);
+    *ttl = 86400;
+
+    if (json) {
+        root = cJSON_ParseWithLength((const char *) body, len);
+
+        if (root == NULL || !cJSON_IsObject(root)) {
+            cJSON_Delete(root);
+            ngx_str_set(err, "body is not a JSON object");
+            return NGX_ERROR;
+        }
+
+        rc = NGX_ERROR;
+
+        item = cJSON_GetObjectItemCaseSensitive(root, "userId");
+        if (item == NULL) {
+            item = cJSON_GetObjectItemCaseSensitive(root, "sub");
+        }
+
+        if (item && !cJSON_IsNull(item)) {
+            if (!cJSON_IsString(item)
+                || ngx_http_sse_jwt_copy(pool, item, user) != NGX_OK)
+            {
+                ngx_str_set(err, "\"userId\" must be a string");
+                goto done;
+            }
+        }
+
+        item = cJSON_GetObjectItemCaseSensitive(root, "channel");
+
+        if (cJSON_IsString(item)) {
+            c = ngx_array_push(channels);
+            if (c == NULL || ngx_http_sse_jwt_copy(pool, item, c) != NGX_OK) {
+                ngx_str_set(err, "out of memory");
+                goto done;
+            }
+
+        } else if (cJSON_IsArray(item)) {
+            cJSON_ArrayForEach(ch, item) {
+                c = ngx_array_push(channels);
+
+                if (!cJSON_IsString(ch) || c == NULL
+                    || ngx_http_sse_jwt_copy(pool, ch, c) != NGX_OK)
+                {
+                    ngx_str_set(err, "\"channel\" must be a string or an "
+                                "array of strings");
+                    goto done;
+                }
+            }
+
+        } else if (item && !cJSON_IsNull(item)) {
+            ngx_str_set(err, "\"channel\" must be a string or an array of "
+                        "strings");
+            goto done;
+        }
+
+        item = cJSON_GetObjectItemCaseSensitive(root, "exp");
+
+        if (item && !cJSON_IsNull(item)) {
+            exp = cJSON_IsNumber(item) ? item->valuedouble : -1;
+
+            if (exp < 1 || exp > 315360000 || exp != (double) (time_t) exp) {
+                ngx_str_set(err, "\"exp\" must be whole seconds from now, "
+                            "1 to 315360000");
+                goto done;
+            }
+
+            *ttl = (time_t) exp;
+        }
+
+        rc = NGX_OK;
+
+    done:
+
+        cJSON_Delete(root);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else {
+        p = body;
+        end = body + len;
+
+        while (p < end) {
+            amp = ngx_strlchr(p, end, '&');
+            if (amp == NULL) {
+                amp = end;
+            }
+
+            eq = ngx_strlchr(p, amp, '=');
+
+            key.data = p;
+            key.len = (eq ? eq : amp) - p;
+            p = amp + 1;
+
+            if (eq == NULL) {
+                continue;
+            }
+
+            value.data = ngx_pnalloc(pool, amp - eq);
+            if (value.data == NULL) {
+                ngx_str_set(err, "out of memory");
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_sse_form_decode(eq + 1, amp - eq - 1, &value)
+                != NGX_OK)
+            {
+                ngx_str_set(err, "bad %-escape in a field");
+                return NGX_ERROR;
+            }
+
+            if ((key.len == 6 && ngx_strncmp(key.data, "userId", 6) == 0)
+                || (key.len == 3 && ngx_strncmp(key.data, "sub", 3) == 0))
+            {
+                *user = value;
+
+            } else if (key.len == 7
+                       && ngx_strncmp(key.data, "channel", 7) == 0)
+            {
+                /* "a,b" or "*": a valid list either way */
+                if (ngx_http_sse_split_channels(pool, &value, channels, err)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+            } else if (key.len == 3 && ngx_strncmp(key.data, "exp", 3) == 0) {
+                n = ngx_atotm(value.data, value.len);
+
+                if (n == NGX_ERROR || n < 1 || n > 315360000) {
+                    ngx_str_set(err, "\"exp\" must be whole seconds from "
+                                "now, 1 to 315360000");
+                    return NGX_ERROR;
+                }
+
+                *ttl = (time_t) n;
+            }
+        }
+    }
+
+    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
+        || ngx_strlchr(user->data, user->data + user->len, '\0'))
+    {
+        ngx_str_set(err, "\"userId\" is longer than 255 bytes");
+        return NGX_ERROR;
+    }
+
+    c = channels->elts;
+
+    for (n = 0; n < (ngx_int_t) channels->nelts; n++) {
+        if (!(c[n].len == 1 && c[n].data[0] == '*')
+            && ngx_http_sse_channel_valid(&c[n]) != NGX_OK)
+        {
+            ngx_str_set(err, "invalid channel name");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
