@@ -4,12 +4,13 @@
 #   make run      nginx in the foreground with nginx.conf.example, 127.0.0.1:8080
 #   make test     the whole suite (t/)
 #   make test-valgrind   the suite under valgrind, leak checks on
+#   make fuzz     libFuzzer over the parsers (FUZZ_SECONDS each, default 60)
 
 SHELL := /bin/bash
 MODULE := build/ngx_http_sse_module.so
 PROVE_ARGS ?= -r t/
 
-.PHONY: all deps run test test-valgrind clean FORCE
+.PHONY: all deps run test test-prove test-fuzz test-valgrind fuzz clean FORCE
 
 all: $(MODULE)
 
@@ -25,11 +26,27 @@ deps:
 run: $(MODULE)
 	@scripts/run.sh
 
-test: deps $(MODULE)
+test: test-prove test-fuzz
+
+test-prove: deps $(MODULE)
 	prove $(PROVE_ARGS)
+
+# each fuzzer briefly, as part of make test
+test-fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-10} scripts/fuzz.sh
+
+fuzz:
+	@scripts/fuzz.sh
 
 test-valgrind: deps $(MODULE)
 	TEST_NGINX_VALGRIND=1 prove $(PROVE_ARGS)
 
 clean:
 	rm -rf build run t/servroot
+
+# benchmark against nchan (not part of make test): BENCH_QUICK=1 for a
+# quick pass; see scripts/bench.sh for the knobs
+bench: $(MODULE)
+	@scripts/deps.sh build bench
+	@scripts/bench.sh
+.PHONY: bench

@@ -115,7 +115,7 @@ ngx_http_sse_json_escape_size(ngx_str_t *s)
     end = s->data + s->len;
 
     for (p = s->data; p < end; p++) {
-        if (*p == '"' || *p == '\\') {
+        if (*p == '"' || *p == '\\' || *p == LF || *p == CR || *p == '\t') {
             size++;
 
         } else if (*p < 0x20) {

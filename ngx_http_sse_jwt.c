@@ -731,7 +731,7 @@ ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
                        && ngx_strncmp(key.data, "channel", 7) == 0)
             {
                 /* "a,b" or "*": a valid list either way */
-                if (ngx_http_sse_split_channels(pool, &value, channels, err)
+                if (ngx_http_sse_split_channels(&value, channels, err)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
@@ -752,7 +752,8 @@ ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
     }
 
     if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
-        || ngx_strlchr(user->data, user->data + user->len, '\0'))
+        || (user->len
+            && ngx_strlchr(user->data, user->data + user->len, '\0')))
     {
         ngx_str_set(err, "\"userId\" is longer than 255 bytes");
         return NGX_ERROR;

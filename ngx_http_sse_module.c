@@ -671,7 +671,9 @@ ngx_http_sse_complex_value(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_strlchr(value->data, value->data + value->len, '%') == NULL) {
+    if (value->len == 0
+        || ngx_strlchr(value->data, value->data + value->len, '%') == NULL)
+    {
         return NGX_OK;
     }
 

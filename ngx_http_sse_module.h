@@ -323,8 +323,8 @@ ngx_int_t ngx_http_sse_form_decode(u_char *src, size_t len, ngx_str_t *dst);
 ngx_int_t ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m,
     size_t max_size, ngx_str_t *err);
 ngx_int_t ngx_http_sse_channel_valid(ngx_str_t *name);
-ngx_int_t ngx_http_sse_split_channels(ngx_pool_t *pool, ngx_str_t *value,
-    ngx_array_t *names, ngx_str_t *err);
+ngx_int_t ngx_http_sse_split_channels(ngx_str_t *value, ngx_array_t *names,
+    ngx_str_t *err);
 
 /* tokens and keys: ngx_http_sse_jwt.c (no request objects) */
 ngx_int_t ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,

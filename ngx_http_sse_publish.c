@@ -467,6 +467,11 @@ ngx_http_sse_form_decode(u_char *src, size_t len, ngx_str_t *dst)
 {
     u_char  *d, *end, c, h, l;
 
+    if (len == 0) {
+        dst->len = 0;
+        return NGX_OK;
+    }
+
     d = dst->data;
     end = src + len;
 
@@ -542,9 +547,10 @@ ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m, size_t max_size,
         return NGX_ERROR;
     }
 
-    if (ngx_strlchr(m->event.data, m->event.data + m->event.len, CR)
-        || ngx_strlchr(m->event.data, m->event.data + m->event.len, LF)
-        || ngx_strlchr(m->event.data, m->event.data + m->event.len, '\0'))
+    if (m->event.len
+        && (ngx_strlchr(m->event.data, m->event.data + m->event.len, CR)
+            || ngx_strlchr(m->event.data, m->event.data + m->event.len, LF)
+            || ngx_strlchr(m->event.data, m->event.data + m->event.len, '\0')))
     {
         ngx_str_set(err, "event name must not contain CR, LF or NUL");
         return NGX_ERROR;
@@ -591,8 +597,8 @@ ngx_http_sse_channel_valid(ngx_str_t *name)
  */
 
 ngx_int_t
-ngx_http_sse_split_channels(ngx_pool_t *pool, ngx_str_t *value,
-    ngx_array_t *names, ngx_str_t *err)
+ngx_http_sse_split_channels(ngx_str_t *value, ngx_array_t *names,
+    ngx_str_t *err)
 {
     u_char      *p, *end, *comma;
     ngx_str_t    name, *n;

@@ -94,7 +94,7 @@ ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_sse_split_channels(r->pool, &value, &names, &err)
+    if (ngx_http_sse_split_channels(&value, &names, &err)
         != NGX_OK)
     {
         return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "%V", &err);

@@ -15,6 +15,8 @@ for g in "${groups[@]}"; do
         redis)   pkgs+=(redis-server libhiredis-dev) ;;
         browser) pkgs+=(chromium nodejs npm) ;;
         bench)   pkgs+=(libnginx-mod-nchan) ;;
+        fuzz)    pkgs+=(clang libclang-rt-14-dev libssl-dev libcjson-dev dpkg-dev) ;;
+        asan)    pkgs+=(clang libclang-rt-14-dev libssl-dev libpcre2-dev zlib1g-dev dpkg-dev) ;;
         *) echo "deps.sh: unknown group $g" >&2; exit 2 ;;
     esac
 done
