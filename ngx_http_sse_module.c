@@ -63,6 +63,13 @@ static ngx_command_t  ngx_http_sse_commands[] = {
       NGX_HTTP_SSE_ROLE_PUBLISH,
       NULL },
 
+    { ngx_string("sse_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_sse_role,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_SSE_ROLE_STATUS,
+      NULL },
+
     { ngx_string("sse_channel"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_set_complex_value_slot,
@@ -1115,7 +1122,7 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* sse_subscribe [zone=NAME]; sse_publish [zone=NAME]; */
+/* sse_subscribe, sse_publish, sse_status [zone=NAME]; */
 
 static char *
 ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1154,9 +1161,16 @@ ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    clcf->handler = (slcf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE)
-                    ? ngx_http_sse_subscribe_handler
-                    : ngx_http_sse_publish_handler;
+    switch (slcf->role) {
+    case NGX_HTTP_SSE_ROLE_SUBSCRIBE:
+        clcf->handler = ngx_http_sse_subscribe_handler;
+        break;
+    case NGX_HTTP_SSE_ROLE_PUBLISH:
+        clcf->handler = ngx_http_sse_publish_handler;
+        break;
+    default:
+        clcf->handler = ngx_http_sse_status_handler;
+    }
 
     return NGX_CONF_OK;
 }

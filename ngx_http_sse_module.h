@@ -350,6 +350,9 @@ char *ngx_http_sse_conf_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_sse_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* status: ngx_http_sse_status.c */
+ngx_int_t ngx_http_sse_status_handler(ngx_http_request_t *r);
+
 /* SSE and JSON text: ngx_http_sse_format.c (no request objects) */
 size_t ngx_http_sse_frame_size(uint64_t id, ngx_str_t *event,
     ngx_str_t *data);

@@ -34,4 +34,6 @@ fi
 
 cd "$tree"
 make -s -f objs/Makefile modules
-cp objs/ngx_http_sse_module.so "$build/ngx_http_sse_module.so"
+# atomically: a running nginx keeps the module it mapped
+cp objs/ngx_http_sse_module.so "$build/ngx_http_sse_module.so.tmp"
+mv -f "$build/ngx_http_sse_module.so.tmp" "$build/ngx_http_sse_module.so"

@@ -1,0 +1,101 @@
+# A worker killed with SIGKILL: the master's new worker serves, counts are
+# corrected, no lock stays held, and reconnecting clients lose nothing.
+use lib 't/lib';
+use Test::Nginx::SSE;
+use JSON::PP;
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: SIGKILL a worker with subscribers
+--- workers: 2
+--- killed_workers
+--- http_config
+sse_zone zone=ev:2m;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
+    location /sub { sse_subscribe; add_header X-Worker $pid; }
+}
+--- config
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my $h = {'Content-Type' => 'text/plain'};
+my @s = map { sse_open('/sub?channel=k', undef, port => port2()) } 1..12;
+my %by = map { ($_->header('x-worker') => 1) } @s;
+my ($victim) = sort keys %by;
+my @dead = grep { $_->header('x-worker') eq $victim } @s;
+my @live = grep { $_->header('x-worker') ne $victim } @s;
+ok(@dead >= 1 && @live >= 1, 'subscribers on both workers: ' . scalar(@dead) . ' + ' . scalar(@live));
+http('POST', '/pub?channel=k', "m$_", $h) for 1..5;
+sse_pump(\@s, 3, sub { !grep { $_->body !~ /data: m5\n/ } @{$_[0]} });
+
+kill 'KILL', $victim;
+sse_pump(\@dead, 3, sub { !grep { !$_->closed } @{$_[0]} });
+is(scalar(grep { $_->closed } @dead), scalar(@dead), "the killed worker's streams dropped");
+
+# the master starts a new worker; it takes the dead worker's slot back
+my $n;
+for (1..50) {
+    select(undef, undef, undef, 0.1);
+    $n = decode_json(http('GET', '/status')->{body})->{subscribers};
+    last if $n == @live;
+}
+is($n, scalar(@live), 'subscriber count corrected');
+like(error_log_text(), qr/worker $victim is gone, its \d+ subscribers are no longer counted/, 'logged');
+
+# no lock stays held: publishing works on every worker
+my $ok = 0;
+for my $i (6..15) {
+    my $r = http('POST', '/pub?channel=k', "m$i", $h, port => ($i % 2 ? port() : port2()));
+    $r = http('POST', '/pub?channel=k', "m$i", $h) if $r->{status} == 404;
+    $ok++ if $r->{status} == 200;
+}
+is($ok, 10, 'publishes go through');
+
+# the dropped clients reconnect with their Last-Event-ID and lose nothing
+my @back = map { sse_open('/sub?channel=k', {'Last-Event-ID' => '5'}, port => port2()) } @dead;
+sse_pump([@live, @back], 3, sub { !grep { $_->body !~ /data: m15\n/ } @{$_[0]} });
+my $bad = grep { join(',', map { $_->{data} } $_->events) ne join(',', map { "m$_" } 1..15) } @live;
+is($bad, 0, 'survivors got m1..m15 once, in order');
+$bad = grep { join(',', map { $_->{data} } $_->events) ne join(',', map { "m$_" } 6..15) } @back;
+is($bad, 0, 'reconnected clients resumed m6..m15');
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 2: workers killed again and again while publishing
+--- workers: 2
+--- killed_workers
+--- http_config
+sse_zone zone=ev:2m history=1000;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
+    location /sub { sse_subscribe; }
+}
+--- config
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my $h = {'Content-Type' => 'application/json'};
+my $sent = 0;
+for my $round (1..5) {
+    for my $i (1..20) {
+        my $r = http('POST', '/pub', '[' . join(',', map { qq({"channel":"x$_","data":"d"}) } 1..10) . ']', $h);
+        $sent += 10 if $r->{status} == 200;
+    }
+    my @w = worker_pids();
+    kill 'KILL', $w[$round % @w] if @w;
+    select(undef, undef, undef, 0.2);
+}
+select(undef, undef, undef, 0.5);
+my $r = http('POST', '/pub?channel=after', 'alive', {'Content-Type' => 'text/plain'});
+is($r->{status}, 200, 'still publishing after five kills');
+my $j = decode_json(http('GET', '/status')->{body});
+is($j->{published}, $sent + 1, 'every accepted publish counted once');
+is($j->{subscribers}, 0, 'no ghost subscribers');
+my $s = sse_open('/sub?channel=after', {'Last-Event-ID' => '0'}, port => port2());
+my ($body) = $s->read_until(qr/data: alive/, 3);
+like($body, qr/data: alive/, 'history intact');
