@@ -5,12 +5,14 @@
 #   make test     the whole suite (t/)
 #   make test-valgrind   the suite under valgrind, leak checks on
 #   make fuzz     libFuzzer over the parsers (FUZZ_SECONDS each, default 60)
+#   make test-asan       the suite against nginx built with ASan and UBSan
 
 SHELL := /bin/bash
 MODULE := build/ngx_http_sse_module.so
 PROVE_ARGS ?= -r t/
 
-.PHONY: all deps run test test-prove test-fuzz test-valgrind fuzz clean FORCE
+.PHONY: all deps run test test-prove test-fuzz test-valgrind test-asan fuzz \
+        clean FORCE
 
 all: $(MODULE)
 
@@ -37,6 +39,9 @@ test-fuzz:
 
 fuzz:
 	@scripts/fuzz.sh
+
+test-asan:
+	@scripts/asan.sh
 
 test-valgrind: deps $(MODULE)
 	TEST_NGINX_VALGRIND=1 prove $(PROVE_ARGS)

@@ -423,7 +423,8 @@ ngx_http_sse_log_full(ngx_http_sse_zone_t *zone, ngx_log_t *log)
     zone->sh->full_logged = ngx_time();
 
     ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "sse_zone \"%V\" is full, publish refused "
+                  "sse_zone \"%V\" is full even after dropping expired "
+                  "messages: publishes and new channels are refused "
                   "(logged at most once a minute)", &zone->name);
 }
 

@@ -43,6 +43,8 @@ static void ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch);
 static void ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_flush_dirty(void);
 static ngx_int_t ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_log(ngx_http_sse_ctx_t *ctx, ngx_err_t err,
+    const char *what);
 static void ngx_http_sse_stream_write_handler(ngx_http_request_t *r);
 static void ngx_http_sse_stream_timer_handler(ngx_event_t *ev);
 static void ngx_http_sse_stream_arm(ngx_http_sse_ctx_t *ctx);
@@ -869,8 +871,8 @@ ngx_http_sse_flush_dirty(void)
         ctx->in_dirty = 0;
 
         if (ctx->overflow) {
-            ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                          "sse: slow subscriber has more than "
+            ngx_http_sse_stream_log(ctx, 0,
+                          "slow subscriber has more than "
                           "sse_max_pending bytes waiting, closing");
             ngx_http_sse_stream_close(ctx);
             continue;
@@ -971,6 +973,29 @@ ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
 }
 
 
+/* an info line about a stream: what happened, its channel and zone */
+
+static void
+ngx_http_sse_stream_log(ngx_http_sse_ctx_t *ctx, ngx_err_t err,
+    const char *what)
+{
+    ngx_str_t  channel;
+
+    channel.len = 0;
+    channel.data = NULL;
+
+    if (ctx->nchannels) {
+        channel.data = ctx->channels[0]->name;
+        channel.len = ctx->channels[0]->len;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, err,
+                  "sse: %s (channel \"%V\"%s, sse_zone \"%V\")",
+                  what, &channel, ctx->nchannels > 1 ? " and others" : "",
+                  &ctx->zone->name);
+}
+
+
 static void
 ngx_http_sse_stream_write_handler(ngx_http_request_t *r)
 {
@@ -981,8 +1006,8 @@ ngx_http_sse_stream_write_handler(ngx_http_request_t *r)
     wev = r->connection->write;
 
     if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
-                      "sse: subscriber timed out while sending");
+        ngx_http_sse_stream_log(ctx, NGX_ETIMEDOUT,
+                                "subscriber timed out while sending");
         r->connection->timedout = 1;
         ngx_http_sse_stream_close(ctx);
         return;
