@@ -492,9 +492,21 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
             msg->user_len = (uint16_t) pm->user.len;
             msg->data_len = pm->data.len;
 
-            p = ngx_cpymem(msg->text, pm->event.data, pm->event.len);
-            p = ngx_cpymem(p, pm->user.data, pm->user.len);
-            ngx_memcpy(p, pm->data.data, pm->data.len);
+            /* empty fields may have no data pointer at all */
+
+            p = msg->text;
+
+            if (pm->event.len) {
+                p = ngx_cpymem(p, pm->event.data, pm->event.len);
+            }
+
+            if (pm->user.len) {
+                p = ngx_cpymem(p, pm->user.data, pm->user.len);
+            }
+
+            if (pm->data.len) {
+                ngx_memcpy(p, pm->data.data, pm->data.len);
+            }
 
             out[k++] = msg;
         }

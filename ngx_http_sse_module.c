@@ -301,6 +301,29 @@ ngx_http_sse_publish(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * Reached by an internal redirect after the body was streamed on
+     * (proxy_request_buffering off), nginx no longer holds it whole:
+     * refused rather than published short.
+     */
+
+    if (r->request_body_no_buffering
+        || (!r->headers_in.chunked && r->headers_in.content_length_n >= 0
+            && (off_t) body.len != r->headers_in.content_length_n))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "sse: the request body was not kept whole, nothing "
+                      "published (proxy_request_buffering off?)");
+        return ngx_http_sse_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "the request body was not kept "
+                                       "whole (proxy_request_buffering "
+                                       "off?): nothing published");
+    }
+
+    if (body.len == 0) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "empty body");
+    }
+
     if (ngx_http_sse_default_channel(r, &channel) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -620,7 +643,10 @@ ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body)
         b = cl->buf;
 
         if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            if (b->last != b->pos) {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+
             continue;
         }
 
