@@ -22,7 +22,7 @@ if [ ! -f "$tree/objs/Makefile" ] || [ "$(cat "$out/.stamp" 2>/dev/null)" != "$s
         --with-ld-opt="$san" \
         --with-threads --with-http_ssl_module --with-http_v2_module \
         --with-http_realip_module --with-http_auth_request_module \
-        --with-http_stub_status_module \
+        --with-http_stub_status_module --with-http_sub_module \
         --add-module="$top" > "$out/configure.log" 2>&1) \
         || { tail -20 "$out/configure.log" >&2; exit 1; }
     echo "$stamp" > "$out/.stamp"

@@ -581,7 +581,11 @@ sub _pump_until {
 # PIDs of the master's children (workers, cache processes), from /proc.
 sub worker_pids {
     my $master = nginx_pid() or return ();
-    return _children_of($master);
+    # only nginx's own processes: a sanitizer may run a symbolizer child
+    return grep {
+        my $cmd = _slurp("/proc/$_/cmdline") // '';
+        $cmd eq '' || $cmd =~ /^nginx: /;
+    } _children_of($master);
 }
 
 sub _children_of {
