@@ -40,6 +40,8 @@ static int ngx_libc_cdecl ngx_http_sse_msg_cmp(const void *one,
 static ngx_int_t ngx_http_sse_since(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **chs, ngx_uint_t n, ngx_http_sse_since_t *since,
     ngx_log_t *log);
+static ngx_http_sse_channel_t *ngx_http_sse_info_locked(
+    ngx_http_sse_zone_t *zone, ngx_str_t *name, ngx_http_sse_info_t *info);
 static void ngx_http_sse_unsubscribe_locked(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_uint_t n);
 static void ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone,
@@ -661,17 +663,11 @@ ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
 
     ngx_http_sse_expire(zone);
 
-    ch = ngx_http_sse_channel_lookup(sh, name,
-                                     ngx_crc32_short(name->data, name->len));
+    ch = ngx_http_sse_info_locked(zone, name, info);
     if (ch == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
-
-    info->channel = *name;
-    info->subscribers = ch->subscribers;
-    info->messages = ch->messages;
-    info->last_id = ch->last_id;
 
     marker = NULL;
 
@@ -1016,12 +1012,26 @@ ngx_http_sse_store_info(ngx_http_sse_zone_t *zone, ngx_str_t *name,
 
     ngx_http_sse_expire(zone);
 
+    ch = ngx_http_sse_info_locked(zone, name, info);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return ch ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* under the lock: the channel and its figures, or NULL */
+
+static ngx_http_sse_channel_t *
+ngx_http_sse_info_locked(ngx_http_sse_zone_t *zone, ngx_str_t *name,
+    ngx_http_sse_info_t *info)
+{
+    ngx_http_sse_channel_t  *ch;
+
     ch = ngx_http_sse_channel_lookup(zone->sh, name,
                                      ngx_crc32_short(name->data, name->len));
-
     if (ch == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_DECLINED;
+        return NULL;
     }
 
     info->channel = *name;
@@ -1029,9 +1039,7 @@ ngx_http_sse_store_info(ngx_http_sse_zone_t *zone, ngx_str_t *name,
     info->messages = ch->messages;
     info->last_id = ch->last_id;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return NGX_OK;
+    return ch;
 }
 
 

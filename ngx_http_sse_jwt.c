@@ -31,8 +31,6 @@ static ngx_int_t ngx_http_sse_hs256(ngx_str_t *secret, u_char *data,
 static cJSON *ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len);
 static ngx_int_t ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload,
     time_t now, ngx_http_sse_jwt_t *jwt, const char **err);
-static ngx_int_t ngx_http_sse_jwt_copy(ngx_pool_t *pool, cJSON *item,
-    ngx_str_t *value);
 
 
 static int8_t  ngx_http_sse_b64url_value[256] = {
@@ -203,7 +201,7 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
 
     if (item) {
         if (!cJSON_IsString(item)
-            || ngx_http_sse_jwt_copy(pool, item, &jwt->user) != NGX_OK
+            || ngx_http_sse_json_copy(pool, item, &jwt->user) != NGX_OK
             || jwt->user.len > NGX_HTTP_SSE_MAX_CHANNEL_LEN)
         {
             *err = "invalid token";
@@ -243,7 +241,7 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
     }
 
     if (cJSON_IsString(item)) {
-        if (ngx_http_sse_jwt_copy(pool, item, &jwt->channels[0]) != NGX_OK) {
+        if (ngx_http_sse_json_copy(pool, item, &jwt->channels[0]) != NGX_OK) {
             *err = "out of memory";
             return NGX_ERROR;
         }
@@ -257,7 +255,7 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
                 return NGX_DECLINED;
             }
 
-            if (ngx_http_sse_jwt_copy(pool, ch, &jwt->channels[i++])
+            if (ngx_http_sse_json_copy(pool, ch, &jwt->channels[i++])
                 != NGX_OK)
             {
                 *err = "out of memory";
@@ -429,22 +427,6 @@ ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len)
     }
 
     return json;
-}
-
-
-static ngx_int_t
-ngx_http_sse_jwt_copy(ngx_pool_t *pool, cJSON *item, ngx_str_t *value)
-{
-    value->len = ngx_strlen(item->valuestring);
-    value->data = ngx_pnalloc(pool, value->len + 1);
-
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(value->data, item->valuestring, value->len + 1);
-
-    return NGX_OK;
 }
 
 
@@ -630,7 +612,7 @@ ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
 
         if (item && !cJSON_IsNull(item)) {
             if (!cJSON_IsString(item)
-                || ngx_http_sse_jwt_copy(pool, item, user) != NGX_OK)
+                || ngx_http_sse_json_copy(pool, item, user) != NGX_OK)
             {
                 ngx_str_set(err, "\"userId\" must be a string");
                 goto done;
@@ -641,7 +623,7 @@ ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
 
         if (cJSON_IsString(item)) {
             c = ngx_array_push(channels);
-            if (c == NULL || ngx_http_sse_jwt_copy(pool, item, c) != NGX_OK) {
+            if (c == NULL || ngx_http_sse_json_copy(pool, item, c) != NGX_OK) {
                 ngx_str_set(err, "out of memory");
                 goto done;
             }
@@ -651,7 +633,7 @@ ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
                 c = ngx_array_push(channels);
 
                 if (!cJSON_IsString(ch) || c == NULL
-                    || ngx_http_sse_jwt_copy(pool, ch, c) != NGX_OK)
+                    || ngx_http_sse_json_copy(pool, ch, c) != NGX_OK)
                 {
                     ngx_str_set(err, "\"channel\" must be a string or an "
                                 "array of strings");

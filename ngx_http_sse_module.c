@@ -35,6 +35,8 @@ static char *ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_sse_set_role(ngx_conf_t *cf,
+    ngx_http_sse_loc_conf_t *slcf, ngx_uint_t role);
 static const char *ngx_http_sse_role_name(ngx_uint_t role);
 static ngx_int_t ngx_http_sse_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sse_exit_process(ngx_cycle_t *cycle);
@@ -1160,16 +1162,9 @@ ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (slcf->role) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" in a location that already has "
-                           "\"%s\": a location either subscribes or "
-                           "publishes",
-                           &value[0], ngx_http_sse_role_name(slcf->role));
+    if (ngx_http_sse_set_role(cf, slcf, cmd->offset) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    slcf->role = cmd->offset;
 
     if (cf->args->nelts == 2) {
         if (value[1].len <= 5
@@ -1209,25 +1204,37 @@ ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sse_loc_conf_t *slcf = conf;
 
-    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
 
-    value = cf->args->elts;
-
-    if (slcf->role) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" in a location that already has "
-                           "\"%s\": a location has one sse role",
-                           &value[0], ngx_http_sse_role_name(slcf->role));
+    if (ngx_http_sse_set_role(cf, slcf, NGX_HTTP_SSE_ROLE_TOKEN) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    slcf->role = NGX_HTTP_SSE_ROLE_TOKEN;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_sse_token_handler;
 
     return ngx_http_sse_conf_secret(cf, cmd, conf);
+}
+
+
+/* a location has one sse role */
+
+static ngx_int_t
+ngx_http_sse_set_role(ngx_conf_t *cf, ngx_http_sse_loc_conf_t *slcf,
+    ngx_uint_t role)
+{
+    if (slcf->role) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" in a location that already has "
+                           "\"%s\": a location has one sse role",
+                           ngx_http_sse_role_name(role),
+                           ngx_http_sse_role_name(slcf->role));
+        return NGX_ERROR;
+    }
+
+    slcf->role = role;
+
+    return NGX_OK;
 }
 
 

@@ -320,6 +320,8 @@ ngx_int_t ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_str_t *default_channel, ngx_array_t *msgs,
     ngx_str_t *err);
 ngx_int_t ngx_http_sse_form_decode(u_char *src, size_t len, ngx_str_t *dst);
+ngx_int_t ngx_http_sse_json_copy(ngx_pool_t *pool, void *item,
+    ngx_str_t *value);
 ngx_int_t ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m,
     size_t max_size, ngx_str_t *err);
 ngx_int_t ngx_http_sse_channel_valid(ngx_str_t *name);
@@ -365,6 +367,8 @@ u_char *ngx_http_sse_json_escape(u_char *p, ngx_str_t *s);
 ngx_int_t ngx_http_sse_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_sse_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
+ngx_int_t ngx_http_sse_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body);
 ngx_int_t ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 

@@ -17,8 +17,6 @@
 static ngx_int_t ngx_http_sse_json_has_nul(u_char *p, size_t len);
 static ngx_int_t ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err);
-static ngx_int_t ngx_http_sse_json_string(ngx_pool_t *pool, cJSON *item,
-    ngx_str_t *value);
 static ngx_int_t ngx_http_sse_set_err(ngx_pool_t *pool, ngx_str_t *err,
     ngx_uint_t index, const char *what);
 
@@ -167,7 +165,7 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     } else if (cJSON_IsString(item)) {
         m->channels = ngx_palloc(pool, sizeof(ngx_str_t));
         if (m->channels == NULL
-            || ngx_http_sse_json_string(pool, item, m->channels) != NGX_OK)
+            || ngx_http_sse_json_copy(pool, item, m->channels) != NGX_OK)
         {
             *err = "out of memory";
             return NGX_ERROR;
@@ -197,7 +195,7 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
                 return NGX_ERROR;
             }
 
-            if (ngx_http_sse_json_string(pool, ch, &m->channels[i++])
+            if (ngx_http_sse_json_copy(pool, ch, &m->channels[i++])
                 != NGX_OK)
             {
                 *err = "out of memory";
@@ -222,7 +220,7 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
             return NGX_ERROR;
         }
 
-        if (ngx_http_sse_json_string(pool, item, &m->event) != NGX_OK) {
+        if (ngx_http_sse_json_copy(pool, item, &m->event) != NGX_OK) {
             *err = "out of memory";
             return NGX_ERROR;
         }
@@ -242,7 +240,7 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
             return NGX_ERROR;
         }
 
-        if (ngx_http_sse_json_string(pool, item, &m->user) != NGX_OK) {
+        if (ngx_http_sse_json_copy(pool, item, &m->user) != NGX_OK) {
             *err = "out of memory";
             return NGX_ERROR;
         }
@@ -262,7 +260,7 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     }
 
     if (cJSON_IsString(item)) {
-        if (ngx_http_sse_json_string(pool, item, &m->data) != NGX_OK) {
+        if (ngx_http_sse_json_copy(pool, item, &m->data) != NGX_OK) {
             *err = "out of memory";
             return NGX_ERROR;
         }
@@ -294,9 +292,14 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
 }
 
 
-static ngx_int_t
-ngx_http_sse_json_string(ngx_pool_t *pool, cJSON *item, ngx_str_t *value)
+/* a cJSON string value, copied into the pool (cJSON is not included by
+ * the module's header, hence the void *) */
+
+ngx_int_t
+ngx_http_sse_json_copy(ngx_pool_t *pool, void *json, ngx_str_t *value)
 {
+    cJSON  *item = json;
+
     value->len = ngx_strlen(item->valuestring);
     value->data = ngx_pnalloc(pool, value->len + 1);
 

@@ -32,9 +32,8 @@ ngx_http_sse_status_handler(ngx_http_request_t *r)
     u_char                   *p;
     ngx_int_t                 rc;
     ngx_str_t                 body, name;
-    ngx_buf_t                *b;
-    ngx_chain_t               out;
     ngx_http_sse_figures_t    f;
+    ngx_str_t                 type = ngx_string("text/plain; version=0.0.4");
     ngx_http_sse_loc_conf_t  *slcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -121,33 +120,7 @@ ngx_http_sse_status_handler(ngx_http_request_t *r)
 
     body.len = p - body.data;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = body.len;
-    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body.data;
-    b->last = body.data + body.len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_sse_send_body(r, NGX_HTTP_OK, &type, &body);
 }
 
 
