@@ -264,7 +264,7 @@ server {
 location /t { return 200 "port=$TEST_NGINX_SERVER_PORT root=$TEST_NGINX_SERVER_ROOT"; }
 --- request
 GET /t
---- response_body_like: ^port=$TEST_NGINX_SERVER_PORT root=/.*/t/servroot/000-harness-\d+$
+--- response_body_like: ^port=$TEST_NGINX_SERVER_PORT root=/.*/000-harness-\d+$
 --- test
 my $r = http('GET', '/', undef, undef, port => port2());
 is($r->{body}, 'second server', 'second listener on port2()');

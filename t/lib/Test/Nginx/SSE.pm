@@ -581,10 +581,11 @@ sub _pump_until {
 # PIDs of the master's children (workers, cache processes), from /proc.
 sub worker_pids {
     my $master = nginx_pid() or return ();
-    # only nginx's own processes: a sanitizer may run a symbolizer child
+    # not a sanitizer's symbolizer child (under valgrind, workers' cmdline
+    # is valgrind's, so nginx's own title cannot be required)
     return grep {
         my $cmd = _slurp("/proc/$_/cmdline") // '';
-        $cmd eq '' || $cmd =~ /^nginx: /;
+        $cmd !~ /symbolizer|addr2line/;
     } _children_of($master);
 }
 
