@@ -156,15 +156,16 @@ static ngx_int_t
 ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     ngx_array_t *names)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                *name;
-    ngx_msec_t                t;
-    ngx_uint_t                i, n;
-    ngx_http_sse_link_t      *link;
-    ngx_http_sse_zone_t      *zone;
-    ngx_http_sse_since_t      since;
-    ngx_http_sse_loc_conf_t  *slcf;
-    ngx_http_sse_lchannel_t  *lch;
+    ngx_int_t                  rc;
+    ngx_str_t                 *name;
+    ngx_msec_t                 t;
+    ngx_uint_t                 i, n;
+    ngx_http_sse_link_t       *link;
+    ngx_http_sse_zone_t       *zone;
+    ngx_http_sse_since_t       since;
+    ngx_http_sse_loc_conf_t   *slcf;
+    ngx_http_sse_lchannel_t   *lch;
+    ngx_http_core_loc_conf_t  *clcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
     zone = ctx->zone;
@@ -252,6 +253,24 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_sse_stream_write_handler;
+
+    /*
+     * Events are small writes: without TCP_NODELAY, Nagle's algorithm
+     * holds one back while the previous is not acknowledged.  nginx sets
+     * it on keep-alive connections only (HTTP/2 sets it on its own).
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay
+#if (NGX_HTTP_V2)
+        && r->stream == NULL
+#endif
+        && ngx_tcp_nodelay(r->connection) != NGX_OK)
+    {
+        ngx_http_sse_stream_detach(ctx);
+        return NGX_ERROR;
+    }
 
     ctx->timer.handler = ngx_http_sse_stream_timer_handler;
     ctx->timer.data = ctx;
