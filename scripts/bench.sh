@@ -1,0 +1,461 @@
+#!/usr/bin/env bash
+# make bench: ngx_http_sse_module and nchan side by side, same nginx, same
+# machine, same scenarios, in one run; prints a table with both modules'
+# figures, their ratios and the issue's targets as PASS/FAIL lines.
+#
+# Environment:
+#   BENCH_QUICK=1        a quick pass (small counts, short runs: ~1.5 min)
+#   BENCH_SCALE=F        multiplies subscriber counts (default 1)
+#   BENCH_TIME=F         multiplies durations (default 1)
+#   BENCH_SCALE_SUBS=N   subscribers of the scale scenario (default 100000)
+#   BENCH_ONLY="a b"     only these scenarios: idle fanout5 fanoutmax
+#                        channels pubonly scale
+#   BENCH_MODULES="sse nchan"   which modules to run
+#   BENCH_PORT=N         first port (default 18181)
+#   BENCH_REPEAT=N       repetitions of each scenario (3; quick: 1), the
+#                        modules taking turns; the median run counts (the
+#                        best one for "as fast as possible" throughput)
+#   BENCH_CH_CONC="16 32"  publisher connections tried in "channels"
+#   BENCH_PERF=1         perf record the workers during every generator run:
+#                        build/bench/results/<scenario>.<module>.perf.txt
+#
+# Everything lives under build/bench/ (nginx prefixes, configs, raw results
+# in build/bench/results/).  nginx is started and stopped here, by pid.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+root="$top/build/bench"
+res="$root/results"
+gen="$top/bench/bin/ssebench"
+
+quick=${BENCH_QUICK:-0}
+scale=${BENCH_SCALE:-1}
+tscale=${BENCH_TIME:-1}
+only=${BENCH_ONLY:-idle fanout5 fanoutmax channels pubonly scale}
+modules=${BENCH_MODULES:-sse nchan}
+port0=${BENCH_PORT:-18181}
+
+n() { awk -v a="$1" -v s="$2" 'BEGIN { v = int(a * s); print (v < 1 ? 1 : v) }'; }
+t() { awk -v a="$1" -v s="$2" 'BEGIN { printf "%.1f", a * s }'; }
+
+if [ "$quick" = 1 ]; then
+    idle_subs=$(n 2000 "$scale");  fan_subs=$(n 1000 "$scale")
+    ch_subs=$(n 500 "$scale");     scale_subs=${BENCH_SCALE_SUBS:-20000}
+    d_rate=$(t 4 "$tscale");       d_max=$(t 3 "$tscale")
+    d_pub=$(t 2 "$tscale");        hold=1
+    ch_conc=${BENCH_CH_CONC:-32}
+    reps=${BENCH_REPEAT:-1}
+else
+    idle_subs=$(n 10000 "$scale"); fan_subs=$(n 5000 "$scale")
+    ch_subs=$(n 2000 "$scale");    scale_subs=${BENCH_SCALE_SUBS:-100000}
+    d_rate=$(t 12 "$tscale");      d_max=$(t 8 "$tscale")
+    d_pub=$(t 5 "$tscale");        hold=3
+    ch_conc=${BENCH_CH_CONC:-16 32}
+    reps=${BENCH_REPEAT:-3}
+fi
+
+"$top/scripts/deps.sh" build bench
+if [ "${BENCH_PERF:-0}" = 1 ] && ! command -v perf > /dev/null; then
+    echo "bench: BENCH_PERF=1 needs perf (apt-get install linux-perf)" >&2
+    exit 1
+fi
+make -s -C "$top" >/dev/null
+make -s -C "$top/bench" >/dev/null
+
+mkdir -p "$res"
+rm -f "$res"/*
+
+master=""
+workers=""
+port=""
+rep=0
+
+nginx_start() {   # module workers
+    local m=$1 w=$2 p="$root/$1" so conns
+    case "$m" in
+        sse)   so="$top/build/ngx_http_sse_module.so" ;;
+        nchan) so=/usr/lib/nginx/modules/ngx_nchan_module.so ;;
+    esac
+    port=$((port0 + RANDOM % 2000))
+    rm -rf "$p"
+    mkdir -p "$p"/{conf,logs,temp,modules}
+    # a copy: the module may be rebuilt while this nginx runs
+    cp "$so" "$p/modules/"
+    conns=19000
+    sed -e "s#@MODULE@#$p/modules/$(basename "$so")#" \
+        -e "s#@WORKERS@#$w#" -e "s#@NOFILE@#20000#" -e "s#@CONNS@#$conns#" \
+        -e "s#@SHM@#512m#" -e "s#@PORT@#$port#" \
+        "$top/bench/nginx-$m.conf.in" > "$p/conf/nginx.conf"
+    ulimit -n "$(ulimit -Hn)"
+    nginx -p "$p/" -c conf/nginx.conf -e "$p/logs/error.log"
+    local i
+    for i in $(seq 100); do
+        [ -s "$p/logs/nginx.pid" ] && break
+        sleep 0.05
+    done
+    master=$(cat "$p/logs/nginx.pid")
+    for i in $(seq 100); do
+        workers=$(ps -o pid= --ppid "$master" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')
+        [ "$(wc -w <<< "$workers")" -ge "$w" ] && break
+        sleep 0.05
+    done
+    for i in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/none" && break
+        sleep 0.05
+    done
+}
+
+nginx_stop() {
+    local i
+    [ -n "$master" ] || return 0
+    kill -TERM "$master" 2>/dev/null || true
+    for i in $(seq 100); do
+        kill -0 "$master" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$master" 2>/dev/null || true
+    for w in $workers; do kill -KILL "$w" 2>/dev/null || true; done
+    # SIGKILL is nginx's own: the master escalates a fast shutdown (TERM)
+    # after ~1.5 s, which closing tens of thousands of sockets can take
+    if grep "exited on signal" "$root/$cur/logs/error.log" 2>/dev/null \
+        | grep -vq "signal 9"
+    then
+        echo "bench: $cur: a worker crashed, see $root/$cur/logs/error.log" >&2
+    fi
+    master=""
+}
+
+cur=""
+trap 'nginx_stop' EXIT
+
+pids_csv() { tr ' ' ',' <<< "$*"; }
+
+# gen SCENARIO MODULE ARGS...: one generator run against the running nginx
+gen() {
+    local s=$1 m=$2 perf=""
+    shift 2
+    if [ "${BENCH_PERF:-0}" = 1 ]; then
+        perf record -q -g -F 999 -p "$(pids_csv $workers)" \
+            -o "$res/$s.$m.r$rep.perf.data" > /dev/null 2>&1 &
+        perf=$!
+        sleep 0.5
+    fi
+    timeout 300 "$gen" -p "$port" --cpu-pids "$(pids_csv $workers)" \
+        --mem-pids "$(pids_csv $master $workers)" --label "$s/$m" "$@" \
+        > "$res/$s.$m.r$rep.txt" 2> "$res/$s.$m.r$rep.err" || true
+    if [ -n "$perf" ]; then
+        kill -INT "$perf" 2>/dev/null || true
+        wait "$perf" 2>/dev/null || true
+        perf report -i "$res/$s.$m.r$rep.perf.data" --no-children \
+            --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' \
+            | head -40 > "$res/$s.$m.r$rep.perf.txt" || true
+    fi
+}
+
+get() {   # scenario module key
+    local f="$res/$1.$2.txt"
+    [ -f "$f" ] || { echo "-"; return; }
+    local v
+    v=$(grep -m1 "^$3=" "$f" | cut -d= -f2) || true
+    echo "${v:--}"
+}
+
+pss_sum() {
+    local p s=0 v
+    for p in "$@"; do
+        v=$(awk '/^Pss:/ { print $2 * 1024 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+        s=$((s + ${v:-0}))
+    done
+    echo "$s"
+}
+
+want() { [[ " $only " == *" $1 "* ]]; }
+
+echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo), $(nginx -v 2>&1 | sed 's/.*: //')"
+echo "bench: subscribers idle=$idle_subs fan-out=$fan_subs channels=$ch_subs scale=$scale_subs; results in $res"
+
+# one scenario, one module, one repetition; results in $res/<name>.<m>.r<rep>.txt
+scenario() {   # scenario module
+    local sc=$1 m=$2 k
+    cur=$m
+    case "$sc" in
+    idle)
+        echo "bench: $m: idle memory, $idle_subs subscribers on $idle_subs channels / on 1 channel (run $rep)"
+        nginx_start "$m" 2
+        gen idle_many "$m" --subs "$idle_subs" --channels "$idle_subs" --src 8 \
+            --idle-only --hold "$hold" --timeout 120
+        nginx_stop
+        nginx_start "$m" 2
+        gen idle_one "$m" --subs "$idle_subs" --channels 1 --src 8 \
+            --idle-only --hold "$hold" --timeout 120
+        nginx_stop
+        ;;
+    fanout5)
+        echo "bench: $m: fan-out, 1 channel x $fan_subs subscribers at 5 msg/s for ${d_rate}s (run $rep)"
+        nginx_start "$m" 2
+        gen fanout5 "$m" --subs "$fan_subs" --channels 1 --rate 5 \
+            --duration "$d_rate" --hold 1 --timeout 120
+        nginx_stop
+        ;;
+    fanoutmax)
+        echo "bench: $m: fan-out, 1 channel x $fan_subs subscribers, as fast as possible for ${d_max}s (run $rep)"
+        nginx_start "$m" 2
+        gen fanoutmax "$m" --subs "$fan_subs" --channels 1 --rate 0 \
+            --window 32 --pubconns 8 --duration "$d_max" --hold 1 \
+            --timeout 120
+        nginx_stop
+        ;;
+    channels)
+        # "as fast as possible" depends on how many publishes are in flight:
+        # each module is measured at several concurrencies, its best counts
+        for k in $ch_conc; do
+            echo "bench: $m: $ch_subs channels x 1 subscriber, as fast as possible for ${d_max}s, $k publisher connections (run $rep)"
+            nginx_start "$m" 2
+            gen "channels_c$k" "$m" --subs "$ch_subs" --channels "$ch_subs" \
+                --rate 0 --window 2000 --pubconns "$k" --duration "$d_max" \
+                --hold 1 --timeout 120
+            echo "pubconns=$k" >> "$res/channels_c$k.$m.r$rep.txt"
+            nginx_stop
+        done
+        ;;
+    pubonly)
+        echo "bench: $m: publish only, no subscribers, ${d_pub}s (run $rep)"
+        nginx_start "$m" 2
+        gen pubonly_raw "$m" --channels 100 --rate 0 --pubconns 16 \
+            --duration "$d_pub" --no-end --timeout 60
+        if [ "$m" = sse ]; then
+            gen pubonly_json "$m" --channels 100 --rate 0 --pubconns 16 \
+                --duration "$d_pub" --no-end --json --timeout 60
+        fi
+        nginx_stop
+        ;;
+    esac
+}
+
+# pick NAME MODULE KEY median|max: the repetition that counts -> NAME.MODULE.txt
+pick() {
+    local nm=$1 m=$2 key=$3 how=$4 f v list=()
+    for f in "$res/$nm.$m".r*.txt; do
+        [ -f "$f" ] || continue
+        v=$(grep -m1 "^$key=" "$f" | cut -d= -f2) || true
+        [ -n "$v" ] && list+=("$v $f")
+    done
+    [ ${#list[@]} -gt 0 ] || return 0
+    if [ "$how" = max ]; then
+        f=$(printf '%s\n' "${list[@]}" | sort -g | tail -1 | cut -d' ' -f2)
+    else
+        f=$(printf '%s\n' "${list[@]}" | sort -g \
+            | awk '{ a[NR] = $2 } END { print a[int((NR + 1) / 2)] }')
+    fi
+    cp "$f" "$res/$nm.$m.txt"
+    # every repetition's figure, for the record
+    echo "runs_$key=$(printf '%s\n' "${list[@]}" | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//')" \
+        >> "$res/$nm.$m.txt"
+}
+
+# the modules take turns in every repetition, so a burst of load from
+# something else on the machine does not hit only one of them
+for sc in idle fanout5 fanoutmax channels pubonly; do
+    want "$sc" || continue
+    for rep in $(seq "$reps"); do
+        for m in $modules; do
+            scenario "$sc" "$m"
+        done
+    done
+done
+rep=0
+
+for m in $modules; do
+    pick idle_many "$m" mem_pss_per_sub median
+    pick idle_one "$m" mem_pss_per_sub median
+    pick fanout5 "$m" lat_p99_us median
+    pick fanoutmax "$m" cpu_ns_per_delivery median
+    best=0
+    for k in $ch_conc; do
+        pick "channels_c$k" "$m" publishes_per_s max
+        v=$(get "channels_c$k" "$m" publishes_per_s)
+        if [ "$v" != "-" ] && [ "$v" -gt "$best" ]; then
+            best=$v
+            cp "$res/channels_c$k.$m.txt" "$res/channels.$m.txt"
+        fi
+    done
+    pick pubonly_raw "$m" publishes_per_s max
+    pick pubonly_json "$m" publishes_per_s max
+done
+
+for m in $modules; do
+    cur=$m
+    if want scale; then
+        nprocs=$(( (scale_subs + 16999) / 17000 ))
+        [ "$nprocs" -lt 1 ] && nprocs=1
+        nw=$(( (scale_subs + 14999) / 15000 ))
+        [ "$nw" -lt 2 ] && nw=2
+        per=$(( (scale_subs + nprocs - 1) / nprocs ))
+        echo "bench: $m: scale, $scale_subs subscribers on 1 channel ($nprocs generators, $nw workers), one broadcast"
+        nginx_start "$m" "$nw"
+        rm -f "$res"/scale.$m.*
+        before=$(pss_sum $master $workers)
+        gpids=()
+        t0=$(date +%s.%N)
+        for k in $(seq 0 $((nprocs - 1))); do
+            timeout 300 "$gen" -p "$port" --subs "$per" --channels 1 \
+                --src 4 --src-first $((10 + k * 4)) --no-pub --conn-burst 128 \
+                --ready-file "$res/scale.$m.ready$k" --timeout 240 \
+                --label "scale/$m/$k" \
+                > "$res/scale.$m.part$k" 2> "$res/scale.$m.part$k.err" &
+            gpids+=($!)
+        done
+        for i in $(seq 2400); do
+            r=$(compgen -G "$res/scale.$m.ready*" | wc -l) || true
+            [ "$r" -ge "$nprocs" ] && break
+            sleep 0.1
+        done
+        t1=$(date +%s.%N)
+        sleep "$hold"
+        after=$(pss_sum $master $workers)
+        connected=$(cat "$res"/scale.$m.ready* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+        timeout 60 "$gen" -p "$port" --channels 1 --count 1 --timeout 30 \
+            --label "scale/$m/pub" > "$res/scale.$m.pub" 2>&1 || true
+        for p in "${gpids[@]}"; do wait "$p" || true; done
+        for k in $(seq 0 $((nprocs - 1))); do cat "$res/scale.$m.part$k"; done \
+          | awk -v conn="$connected" -v b="$before" -v a="$after" \
+                -v st="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" '
+            /^deliveries=/ { d += substr($0, 12) }
+            /^lost=/ { l += substr($0, 6) }
+            /^subs_incomplete=/ { inc += substr($0, 17) }
+            /^subs_closed=/ { cl += substr($0, 13) }
+            /^lat_max_us=/ { v = substr($0, 12) + 0; if (v > mx) mx = v }
+            /^lat_p50_us=/ { v = substr($0, 12) + 0; if (v > p50) p50 = v }
+            END {
+                print "subs_ok=" conn; print "deliveries=" d + 0
+                print "lost=" l + 0 + inc; print "subs_closed=" cl + 0
+                print "broadcast_ms=" mx / 1000
+                print "subscribe_s=" st
+                print "mem_pss_before=" b; print "mem_pss_after=" a
+                if (conn > 0) printf "mem_pss_per_sub=%.0f\n", (a - b) / conn
+            }' > "$res/scale.$m.txt"
+        echo "workers=$nw" >> "$res/scale.$m.txt"
+        sleep 2     # the workers are still closing the subscribers' sockets
+        nginx_stop
+    fi
+done
+
+cur=""
+
+# ---------------------------------------------------------------- the table
+
+ratio() {   # ours theirs
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || b + 0 == 0) { print "-"; exit }
+        printf "%.2f", a / b }'
+}
+
+row() {     # label scenario key [unit divisor]
+    local lbl=$1 s=$2 k=$3 div=${4:-1} a b
+    a=$(get "$s" sse "$k"); b=$(get "$s" nchan "$k")
+    if [ "$div" != 1 ]; then
+        a=$(awk -v v="$a" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
+        b=$(awk -v v="$b" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
+    fi
+    printf "| %-46s | %12s | %12s | %6s |\n" "$lbl" "$a" "$b" "$(ratio "$a" "$b")"
+}
+
+echo
+echo "| scenario / figure                              |   sse module |        nchan |  ratio |"
+echo "|------------------------------------------------|-------------:|-------------:|-------:|"
+if want idle; then
+    row "idle $idle_subs subs / $idle_subs ch: Pss bytes/sub" idle_many mem_pss_per_sub
+    row "idle $idle_subs subs / $idle_subs ch: Rss bytes/sub" idle_many mem_rss_per_sub
+    row "idle $idle_subs subs / 1 ch: Pss bytes/sub" idle_one mem_pss_per_sub
+    row "idle $idle_subs subs / 1 ch: Rss bytes/sub" idle_one mem_rss_per_sub
+fi
+if want fanout5; then
+    row "fan-out 5/s x $fan_subs: deliveries" fanout5 deliveries
+    row "fan-out 5/s x $fan_subs: lost" fanout5 lost
+    row "fan-out 5/s x $fan_subs: latency p50 ms" fanout5 lat_p50_us 1000
+    row "fan-out 5/s x $fan_subs: latency p90 ms" fanout5 lat_p90_us 1000
+    row "fan-out 5/s x $fan_subs: latency p99 ms" fanout5 lat_p99_us 1000
+    row "fan-out 5/s x $fan_subs: latency max ms" fanout5 lat_max_us 1000
+    row "fan-out 5/s x $fan_subs: server CPU ns/delivery" fanout5 cpu_ns_per_delivery
+fi
+if want fanoutmax; then
+    row "fan-out max x $fan_subs: publishes/s" fanoutmax publishes_per_s
+    row "fan-out max x $fan_subs: deliveries/s" fanoutmax deliveries_per_s
+    row "fan-out max x $fan_subs: lost" fanoutmax lost
+    row "fan-out max x $fan_subs: latency p50 ms" fanoutmax lat_p50_us 1000
+    row "fan-out max x $fan_subs: latency p99 ms" fanoutmax lat_p99_us 1000
+    row "fan-out max x $fan_subs: server CPU ns/delivery" fanoutmax cpu_ns_per_delivery
+fi
+if want channels; then
+    for k in $ch_conc; do
+        row "$ch_subs ch x 1 sub, $k pub conns: publishes/s" "channels_c$k" publishes_per_s
+    done
+    row "$ch_subs ch x 1 sub: best publishes/s" channels publishes_per_s
+    row "$ch_subs ch x 1 sub: lost" channels lost
+    row "$ch_subs ch x 1 sub: latency p99 ms" channels lat_p99_us 1000
+    row "$ch_subs ch x 1 sub: server CPU ns/publish" channels cpu_ns_per_publish
+fi
+if want pubonly; then
+    row "publish only, raw body: publishes/s" pubonly_raw publishes_per_s
+    row "publish only, server CPU ns/publish (raw)" pubonly_raw cpu_ns_per_publish
+    printf "| %-46s | %12s | %12s | %6s |\n" "publish only, sse JSON vs nchan raw: pub/s" \
+        "$(get pubonly_json sse publishes_per_s)" "$(get pubonly_raw nchan publishes_per_s)" \
+        "$(ratio "$(get pubonly_json sse publishes_per_s)" "$(get pubonly_raw nchan publishes_per_s)")"
+fi
+if want scale; then
+    row "scale: subscribers connected" scale subs_ok
+    row "scale: nginx workers" scale workers
+    row "scale: time to connect all, s" scale subscribe_s
+    row "scale: Pss bytes/sub" scale mem_pss_per_sub
+    row "scale: one broadcast reaches all, ms" scale broadcast_ms
+    row "scale: lost" scale lost
+fi
+
+# ---------------------------------------------------------------- targets
+
+echo
+verdict() {   # name value op limit
+    local name=$1 v=$2 op=$3 lim=$4 ok
+    if [ "$v" = "-" ]; then
+        printf "%-4s %s (not measured)\n" "SKIP" "$name"; return
+    fi
+    ok=$(awk -v v="$v" -v l="$lim" -v op="$op" 'BEGIN {
+        print ((op == "<=" && v <= l) || (op == ">=" && v >= l)) ? "PASS" : "FAIL" }')
+    printf "%-4s %s: %s %s %s\n" "$ok" "$name" "$v" "$op" "$lim"
+}
+
+if want fanoutmax; then
+    verdict "fan-out server CPU/delivery, sse/nchan" \
+        "$(ratio "$(get fanoutmax sse cpu_ns_per_delivery)" "$(get fanoutmax nchan cpu_ns_per_delivery)")" "<=" 0.33
+fi
+if want idle; then
+    verdict "idle memory/subscriber ($idle_subs channels), sse/nchan" \
+        "$(ratio "$(get idle_many sse mem_pss_per_sub)" "$(get idle_many nchan mem_pss_per_sub)")" "<=" 0.45
+    verdict "idle memory/subscriber (1 channel), sse/nchan" \
+        "$(ratio "$(get idle_one sse mem_pss_per_sub)" "$(get idle_one nchan mem_pss_per_sub)")" "<=" 0.45
+fi
+if want fanout5; then
+    verdict "p99 latency 5 msg/s x $fan_subs, sse/nchan" \
+        "$(ratio "$(get fanout5 sse lat_p99_us)" "$(get fanout5 nchan lat_p99_us)")" "<=" 0.25
+fi
+if want channels; then
+    verdict "$ch_subs channels x 1: publishes/s, sse/nchan" \
+        "$(ratio "$(get channels sse publishes_per_s)" "$(get channels nchan publishes_per_s)")" ">=" 1.5
+fi
+if want pubonly; then
+    verdict "publish only, sse JSON / nchan raw" \
+        "$(ratio "$(get pubonly_json sse publishes_per_s)" "$(get pubonly_raw nchan publishes_per_s)")" ">=" 1.2
+fi
+lost_total=0
+for s in fanout5 fanoutmax channels scale; do
+    want "${s/scale/scale}" || true
+    v=$(get "$s" sse lost)
+    [ "$v" = "-" ] && continue
+    lost_total=$((lost_total + v))
+done
+verdict "messages lost by the sse module, all scenarios" "$lost_total" "<=" 0
+for s in fanout5 fanoutmax channels scale; do
+    v=$(get "$s" sse subs_failed); f=$(get "$s" sse subs_closed)
+    if [ "$v" != "-" ] && [ "$v" != 0 ]; then echo "note: $s: $v sse subscribers failed to connect"; fi
+    if [ "$f" != "-" ] && [ "$f" != 0 ]; then echo "note: $s: $f sse subscribers closed by the server"; fi
+done
