@@ -6,6 +6,7 @@
 #   make test-valgrind   the suite under valgrind, leak checks on
 #   make fuzz     libFuzzer over the parsers (FUZZ_SECONDS each, default 60)
 #   make test-asan       the suite against nginx built with ASan and UBSan
+#   make bench    side by side with nchan;  make soak   bounded soak
 
 SHELL := /bin/bash
 MODULE := build/ngx_http_sse_module.so
@@ -55,3 +56,9 @@ bench: $(MODULE)
 	@scripts/deps.sh build bench
 	@scripts/bench.sh
 .PHONY: bench
+
+# bounded soak (not part of make test): SOAK_SECONDS (600), SOAK_SUBSCRIBERS,
+# SOAK_RATE, ...: see scripts/soak.sh; results in README, "Soak"
+soak: $(MODULE)
+	@scripts/soak.sh
+.PHONY: soak
