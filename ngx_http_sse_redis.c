@@ -168,6 +168,8 @@ static void ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc,
     const char *err);
 static void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc,
     const char *why);
+static void ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc,
+    const char *why);
 static void ngx_http_sse_rconn_timer_handler(ngx_event_t *ev);
 static void ngx_http_sse_rconn_connected(const redisAsyncContext *ac,
     int status);
@@ -747,6 +749,24 @@ ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
 }
 
 
+/*
+ * hiredis uses its context after the connect callback returns: a drop
+ * decided there waits for the timer.
+ */
+
+static void
+ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc, const char *why)
+{
+    rc->dropped = why;
+
+    if (rc->timer.timer_set) {
+        ngx_del_timer(&rc->timer);
+    }
+
+    ngx_add_timer(&rc->timer, 1);
+}
+
+
 static void
 ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
 {
@@ -755,7 +775,8 @@ ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
     rc = ev->data;
 
     if (rc->ac) {
-        ngx_http_sse_rconn_drop(rc, "connection timed out");
+        ngx_http_sse_rconn_drop(rc, rc->dropped ? rc->dropped
+                                                : "connection timed out");
         return;
     }
 
@@ -801,7 +822,7 @@ ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
                               rd->events.len)
             != REDIS_OK)
         {
-            ngx_http_sse_rconn_drop(rc, "cannot subscribe");
+            ngx_http_sse_rconn_defer_drop(rc, "cannot subscribe");
         }
 
         return;
@@ -812,7 +833,7 @@ ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
                               "SELECT %d", (int) rd->db)
             != REDIS_OK)
         {
-            ngx_http_sse_rconn_drop(rc, "cannot select the database");
+            ngx_http_sse_rconn_defer_drop(rc, "cannot select the database");
             return;
         }
 

@@ -85,7 +85,9 @@ sub start_b {
     print {$fh} $conf;
     close $fh;
 
-    my @cmd = ('nginx', '-p', "$dir/", '-c', 'conf/nginx.conf');
+    my $bin = Test::Nginx::SSE::_which($Test::Nginx::SSE::NGINX_BINARY)
+        or die "no nginx binary\n";
+    my @cmd = ($bin, '-p', "$dir/", '-c', 'conf/nginx.conf');
     if ($Test::Nginx::SSE::VALGRIND) {
         # its reports land where the harness checks them
         unshift @cmd, 'valgrind', '--tool=memcheck', '--leak-check=full',
@@ -126,12 +128,27 @@ sub ServerB::stop {
     my $pid = delete $b->{pid} or return;
     kill 'QUIT', $pid;
     my $deadline = Time::HiRes::time() + 5 * timeout_factor();
+    my $reaped = 0;
     while (Time::HiRes::time() < $deadline) {
-        return if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            $reaped = 1;
+            last;
+        }
         Time::HiRes::sleep(0.02);
     }
-    kill 'KILL', -$pid;
-    waitpid($pid, 0);
+    if (!$reaped) {
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+        ok(0, 'server B exited after SIGQUIT');
+    }
+    # what the harness checks for its own nginx: crashes, sanitizers
+    my $text = $b->log;
+    if (open my $fh, '<', "$b->{dir}/logs/stderr.log") {
+        local $/;
+        $text .= <$fh> // '';
+    }
+    my @bad = $text =~ /^(.*(?:exited on signal|\[alert\]|ERROR: AddressSanitizer|runtime error:).*)$/mg;
+    ok(0, "server B: $bad[0]") if @bad;
 }
 
 sub ServerB::DESTROY { $_[0]->stop }
