@@ -24,7 +24,7 @@ $(MODULE): FORCE
 	@scripts/build.sh
 
 deps:
-	@scripts/deps.sh build test
+	@scripts/deps.sh build test redis
 
 run: $(MODULE)
 	@scripts/run.sh

@@ -46,6 +46,9 @@ static void ngx_http_sse_unsubscribe_locked(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_uint_t n);
 static void ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone,
     ngx_http_sse_msg_t *first, ngx_http_sse_slot_t **ring, ngx_uint_t *nring);
+static ngx_int_t ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
+    ngx_http_sse_presult_t *res, ngx_log_t *log);
 
 
 ngx_int_t
@@ -112,6 +115,10 @@ ngx_http_sse_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_http_sse_channel_insert);
     ngx_queue_init(&sh->log);
     ngx_queue_init(&sh->all);
+
+    /* names this server's subscriber counts in Redis; kept on reload */
+    sh->server_id = ((uint64_t) ngx_random() << 32)
+                    ^ (uint64_t) ngx_random() ^ (uint64_t) ngx_time();
 
     len = sizeof(" in sse_zone \"\"") + shm_zone->shm.name.len;
 
@@ -436,6 +443,50 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_http_sse_presult_t *res,
     ngx_log_t *log)
 {
+    return ngx_http_sse_store_append(zone, msgs, n, NULL, res, log);
+}
+
+
+/*
+ * With redis=: messages that Redis numbered, in id order (ids[k] for the
+ * k-th message and channel pair).  Those this zone already holds are
+ * skipped, so every worker of a server may insert what it fetched.  A
+ * message that does not fit is dropped, not retried: the id still moves on.
+ */
+
+ngx_int_t
+ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, ngx_log_t *log)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  i, total;
+
+    rc = ngx_http_sse_store_append(zone, msgs, n, ids, NULL, log);
+
+    if (rc == NGX_DECLINED) {
+        total = 0;
+        for (i = 0; i < n; i++) {
+            total += msgs[i].nchannels;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        if (total && ids[total - 1] > zone->sh->last_id) {
+            zone->sh->last_id = ids[total - 1];
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
+    ngx_http_sse_presult_t *res, ngx_log_t *log)
+{
     u_char                   *p;
     size_t                    size;
     ngx_uint_t                i, j, k, total, nring, active;
@@ -531,10 +582,25 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
         pm = &msgs[i];
 
         for (j = 0; j < pm->nchannels; j++) {
-            msg = out[k++];
+            msg = out[k];
             ch = msg->channel;
 
-            msg->id = ++sh->last_id;
+            if (ids) {
+                if (ids[k++] <= sh->last_id) {
+                    /* already here: fetched by another worker */
+                    total--;
+                    ngx_http_sse_msg_free(zone, msg);
+                    continue;
+                }
+
+                sh->last_id = ids[k - 1];
+
+            } else {
+                k++;
+                sh->last_id++;
+            }
+
+            msg->id = sh->last_id;
             ch->last_id = msg->id;
 
             if (zone->ttl) {
@@ -567,10 +633,12 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
                 }
             }
 
-            res->id = msg->id;
-            res->channel = pm->channels[j];
-            res->subscribers = ch->subscribers;
-            res++;
+            if (res) {
+                res->id = msg->id;
+                res->channel = pm->channels[j];
+                res->subscribers = ch->subscribers;
+                res++;
+            }
 
             if (!msg->in_log && !msg->in_history) {
                 ngx_http_sse_msg_free(zone, msg);
@@ -648,7 +716,7 @@ ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *first,
 
 ngx_int_t
 ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
-    ngx_http_sse_info_t *info, ngx_log_t *log)
+    uint64_t id, ngx_http_sse_info_t *info, ngx_log_t *log)
 {
     ngx_uint_t               nring;
     ngx_http_sse_msg_t      *marker;
@@ -661,10 +729,22 @@ ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    if (id) {
+        /* with redis=: numbered by Redis, maybe applied already */
+        if (id <= sh->last_id) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_DECLINED;
+        }
+    }
+
     ngx_http_sse_expire(zone);
 
     ch = ngx_http_sse_info_locked(zone, name, info);
     if (ch == NULL) {
+        if (id) {
+            sh->last_id = id;
+        }
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -675,6 +755,10 @@ ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
         marker = ngx_slab_alloc_locked(zone->shpool,
                                        offsetof(ngx_http_sse_msg_t, text));
         if (marker == NULL) {
+            if (id) {
+                sh->last_id = id;
+            }
+
             ngx_http_sse_log_full(zone, log);
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_ERROR;
@@ -700,9 +784,13 @@ ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
                                                   ngx_http_sse_msg_t, chq));
     }
 
+    if (id) {
+        sh->last_id = id;
+    }
+
     if (marker) {
         /* an id of its own, so that no cursor has passed it yet */
-        marker->id = ++sh->last_id;
+        marker->id = id ? id : ++sh->last_id;
         marker->channel = ch;
         marker->delete = 1;
         ch->refs++;
@@ -806,6 +894,10 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (zone->redis) {
+        ngx_http_sse_redis_changed(zone);
+    }
 
     return NGX_OK;
 
@@ -968,6 +1060,10 @@ ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
     ngx_shmtx_lock(&zone->shpool->mutex);
     ngx_http_sse_unsubscribe_locked(zone, channels, n);
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (zone->redis) {
+        ngx_http_sse_redis_changed(zone);
+    }
 }
 
 
@@ -1040,6 +1136,59 @@ ngx_http_sse_info_locked(ngx_http_sse_zone_t *zone, ngx_str_t *name,
     info->last_id = ch->last_id;
 
     return ch;
+}
+
+
+/* every channel with subscribers on this server, copied into pool */
+
+ngx_int_t
+ngx_http_sse_store_counts(ngx_http_sse_zone_t *zone, ngx_pool_t *pool,
+    ngx_array_t *counts)
+{
+    ngx_int_t                rc;
+    ngx_rbtree_node_t       *node, *root, *sentinel;
+    ngx_http_sse_info_t     *info;
+    ngx_http_sse_channel_t  *ch;
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    root = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    node = (root == sentinel) ? NULL : ngx_rbtree_min(root, sentinel);
+
+    for ( /* void */ ; node; node = ngx_rbtree_next(&zone->sh->rbtree, node))
+    {
+        ch = (ngx_http_sse_channel_t *) node;
+
+        if (ch->subscribers == 0) {
+            continue;
+        }
+
+        info = ngx_array_push(counts);
+        if (info == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        info->channel.data = ngx_pnalloc(pool, ch->len);
+        if (info->channel.data == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        info->channel.len = ch->len;
+        ngx_memcpy(info->channel.data, ch->name, ch->len);
+        info->subscribers = ch->subscribers;
+        info->messages = ch->messages;
+        info->last_id = ch->last_id;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
 
 

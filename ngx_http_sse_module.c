@@ -12,8 +12,6 @@
 static ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
 static void ngx_http_sse_publish_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_publish_reply(ngx_http_request_t *r,
-    ngx_http_sse_presult_t *res, ngx_uint_t n, ngx_uint_t as_array);
 static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_channel_delete(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
@@ -414,6 +412,12 @@ ngx_http_sse_publish(ngx_http_request_t *r)
         n += m[i].nchannels;
     }
 
+    if (slcf->zone->redis) {
+        /* answered when Redis has numbered the messages */
+        return ngx_http_sse_redis_publish(r, m, msgs.nelts,
+                                          as_array || n > 1);
+    }
+
     res = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_presult_t));
     if (res == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -435,7 +439,7 @@ ngx_http_sse_publish(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
     ngx_uint_t n, ngx_uint_t as_array)
 {
@@ -486,8 +490,7 @@ ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
 static ngx_int_t
 ngx_http_sse_channel_info(ngx_http_request_t *r)
 {
-    u_char                   *p;
-    ngx_str_t                 channel, body;
+    ngx_str_t                 channel;
     ngx_http_sse_info_t       info;
     ngx_http_sse_loc_conf_t  *slcf;
 
@@ -502,25 +505,40 @@ ngx_http_sse_channel_info(ngx_http_request_t *r)
                                        "invalid channel name");
     }
 
+    if (slcf->zone->redis) {
+        /* subscribers of the other servers come from Redis */
+        return ngx_http_sse_redis_info(r, &channel);
+    }
+
     if (ngx_http_sse_store_info(slcf->zone, &channel, &info) != NGX_OK) {
         return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
                                        "unknown channel");
     }
 
+    return ngx_http_sse_info_reply(r, &info);
+}
+
+
+ngx_int_t
+ngx_http_sse_info_reply(ngx_http_request_t *r, ngx_http_sse_info_t *info)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
     body.data = ngx_pnalloc(r->pool,
                         sizeof("{\"channel\":\"\",\"subscribers\":,"
                                "\"messages\":,\"last_event_id\":\"\"}") - 1
-                        + ngx_http_sse_json_escape_size(&channel)
+                        + ngx_http_sse_json_escape_size(&info->channel)
                         + 2 * NGX_INT_T_LEN + NGX_INT64_LEN);
     if (body.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &channel);
+    p = ngx_http_sse_json_escape(p, &info->channel);
     p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"messages\":%ui,"
                     "\"last_event_id\":\"%uL\"}",
-                    info.subscribers, info.messages, info.last_id);
+                    info->subscribers, info->messages, info->last_id);
 
     body.len = p - body.data;
 
@@ -531,9 +549,8 @@ ngx_http_sse_channel_info(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_sse_channel_delete(ngx_http_request_t *r)
 {
-    u_char                   *p;
     ngx_int_t                 rc;
-    ngx_str_t                 channel, body;
+    ngx_str_t                 channel;
     ngx_http_sse_info_t       info;
     ngx_http_sse_loc_conf_t  *slcf;
 
@@ -548,7 +565,12 @@ ngx_http_sse_channel_delete(ngx_http_request_t *r)
                                        "invalid channel name");
     }
 
-    rc = ngx_http_sse_store_delete(slcf->zone, &channel, &info,
+    if (slcf->zone->redis) {
+        /* deleted in Redis, then on every server through its log */
+        return ngx_http_sse_redis_delete(r, &channel);
+    }
+
+    rc = ngx_http_sse_store_delete(slcf->zone, &channel, 0, &info,
                                    r->connection->log);
 
     if (rc == NGX_DECLINED) {
@@ -561,19 +583,30 @@ ngx_http_sse_channel_delete(ngx_http_request_t *r)
                                        &slcf->zone->name);
     }
 
+    return ngx_http_sse_delete_reply(r, &channel, info.subscribers);
+}
+
+
+ngx_int_t
+ngx_http_sse_delete_reply(ngx_http_request_t *r, ngx_str_t *channel,
+    ngx_uint_t subscribers)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
     body.data = ngx_pnalloc(r->pool,
                         sizeof("{\"channel\":\"\",\"deleted\":true,"
                                "\"subscribers\":}") - 1
-                        + ngx_http_sse_json_escape_size(&channel)
+                        + ngx_http_sse_json_escape_size(channel)
                         + NGX_INT_T_LEN);
     if (body.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &channel);
+    p = ngx_http_sse_json_escape(p, channel);
     p = ngx_sprintf(p, "\",\"deleted\":true,\"subscribers\":%ui}",
-                    info.subscribers);
+                    subscribers);
 
     body.len = p - body.data;
 
@@ -1014,7 +1047,7 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-/* sse_zone zone=NAME:SIZE [history=N] [ttl=TIME] */
+/* sse_zone zone=NAME:SIZE [history=N] [ttl=TIME] [redis=URL] */
 
 static char *
 ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1117,10 +1150,13 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" in sse_zone: redis= is not "
-                               "supported by this version yet", &value[i]);
-            return NGX_CONF_ERROR;
+            if (ngx_http_sse_redis_conf(cf, zone, &value[i])
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1378,12 +1414,17 @@ ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_sse_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_sse_ipc_init(cycle);
+    if (ngx_http_sse_ipc_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_sse_redis_init_process(cycle);
 }
 
 
 static void
 ngx_http_sse_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_sse_redis_exit_process(cycle);
     ngx_http_sse_ipc_exit(cycle);
 }

@@ -31,6 +31,7 @@
 typedef struct ngx_http_sse_channel_s  ngx_http_sse_channel_t;
 typedef struct ngx_http_sse_msg_s      ngx_http_sse_msg_t;
 typedef struct ngx_http_sse_ctx_s      ngx_http_sse_ctx_t;
+typedef struct ngx_http_sse_redis_s    ngx_http_sse_redis_t;
 
 
 /* per channel and worker slot: subscribers, for crash recovery */
@@ -101,6 +102,8 @@ typedef struct {
     ngx_atomic_t                published;
     ngx_atomic_t                delivered;
     time_t                      full_logged;
+    uint64_t                    server_id;   /* with redis=: this server */
+    ngx_atomic_t                redis_synced; /* msec of the last count sync */
     ngx_http_sse_slot_t         slots[NGX_HTTP_SSE_MAX_SLOTS];
 } ngx_http_sse_shctx_t;
 
@@ -129,6 +132,7 @@ typedef struct {
     ngx_str_t                   name;
     ngx_uint_t                  history;
     ngx_msec_t                  ttl;
+    ngx_http_sse_redis_t       *redis;       /* NULL without redis= */
 
     /* process-local */
     ngx_http_sse_slot_t        *slot;
@@ -286,8 +290,10 @@ void ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_uint_t n);
 ngx_int_t ngx_http_sse_store_info(ngx_http_sse_zone_t *zone, ngx_str_t *name,
     ngx_http_sse_info_t *info);
+ngx_int_t ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, ngx_log_t *log);
 ngx_int_t ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone,
-    ngx_str_t *name, ngx_http_sse_info_t *info, ngx_log_t *log);
+    ngx_str_t *name, uint64_t id, ngx_http_sse_info_t *info, ngx_log_t *log);
 ngx_uint_t ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg,
     ngx_str_t *user);
 ngx_int_t ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone,
@@ -298,6 +304,8 @@ ngx_http_sse_msg_t *ngx_http_sse_store_pending(ngx_http_sse_zone_t *zone,
 void ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone,
     ngx_http_sse_msg_t *last);
 uint64_t ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone);
+ngx_int_t ngx_http_sse_store_counts(ngx_http_sse_zone_t *zone,
+    ngx_pool_t *pool, ngx_array_t *counts);
 
 /* wake-ups between workers: ngx_http_sse_ipc.c */
 ngx_int_t ngx_http_sse_ipc_init(ngx_cycle_t *cycle);
@@ -355,6 +363,18 @@ char *ngx_http_sse_conf_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 /* status: ngx_http_sse_status.c */
 ngx_int_t ngx_http_sse_status_handler(ngx_http_request_t *r);
 
+/* sharing a zone between servers: ngx_http_sse_redis.c */
+char *ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
+    ngx_str_t *value);
+ngx_int_t ngx_http_sse_redis_init_process(ngx_cycle_t *cycle);
+void ngx_http_sse_redis_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_sse_redis_publish(ngx_http_request_t *r,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_uint_t as_array);
+ngx_int_t ngx_http_sse_redis_info(ngx_http_request_t *r, ngx_str_t *channel);
+ngx_int_t ngx_http_sse_redis_delete(ngx_http_request_t *r,
+    ngx_str_t *channel);
+void ngx_http_sse_redis_changed(ngx_http_sse_zone_t *zone);
+
 /* SSE and JSON text: ngx_http_sse_format.c (no request objects) */
 size_t ngx_http_sse_frame_size(uint64_t id, ngx_str_t *event,
     ngx_str_t *data);
@@ -381,6 +401,12 @@ ngx_int_t ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_uint_t ngx_http_sse_content_type_is(ngx_http_request_t *r,
     const char *type, size_t len);
 ngx_http_sse_main_conf_t *ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_sse_publish_reply(ngx_http_request_t *r,
+    ngx_http_sse_presult_t *res, ngx_uint_t n, ngx_uint_t as_array);
+ngx_int_t ngx_http_sse_info_reply(ngx_http_request_t *r,
+    ngx_http_sse_info_t *info);
+ngx_int_t ngx_http_sse_delete_reply(ngx_http_request_t *r,
+    ngx_str_t *channel, ngx_uint_t subscribers);
 
 
 extern ngx_module_t  ngx_http_sse_module;

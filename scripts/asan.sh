@@ -9,7 +9,7 @@ out="$top/build/asan"
 tree="$out/nginx"
 san="-fsanitize=address,undefined -fno-omit-frame-pointer"
 
-"$top/scripts/deps.sh" build test asan
+"$top/scripts/deps.sh" build test redis asan
 src=$("$top/scripts/nginx-src.sh")
 
 stamp="$(cat "$top/config" "$0" | md5sum)"

@@ -218,12 +218,12 @@ location /x { sse_subscribe; sse_max_subscribers many; }
 
 
 
-=== TEST 21: redis= is refused until it is implemented
+=== TEST 21: redis= with an unknown scheme (more in t/016-redis.t)
 --- http_config
-sse_zone zone=ev:1m redis=redis://127.0.0.1:6379;
+sse_zone zone=ev:1m redis=rediss://127.0.0.1:6379;
 --- must_die
 --- error_log
-redis= is not supported by this version yet
+invalid redis URL "redis=rediss://127.0.0.1:6379" in sse_zone
 
 
 

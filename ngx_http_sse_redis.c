@@ -1,0 +1,2155 @@
+
+/*
+ * Sharing a zone between nginx servers through Redis (redis= on sse_zone).
+ *
+ * What every server shares lives in Redis, under the hash tag of the zone:
+ *
+ *   sse:{NAME}:id              the id counter: one id space for all servers
+ *   sse:{NAME}:log             a stream of every message and deletion, entry
+ *                              id "<id>-0", trimmed to about 10000 entries
+ *   sse:{NAME}:events          pub/sub channel: a doorbell carrying the
+ *                              newest id
+ *   sse:{NAME}:subs:<channel>  hash: server -> "<subscribers>:<msec>"
+ *   sse:{NAME}:srv:<server>    set: the channels a server last reported
+ *
+ * A publish is one Lua script: it numbers the messages, appends them to the
+ * log, rings the doorbell and sums the other servers' subscribers, all
+ * atomically, so ids follow log order.
+ *
+ * Each worker holds two connections per zone: one for commands, one
+ * subscribed to the doorbell.  On a ring, and on every (re)connection, the
+ * worker reads the log after the newest id its server's zone holds and
+ * inserts what it gets into shared memory; the usual wake-ups deliver it to
+ * local subscribers.  The shared memory zone is thus a mirror of the log:
+ * history, resume, sse_gap and replay work as on one server.  The store
+ * skips ids it holds already, so every worker may read the log: no
+ * election, nothing lost or doubled.
+ *
+ * hiredis runs on nginx's event loop through the adapter below: the socket
+ * is an nginx connection, level-triggered (hiredis reads 16k at a time).
+ */
+
+
+#include "ngx_http_sse_module.h"
+
+#include <ngx_sha1.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+
+#define NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT  3000
+#define NGX_HTTP_SSE_REDIS_REPLY_TIMEOUT    5000
+#define NGX_HTTP_SSE_REDIS_BACKOFF_MIN      100
+#define NGX_HTTP_SSE_REDIS_BACKOFF_MAX      5000
+#define NGX_HTTP_SSE_REDIS_TICK             1000
+#define NGX_HTTP_SSE_REDIS_SOON             100
+#define NGX_HTTP_SSE_REDIS_FETCH            256
+#define NGX_HTTP_SSE_REDIS_LOG_MAX          "10000"
+
+#define NGX_HTTP_SSE_SCRIPT_PUBLISH         0
+#define NGX_HTTP_SSE_SCRIPT_DELETE          1
+#define NGX_HTTP_SSE_SCRIPT_COUNT           2
+#define NGX_HTTP_SSE_SCRIPT_SYNC            3
+#define NGX_HTTP_SSE_SCRIPT_INIT            4
+
+
+/* Lua: "now" in milliseconds, by Redis' clock */
+#define NGX_HTTP_SSE_LUA_NOW                                                  \
+    "local t = redis.call('TIME') "                                           \
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+
+/* Lua: subscribers of the other servers whose report is fresh */
+#define NGX_HTTP_SSE_LUA_REMOTE                                               \
+    "local function remote(ch) "                                              \
+    "  local h = redis.call('HGETALL', ARGV[1] .. 'subs:' .. ch) "            \
+    "  local n = 0 "                                                          \
+    "  for i = 1, #h, 2 do "                                                  \
+    "    if h[i] ~= ARGV[2] then "                                            \
+    "      local c, s = string.match(h[i + 1], '^(%d+):(%d+)$') "             \
+    "      if c and now - tonumber(s) < 3500 then n = n + tonumber(c) end "   \
+    "    end "                                                                \
+    "  end "                                                                  \
+    "  return n "                                                             \
+    "end "
+
+/* Lua: the next id, never below what the calling server has seen */
+#define NGX_HTTP_SSE_LUA_FLOOR                                                \
+    "local floor = tonumber(ARGV[3]) "                                        \
+    "if id <= floor then "                                                    \
+    "  id = floor + 1 "                                                       \
+    "  last = id + n - 1 "                                                    \
+    "  redis.call('SET', KEYS[1], string.format('%d', last)) "                \
+    "end "
+
+
+typedef struct {
+    ngx_str_t                   text;
+    ngx_str_t                   nkeys;
+    u_char                      sha[41];
+} ngx_http_sse_script_t;
+
+
+typedef struct ngx_http_sse_rcall_s  ngx_http_sse_rcall_t;
+
+typedef void (*ngx_http_sse_rcall_pt)(ngx_http_sse_rcall_t *call,
+    redisReply *reply);
+
+
+/* a connection to Redis, with its retry state */
+typedef struct {
+    redisAsyncContext          *ac;
+    ngx_connection_t           *c;
+    ngx_http_sse_redis_t       *rd;
+    ngx_event_t                 timer;       /* connect timeout, retry */
+    ngx_msec_t                  backoff;
+    ngx_uint_t                  pending;     /* replies awaited */
+    ngx_msec_t                  progress;    /* last reply, or first wait */
+    const char                 *dropped;     /* why we closed it */
+    unsigned                    subscriber:1;
+    unsigned                    ready:1;
+} ngx_http_sse_rconn_t;
+
+
+struct ngx_http_sse_redis_s {
+    ngx_str_t                   url;
+    char                        host[NGX_SOCKADDR_STRLEN + 1];
+    int                         port;
+    ngx_uint_t                  db;
+    ngx_http_sse_zone_t        *zone;
+
+    /* process-local, set when the worker starts */
+    ngx_log_t                  *log;
+    ngx_str_t                   prefix;      /* sse:{NAME}: */
+    ngx_str_t                   id_key;
+    ngx_str_t                   log_key;
+    ngx_str_t                   events;
+    ngx_str_t                   sid;         /* names this server */
+    ngx_http_sse_rconn_t        cmd;
+    ngx_http_sse_rconn_t        sub;
+    ngx_event_t                 tick;
+    ngx_event_t                 sync;
+    u_char                      error[128];
+
+    unsigned                    up:1;
+    unsigned                    logged:1;
+    unsigned                    was_up:1;
+    unsigned                    fetching:1;
+    unsigned                    fetch_again:1;
+};
+
+
+/* a script call, with its own pool: it may outlive its request */
+struct ngx_http_sse_rcall_s {
+    ngx_pool_t                 *pool;
+    ngx_http_sse_redis_t       *rd;
+    ngx_http_request_t         *request;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_sse_rcall_pt       handler;
+    ngx_uint_t                  script;
+    int                         argc;
+    const char                **argv;
+    size_t                     *argvlen;
+
+    ngx_http_sse_presult_t     *res;         /* publish */
+    ngx_uint_t                  nres;
+    ngx_str_t                   channel;     /* info, delete */
+    ngx_uint_t                  local;
+
+    unsigned                    as_array:1;
+    unsigned                    retried:1;
+};
+
+
+static void ngx_http_sse_rconn_init(ngx_http_sse_redis_t *rd,
+    ngx_http_sse_rconn_t *rc, ngx_uint_t subscriber);
+static void ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc,
+    const char *err);
+static void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc,
+    const char *why);
+static void ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc,
+    const char *why);
+static void ngx_http_sse_rconn_timer_handler(ngx_event_t *ev);
+static void ngx_http_sse_rconn_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_sse_rconn_read_handler(ngx_event_t *ev);
+static void ngx_http_sse_rconn_write_handler(ngx_event_t *ev);
+static void ngx_http_sse_rconn_add_read(void *data);
+static void ngx_http_sse_rconn_del_read(void *data);
+static void ngx_http_sse_rconn_add_write(void *data);
+static void ngx_http_sse_rconn_del_write(void *data);
+static void ngx_http_sse_rconn_cleanup(void *data);
+static void ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd,
+    const char *err);
+static void ngx_http_sse_redis_selected(redisAsyncContext *ac, void *data,
+    void *privdata);
+
+static ngx_http_sse_rcall_t *ngx_http_sse_rcall_create(
+    ngx_http_sse_redis_t *rd, ngx_uint_t script, ngx_uint_t nargs,
+    ngx_http_sse_rcall_pt handler);
+static ngx_int_t ngx_http_sse_rcall_arg(ngx_http_sse_rcall_t *call,
+    u_char *data, size_t len);
+static ngx_int_t ngx_http_sse_rcall_arg_id(ngx_http_sse_rcall_t *call,
+    uint64_t id);
+static ngx_int_t ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call,
+    ngx_http_request_t *r);
+static void ngx_http_sse_rcall_unbind(void *data);
+static ngx_int_t ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call);
+static void ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data,
+    void *privdata);
+static void ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call,
+    ngx_int_t rc);
+static void ngx_http_sse_rcall_free(ngx_http_sse_rcall_t *call);
+
+static void ngx_http_sse_redis_init_done(ngx_http_sse_rcall_t *call,
+    redisReply *reply);
+static void ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call,
+    redisReply *reply);
+static void ngx_http_sse_redis_counted(ngx_http_sse_rcall_t *call,
+    redisReply *reply);
+static void ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call,
+    redisReply *reply);
+static void ngx_http_sse_redis_synced(ngx_http_sse_rcall_t *call,
+    redisReply *reply);
+static ngx_uint_t ngx_http_sse_redis_local(ngx_http_sse_zone_t *zone,
+    ngx_str_t *channel, ngx_http_sse_info_t *info);
+
+static void ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd);
+static void ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data,
+    void *privdata);
+static void ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd,
+    redisReply *reply);
+static void ngx_http_sse_redis_notified(redisAsyncContext *ac, void *data,
+    void *privdata);
+static uint64_t ngx_http_sse_redis_id(char *s, size_t len);
+static void ngx_http_sse_redis_tick(ngx_event_t *ev);
+static void ngx_http_sse_redis_sync_handler(ngx_event_t *ev);
+static void ngx_http_sse_redis_sync(ngx_http_sse_redis_t *rd);
+
+
+static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
+
+    /*
+     * publish: KEYS id, log; ARGV prefix, server, floor, maxlen, events,
+     * then channel, event, user, data for each message;
+     * returns id, subscribers elsewhere for each message
+     */
+    { ngx_string(
+        NGX_HTTP_SSE_LUA_NOW
+        NGX_HTTP_SSE_LUA_REMOTE
+        "local n = (#ARGV - 5) / 4 "
+        "local last = redis.call('INCRBY', KEYS[1], n) "
+        "local id = last - n + 1 "
+        NGX_HTTP_SSE_LUA_FLOOR
+        "local out = {} "
+        "for i = 0, n - 1 do "
+        "  local a = 6 + i * 4 "
+        "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], "
+        "             string.format('%d-0', id + i), 'c', ARGV[a], "
+        "             'e', ARGV[a + 1], 'u', ARGV[a + 2], 'd', ARGV[a + 3], "
+        "             't', string.format('%d', now)) "
+        "  out[#out + 1] = id + i "
+        "  out[#out + 1] = remote(ARGV[a]) "
+        "end "
+        "redis.call('PUBLISH', ARGV[5], string.format('%d', last)) "
+        "return out "),
+      ngx_string("2"), "" },
+
+    /*
+     * delete: KEYS id, log; ARGV prefix, server, floor, maxlen, events,
+     * channel, known here (0/1); returns id (0: unknown), subscribers
+     */
+    { ngx_string(
+        NGX_HTTP_SSE_LUA_NOW
+        NGX_HTTP_SSE_LUA_REMOTE
+        "local others = remote(ARGV[6]) "
+        "if ARGV[7] == '0' and others == 0 then return {0, 0} end "
+        "local n = 1 "
+        "local id = redis.call('INCR', KEYS[1]) "
+        "local last = id "
+        NGX_HTTP_SSE_LUA_FLOOR
+        "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], "
+        "           string.format('%d-0', id), 'x', '1', 'c', ARGV[6], "
+        "           't', string.format('%d', now)) "
+        "redis.call('PUBLISH', ARGV[5], string.format('%d', id)) "
+        "return {id, others} "),
+      ngx_string("2"), "" },
+
+    /* count: ARGV prefix, server, channel */
+    { ngx_string(
+        NGX_HTTP_SSE_LUA_NOW
+        NGX_HTTP_SSE_LUA_REMOTE
+        "return remote(ARGV[3]) "),
+      ngx_string("0"), "" },
+
+    /* sync: ARGV prefix, server, then channel, subscribers pairs */
+    { ngx_string(
+        NGX_HTTP_SSE_LUA_NOW
+        "local set = ARGV[1] .. 'srv:' .. ARGV[2] "
+        "local seen = {} "
+        "local stamp = string.format('%d', now) "
+        "for i = 3, #ARGV - 1, 2 do "
+        "  local k = ARGV[1] .. 'subs:' .. ARGV[i] "
+        "  seen[ARGV[i]] = true "
+        "  redis.call('HSET', k, ARGV[2], ARGV[i + 1] .. ':' .. stamp) "
+        "  redis.call('PEXPIRE', k, 60000) "
+        "end "
+        "for _, ch in ipairs(redis.call('SMEMBERS', set)) do "
+        "  if not seen[ch] then "
+        "    redis.call('HDEL', ARGV[1] .. 'subs:' .. ch, ARGV[2]) "
+        "  end "
+        "end "
+        "redis.call('DEL', set) "
+        "for i = 3, #ARGV - 1, 2 do redis.call('SADD', set, ARGV[i]) end "
+        "if #ARGV > 2 then redis.call('PEXPIRE', set, 60000) end "
+        "return 0 "),
+      ngx_string("0"), "" },
+
+    /*
+     * init, on each connection: KEYS id, log; ARGV floor.  The counter is
+     * raised to what this server has seen and to the log's newest entry
+     * (a Redis that restarted empty goes on after the servers' ids).
+     */
+    { ngx_string(
+        "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') "
+        "local m = tonumber(ARGV[1]) "
+        "local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1) "
+        "if #top > 0 then "
+        "  local t = tonumber(string.match(top[1][1], '^(%d+)')) "
+        "  if t > m then m = t end "
+        "end "
+        "if m > cur then "
+        "  redis.call('SET', KEYS[1], string.format('%d', m)) "
+        "  cur = m "
+        "end "
+        "return cur "),
+      ngx_string("2"), "" }
+};
+
+
+static ngx_uint_t  ngx_http_sse_redis_exiting;
+
+
+/* redis=redis://host[:port][/db] */
+
+char *
+ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
+    ngx_str_t *value)
+{
+    u_char                *p, *last;
+    size_t                 len;
+    ngx_int_t              db;
+    ngx_url_t              u;
+    ngx_str_t              url, hostport;
+    ngx_http_sse_redis_t  *rd;
+
+    if (zone->redis) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate \"%V\" in sse_zone", value);
+        return NGX_CONF_ERROR;
+    }
+
+    url.data = value->data + 6;
+    url.len = value->len - 6;
+
+    if (url.len < sizeof("redis://") - 1
+        || ngx_strncasecmp(url.data, (u_char *) "redis://",
+                           sizeof("redis://") - 1) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis URL \"%V\" in sse_zone, use "
+                           "redis://host:port[/db]", value);
+        return NGX_CONF_ERROR;
+    }
+
+    hostport.data = url.data + sizeof("redis://") - 1;
+    hostport.len = url.len - (sizeof("redis://") - 1);
+    last = hostport.data + hostport.len;
+
+    db = 0;
+
+    p = ngx_strlchr(hostport.data, last, '/');
+
+    if (p) {
+        hostport.len = p - hostport.data;
+
+        if (p + 1 < last) {
+            db = ngx_atoi(p + 1, last - p - 1);
+
+            if (db == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid database number in redis URL "
+                                   "\"%V\" in sse_zone", value);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (ngx_strlchr(hostport.data, hostport.data + hostport.len, '@')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis URL \"%V\" in sse_zone: user and "
+                           "password are not supported", value);
+        return NGX_CONF_ERROR;
+    }
+
+    if (hostport.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no host in redis URL \"%V\" in sse_zone",
+                           value);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = hostport;
+    u.default_port = 6379;
+
+    /* the name is resolved here: a worker never waits for DNS */
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in redis URL \"%V\" in sse_zone",
+                           u.err ? u.err : "invalid host", value);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "host not found in redis URL \"%V\" in sse_zone",
+                           value);
+        return NGX_CONF_ERROR;
+    }
+
+    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_sse_redis_t));
+    if (rd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                        (u_char *) rd->host, NGX_SOCKADDR_STRLEN, 0);
+    rd->host[len] = '\0';
+    rd->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+    rd->url = url;
+    rd->db = db;
+    rd->zone = zone;
+    zone->redis = rd;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
+{
+    u_char                     hash[20];
+    ngx_uint_t                 i;
+    ngx_sha1_t                 sha1;
+    ngx_http_sse_zone_t       *zone, **zones;
+    ngx_http_sse_redis_t      *rd;
+    ngx_http_sse_script_t     *s;
+    ngx_http_sse_main_conf_t  *smcf;
+
+    smcf = ngx_http_sse_cycle_main_conf(cycle);
+
+    if (smcf == NULL || smcf->zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_sse_redis_exiting = 0;
+
+    for (i = 0; i < sizeof(ngx_http_sse_scripts)
+                    / sizeof(ngx_http_sse_script_t); i++)
+    {
+        s = &ngx_http_sse_scripts[i];
+
+        ngx_sha1_init(&sha1);
+        ngx_sha1_update(&sha1, s->text.data, s->text.len);
+        ngx_sha1_final(hash, &sha1);
+
+        ngx_hex_dump(s->sha, hash, sizeof(hash));
+        s->sha[40] = '\0';
+    }
+
+    zones = smcf->zones.elts;
+
+    for (i = 0; i < smcf->zones.nelts; i++) {
+        zone = zones[i];
+        rd = zone->redis;
+
+        if (rd == NULL || zone->slot == NULL) {
+            continue;
+        }
+
+        rd->log = cycle->log;
+
+        rd->prefix.data = ngx_pnalloc(cycle->pool,
+                                      sizeof("sse:{}:") - 1 + zone->name.len);
+        rd->id_key.data = ngx_pnalloc(cycle->pool,
+                                      sizeof("sse:{}:id") - 1
+                                      + zone->name.len);
+        rd->log_key.data = ngx_pnalloc(cycle->pool,
+                                       sizeof("sse:{}:log") - 1
+                                       + zone->name.len);
+        rd->events.data = ngx_pnalloc(cycle->pool,
+                                      sizeof("sse:{}:events") - 1
+                                      + zone->name.len);
+        rd->sid.data = ngx_pnalloc(cycle->pool,
+                                   NGX_INT64_LEN + 1 + cycle->hostname.len);
+
+        if (rd->prefix.data == NULL || rd->id_key.data == NULL
+            || rd->log_key.data == NULL || rd->events.data == NULL
+            || rd->sid.data == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        rd->prefix.len = ngx_sprintf(rd->prefix.data, "sse:{%V}:",
+                                     &zone->name) - rd->prefix.data;
+        rd->id_key.len = ngx_sprintf(rd->id_key.data, "sse:{%V}:id",
+                                     &zone->name) - rd->id_key.data;
+        rd->log_key.len = ngx_sprintf(rd->log_key.data, "sse:{%V}:log",
+                                      &zone->name) - rd->log_key.data;
+        rd->events.len = ngx_sprintf(rd->events.data, "sse:{%V}:events",
+                                     &zone->name) - rd->events.data;
+        rd->sid.len = ngx_sprintf(rd->sid.data, "%016xL@%V",
+                                  zone->sh->server_id, &cycle->hostname)
+                      - rd->sid.data;
+
+        ngx_http_sse_rconn_init(rd, &rd->cmd, 0);
+        ngx_http_sse_rconn_init(rd, &rd->sub, 1);
+
+        rd->tick.handler = ngx_http_sse_redis_tick;
+        rd->tick.data = rd;
+        rd->tick.log = cycle->log;
+        rd->tick.cancelable = 1;
+
+        rd->sync.handler = ngx_http_sse_redis_sync_handler;
+        rd->sync.data = rd;
+        rd->sync.log = cycle->log;
+        rd->sync.cancelable = 1;
+
+        ngx_http_sse_rconn_connect(&rd->cmd);
+        ngx_http_sse_rconn_connect(&rd->sub);
+
+        ngx_add_timer(&rd->tick, NGX_HTTP_SSE_REDIS_TICK);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_sse_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                 i, j;
+    redisAsyncContext         *ac;
+    ngx_http_sse_zone_t      **zones;
+    ngx_http_sse_redis_t      *rd;
+    ngx_http_sse_rconn_t      *rc;
+    ngx_http_sse_main_conf_t  *smcf;
+
+    smcf = ngx_http_sse_cycle_main_conf(cycle);
+
+    if (smcf == NULL) {
+        return;
+    }
+
+    ngx_http_sse_redis_exiting = 1;
+
+    zones = smcf->zones.elts;
+
+    for (i = 0; i < smcf->zones.nelts; i++) {
+        rd = zones[i]->redis;
+
+        if (rd == NULL || rd->log == NULL) {
+            continue;
+        }
+
+        if (rd->tick.timer_set) {
+            ngx_del_timer(&rd->tick);
+        }
+
+        if (rd->sync.timer_set) {
+            ngx_del_timer(&rd->sync);
+        }
+
+        for (j = 0; j < 2; j++) {
+            rc = j ? &rd->sub : &rd->cmd;
+
+            if (rc->timer.timer_set) {
+                ngx_del_timer(&rc->timer);
+            }
+
+            /* pending calls get a NULL reply and let their requests be */
+
+            ac = rc->ac;
+
+            if (ac) {
+                rc->ac = NULL;
+                redisAsyncFree(ac);
+            }
+        }
+    }
+}
+
+
+/* connections */
+
+static void
+ngx_http_sse_rconn_init(ngx_http_sse_redis_t *rd, ngx_http_sse_rconn_t *rc,
+    ngx_uint_t subscriber)
+{
+    rc->rd = rd;
+    rc->subscriber = subscriber;
+
+    rc->timer.handler = ngx_http_sse_rconn_timer_handler;
+    rc->timer.data = rc;
+    rc->timer.log = rd->log;
+    rc->timer.cancelable = 1;
+}
+
+
+static void
+ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc)
+{
+    ngx_connection_t      *c;
+    redisAsyncContext     *ac;
+    ngx_http_sse_redis_t  *rd;
+
+    rd = rc->rd;
+    rc->dropped = NULL;
+
+    /* a numeric address: the connect(2) does not block */
+
+    ac = redisAsyncConnect(rd->host, rd->port);
+
+    if (ac == NULL) {
+        ngx_http_sse_rconn_failed(rc, "out of memory");
+        return;
+    }
+
+    if (ac->err) {
+        ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
+        redisAsyncFree(ac);
+        ngx_http_sse_rconn_failed(rc, (char *) rd->error);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_sse_rconn_failed(rc, "no free connection");
+        return;
+    }
+
+    c->data = rc;
+    c->read->handler = ngx_http_sse_rconn_read_handler;
+    c->write->handler = ngx_http_sse_rconn_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    rc->ac = ac;
+    rc->c = c;
+    rc->pending = 0;
+
+    ac->data = rc;
+    ac->ev.data = rc;
+    ac->ev.addRead = ngx_http_sse_rconn_add_read;
+    ac->ev.delRead = ngx_http_sse_rconn_del_read;
+    ac->ev.addWrite = ngx_http_sse_rconn_add_write;
+    ac->ev.delWrite = ngx_http_sse_rconn_del_write;
+    ac->ev.cleanup = ngx_http_sse_rconn_cleanup;
+
+    (void) redisAsyncSetConnectCallback(ac, ngx_http_sse_rconn_connected);
+    (void) redisAsyncSetDisconnectCallback(ac,
+                                           ngx_http_sse_rconn_disconnected);
+
+    /* a peer gone without a word is noticed in about a minute */
+    (void) redisEnableKeepAlive(&ac->c);
+
+    /* writable: the connect(2) finished, one way or the other */
+    ngx_http_sse_rconn_add_write(rc);
+
+    ngx_add_timer(&rc->timer, NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT);
+}
+
+
+/* not connected: logged once, tried again after a growing, jittered delay */
+
+static void
+ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
+{
+    ngx_msec_t             delay;
+    ngx_http_sse_redis_t  *rd;
+
+    rd = rc->rd;
+
+    rc->ready = 0;
+
+    if ((u_char *) err != rd->error) {
+        ngx_cpystrn(rd->error, (u_char *) err, sizeof(rd->error));
+    }
+
+    ngx_http_sse_redis_state(rd, (char *) rd->error);
+
+    if (ngx_exiting || ngx_terminate || ngx_quit
+        || ngx_http_sse_redis_exiting)
+    {
+        return;
+    }
+
+    if (rc->backoff == 0) {
+        rc->backoff = NGX_HTTP_SSE_REDIS_BACKOFF_MIN;
+
+    } else {
+        rc->backoff = ngx_min(rc->backoff * 2,
+                              NGX_HTTP_SSE_REDIS_BACKOFF_MAX);
+    }
+
+    delay = rc->backoff / 2 + (ngx_msec_t) ngx_random() % (rc->backoff / 2);
+
+    if (rc->timer.timer_set) {
+        ngx_del_timer(&rc->timer);
+    }
+
+    ngx_add_timer(&rc->timer, delay);
+}
+
+
+/* closes a connection that misbehaves; it is opened again */
+
+static void
+ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = rc->ac;
+
+    if (ac == NULL) {
+        return;
+    }
+
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        rc->ac = NULL;
+        redisAsyncFree(ac);
+        ngx_http_sse_rconn_failed(rc, why);
+        return;
+    }
+
+    /* the disconnect callback tells why and retries */
+    rc->dropped = why;
+    redisAsyncFree(ac);
+}
+
+
+/*
+ * hiredis uses its context after the connect callback returns: a drop
+ * decided there waits for the timer.
+ */
+
+static void
+ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc, const char *why)
+{
+    rc->dropped = why;
+
+    if (rc->timer.timer_set) {
+        ngx_del_timer(&rc->timer);
+    }
+
+    ngx_add_timer(&rc->timer, 1);
+}
+
+
+static void
+ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_sse_rconn_t  *rc;
+
+    rc = ev->data;
+
+    if (rc->ac) {
+        ngx_http_sse_rconn_drop(rc, rc->dropped ? rc->dropped
+                                                : "connection timed out");
+        return;
+    }
+
+    if (ngx_exiting || ngx_terminate || ngx_quit
+        || ngx_http_sse_redis_exiting)
+    {
+        return;
+    }
+
+    ngx_http_sse_rconn_connect(rc);
+}
+
+
+static void
+ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_sse_rconn_t  *rc;
+    ngx_http_sse_rcall_t  *call;
+    ngx_http_sse_redis_t  *rd;
+
+    rc = ac->data;
+    rd = rc->rd;
+
+    if (rc->timer.timer_set) {
+        ngx_del_timer(&rc->timer);
+    }
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context when this returns */
+        rc->ac = NULL;
+        ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
+        ngx_http_sse_rconn_failed(rc, (char *) rd->error);
+        return;
+    }
+
+    rc->backoff = 0;
+
+    if (rc->subscriber) {
+        /* ready once Redis confirms the subscription */
+
+        if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_notified, rc,
+                              "SUBSCRIBE %b", rd->events.data,
+                              rd->events.len)
+            != REDIS_OK)
+        {
+            ngx_http_sse_rconn_defer_drop(rc, "cannot subscribe");
+        }
+
+        return;
+    }
+
+    if (rd->db) {
+        if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_selected, rc,
+                              "SELECT %d", (int) rd->db)
+            != REDIS_OK)
+        {
+            ngx_http_sse_rconn_defer_drop(rc, "cannot select the database");
+            return;
+        }
+
+        ngx_http_sse_rconn_sent(rc);
+    }
+
+    rc->ready = 1;
+
+    ngx_http_sse_redis_state(rd, NULL);
+
+    /* the id counter is raised to what this server has seen */
+
+    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_INIT, 3,
+                                     ngx_http_sse_redis_init_done);
+    if (call == NULL) {
+        return;
+    }
+
+    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
+        != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg_id(call,
+                                     ngx_http_sse_store_last_id(rd->zone))
+           != NGX_OK
+        || ngx_http_sse_rcall_send(call) != NGX_OK)
+    {
+        ngx_http_sse_rcall_free(call);
+    }
+}
+
+
+static void
+ngx_http_sse_redis_selected(redisAsyncContext *ac, void *data,
+    void *privdata)
+{
+    redisReply            *reply = data;
+    ngx_http_sse_rconn_t  *rc = privdata;
+
+    ngx_http_sse_rconn_replied(rc);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, rc->rd->log, 0,
+                      "sse_zone \"%V\": redis %V: SELECT %ui failed: %s",
+                      &rc->rd->zone->name, &rc->rd->url, rc->rd->db,
+                      reply->str);
+    }
+}
+
+
+static void
+ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_sse_rconn_t  *rc;
+    ngx_http_sse_redis_t  *rd;
+
+    rc = ac->data;
+    rd = rc->rd;
+
+    rc->ac = NULL;
+    rc->ready = 0;
+    rc->pending = 0;
+
+    if (!rc->subscriber) {
+        rd->fetching = 0;
+    }
+
+    if (ngx_http_sse_redis_exiting) {
+        return;
+    }
+
+    if (rc->dropped) {
+        ngx_http_sse_rconn_failed(rc, rc->dropped);
+        return;
+    }
+
+    if (status == REDIS_OK || ac->errstr[0] == '\0') {
+        ngx_http_sse_rconn_failed(rc, "connection closed");
+        return;
+    }
+
+    ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
+    ngx_http_sse_rconn_failed(rc, (char *) rd->error);
+}
+
+
+/* one line per change: connected, lost, reconnected */
+
+static void
+ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd, const char *err)
+{
+    ngx_uint_t  up;
+
+    up = rd->cmd.ready && rd->sub.ready;
+
+    if (up) {
+        if (rd->up && rd->logged) {
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "sse_zone \"%V\": redis %V %s",
+                      &rd->zone->name, &rd->url,
+                      rd->was_up ? "reconnected" : "connected");
+
+        rd->up = 1;
+        rd->was_up = 1;
+        rd->logged = 1;
+        return;
+    }
+
+    if (err && (rd->up || !rd->logged)) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "sse_zone \"%V\": redis %V %s (%s), retrying",
+                      &rd->zone->name, &rd->url,
+                      rd->up ? "lost" : "unavailable", err);
+        rd->logged = 1;
+    }
+
+    rd->up = 0;
+}
+
+
+static void
+ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_sse_rconn_t  *rc;
+
+    c = ev->data;
+    rc = c->data;
+
+    if (rc->ac) {
+        redisAsyncHandleRead(rc->ac);
+    }
+}
+
+
+static void
+ngx_http_sse_rconn_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_sse_rconn_t  *rc;
+
+    c = ev->data;
+    rc = c->data;
+
+    if (rc->ac) {
+        redisAsyncHandleWrite(rc->ac);
+    }
+}
+
+
+/*
+ * The adapter.  Events are level-triggered: hiredis reads at most 16k a
+ * call and would otherwise miss the rest of a large reply with epoll's
+ * edge-triggered mode.
+ */
+
+static void
+ngx_http_sse_rconn_add_read(void *data)
+{
+    ngx_http_sse_rconn_t *rc = data;
+
+    if (rc->c && !rc->c->read->active) {
+        if (ngx_add_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, rc->rd->log, 0,
+                          "sse: cannot watch a redis connection");
+        }
+    }
+}
+
+
+static void
+ngx_http_sse_rconn_del_read(void *data)
+{
+    ngx_http_sse_rconn_t *rc = data;
+
+    if (rc->c && rc->c->read->active) {
+        (void) ngx_del_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_sse_rconn_add_write(void *data)
+{
+    ngx_http_sse_rconn_t *rc = data;
+
+    if (rc->c && !rc->c->write->active) {
+        if (ngx_add_event(rc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, rc->rd->log, 0,
+                          "sse: cannot watch a redis connection");
+        }
+    }
+}
+
+
+static void
+ngx_http_sse_rconn_del_write(void *data)
+{
+    ngx_http_sse_rconn_t *rc = data;
+
+    if (rc->c && rc->c->write->active) {
+        (void) ngx_del_event(rc->c->write, NGX_WRITE_EVENT,
+                             NGX_LEVEL_EVENT);
+    }
+}
+
+
+/* hiredis closes the socket right after this: only nginx's side goes */
+
+static void
+ngx_http_sse_rconn_cleanup(void *data)
+{
+    ngx_http_sse_rconn_t *rc = data;
+
+    ngx_connection_t  *c;
+
+    c = rc->c;
+
+    if (c == NULL) {
+        return;
+    }
+
+    rc->c = NULL;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static void
+ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc)
+{
+    if (rc->pending++ == 0) {
+        rc->progress = ngx_current_msec;
+    }
+}
+
+
+static void
+ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc)
+{
+    if (rc->pending) {
+        rc->pending--;
+    }
+
+    rc->progress = ngx_current_msec;
+}
+
+
+/* script calls: EVALSHA, and EVAL once when Redis does not know it */
+
+static ngx_http_sse_rcall_t *
+ngx_http_sse_rcall_create(ngx_http_sse_redis_t *rd, ngx_uint_t script,
+    ngx_uint_t nargs, ngx_http_sse_rcall_pt handler)
+{
+    ngx_pool_t             *pool;
+    ngx_http_sse_rcall_t   *call;
+    ngx_http_sse_script_t  *s;
+
+    pool = ngx_create_pool(1024, rd->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    call = ngx_pcalloc(pool, sizeof(ngx_http_sse_rcall_t));
+    if (call == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    call->pool = pool;
+    call->rd = rd;
+    call->script = script;
+    call->handler = handler;
+
+    call->argv = ngx_palloc(pool, (3 + nargs) * sizeof(char *));
+    call->argvlen = ngx_palloc(pool, (3 + nargs) * sizeof(size_t));
+
+    if (call->argv == NULL || call->argvlen == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    s = &ngx_http_sse_scripts[script];
+
+    call->argv[0] = "EVALSHA";
+    call->argvlen[0] = sizeof("EVALSHA") - 1;
+    call->argv[1] = (char *) s->sha;
+    call->argvlen[1] = 40;
+    call->argv[2] = (char *) s->nkeys.data;
+    call->argvlen[2] = s->nkeys.len;
+    call->argc = 3;
+
+    return call;
+}
+
+
+/* arguments are copied: the call may outlive the request */
+
+static ngx_int_t
+ngx_http_sse_rcall_arg(ngx_http_sse_rcall_t *call, u_char *data, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(call->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
+    call->argv[call->argc] = (char *) p;
+    call->argvlen[call->argc] = len;
+    call->argc++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_rcall_arg_id(ngx_http_sse_rcall_t *call, uint64_t id)
+{
+    u_char  *p, buf[NGX_INT64_LEN];
+
+    p = ngx_sprintf(buf, "%uL", id);
+
+    return ngx_http_sse_rcall_arg(call, buf, p - buf);
+}
+
+
+static ngx_int_t
+ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_sse_rcall_unbind;
+    cln->data = call;
+
+    call->request = r;
+    call->cln = cln;
+
+    return NGX_OK;
+}
+
+
+/* the request went first (the worker is shutting down): no reply */
+
+static void
+ngx_http_sse_rcall_unbind(void *data)
+{
+    ngx_http_sse_rcall_t *call = data;
+
+    call->request = NULL;
+    call->cln = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call)
+{
+    ngx_http_sse_rconn_t  *rc;
+
+    rc = &call->rd->cmd;
+
+    if (!rc->ready || rc->ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncCommandArgv(rc->ac, ngx_http_sse_rcall_reply, call,
+                              call->argc, call->argv, call->argvlen)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_sse_rconn_sent(rc);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data, void *privdata)
+{
+    redisReply            *reply = data;
+    ngx_http_sse_rcall_t  *call = privdata;
+
+    ngx_http_sse_rconn_t   *rc;
+    ngx_http_sse_script_t  *s;
+
+    rc = &call->rd->cmd;
+
+    ngx_http_sse_rconn_replied(rc);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && !call->retried
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* a Redis that restarted, or a new one: the script goes whole */
+
+        s = &ngx_http_sse_scripts[call->script];
+
+        call->retried = 1;
+        call->argv[0] = "EVAL";
+        call->argvlen[0] = sizeof("EVAL") - 1;
+        call->argv[1] = (char *) s->text.data;
+        call->argvlen[1] = s->text.len;
+
+        if (ngx_http_sse_rcall_send(call) == NGX_OK) {
+            return;
+        }
+
+        reply = NULL;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, call->rd->log, 0,
+                      "sse_zone \"%V\": redis %V: %s",
+                      &call->rd->zone->name, &call->rd->url, reply->str);
+    }
+
+    call->handler(call, reply);
+
+    ngx_http_sse_rcall_free(call);
+}
+
+
+static void
+ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = call->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    call->request = NULL;
+
+    if (call->cln) {
+        call->cln->handler = NULL;
+        call->cln = NULL;
+    }
+
+    if (ngx_http_sse_redis_exiting) {
+        return;
+    }
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_sse_rcall_free(ngx_http_sse_rcall_t *call)
+{
+    if (call->cln) {
+        call->cln->handler = NULL;
+    }
+
+    ngx_destroy_pool(call->pool);
+}
+
+
+static void
+ngx_http_sse_redis_init_done(ngx_http_sse_rcall_t *call, redisReply *reply)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        return;
+    }
+
+    /* what other servers published while this one was away */
+    ngx_http_sse_redis_fetch(call->rd);
+
+    ngx_http_sse_redis_changed(call->rd->zone);
+}
+
+
+/* publishing */
+
+ngx_int_t
+ngx_http_sse_redis_publish(ngx_http_request_t *r, ngx_http_sse_pmsg_t *msgs,
+    ngx_uint_t n, ngx_uint_t as_array)
+{
+    ngx_uint_t                i, j, k, total;
+    ngx_http_sse_pmsg_t      *m;
+    ngx_http_sse_rcall_t     *call;
+    ngx_http_sse_redis_t     *rd;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    rd = slcf->zone->redis;
+
+    if (!rd->cmd.ready) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis unavailable");
+    }
+
+    total = 0;
+    for (i = 0; i < n; i++) {
+        total += msgs[i].nchannels;
+    }
+
+    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_PUBLISH,
+                                     7 + 4 * total,
+                                     ngx_http_sse_redis_published);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->res = ngx_pcalloc(r->pool, total * sizeof(ngx_http_sse_presult_t));
+    if (call->res == NULL) {
+        goto failed;
+    }
+
+    call->nres = total;
+    call->as_array = as_array;
+
+    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
+        != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
+        || ngx_http_sse_rcall_arg_id(call,
+                                     ngx_http_sse_store_last_id(slcf->zone))
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
+                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        m = &msgs[i];
+
+        for (j = 0; j < m->nchannels; j++) {
+            call->res[k++].channel = m->channels[j];
+
+            if (ngx_http_sse_rcall_arg(call, m->channels[j].data,
+                                       m->channels[j].len)
+                != NGX_OK
+                || ngx_http_sse_rcall_arg(call, m->event.data, m->event.len)
+                   != NGX_OK
+                || ngx_http_sse_rcall_arg(call, m->user.data, m->user.len)
+                   != NGX_OK
+                || ngx_http_sse_rcall_arg(call, m->data.data, m->data.len)
+                   != NGX_OK)
+            {
+                goto failed;
+            }
+        }
+    }
+
+    if (ngx_http_sse_rcall_bind(call, r) != NGX_OK) {
+        goto failed;
+    }
+
+    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+        ngx_http_sse_rcall_free(call);
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis unavailable");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+
+failed:
+
+    ngx_http_sse_rcall_free(call);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static void
+ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call, redisReply *reply)
+{
+    ngx_uint_t               k;
+    redisReply             **el;
+    ngx_http_request_t      *r;
+    ngx_http_sse_info_t      info;
+    ngx_http_sse_presult_t  *res;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        /* this worker's subscribers need not wait for the doorbell */
+        ngx_http_sse_redis_fetch(call->rd);
+    }
+
+    r = call->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    if (reply == NULL) {
+        ngx_http_sse_rcall_finish(call,
+            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "redis unavailable"));
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2 * call->nres)
+    {
+        ngx_http_sse_rcall_finish(call,
+            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "redis refused the publish"));
+        return;
+    }
+
+    el = reply->element;
+    res = call->res;
+
+    for (k = 0; k < call->nres; k++) {
+        res[k].id = (uint64_t) el[2 * k]->integer;
+        res[k].subscribers = (ngx_uint_t) el[2 * k + 1]->integer
+                             + ngx_http_sse_redis_local(call->rd->zone,
+                                                        &res[k].channel,
+                                                        &info);
+    }
+
+    ngx_http_sse_rcall_finish(call,
+                              ngx_http_sse_publish_reply(r, res, call->nres,
+                                                         call->as_array));
+}
+
+
+/* subscribers of a channel on this server; 0 if the channel is unknown */
+
+static ngx_uint_t
+ngx_http_sse_redis_local(ngx_http_sse_zone_t *zone, ngx_str_t *channel,
+    ngx_http_sse_info_t *info)
+{
+    if (ngx_http_sse_store_info(zone, channel, info) != NGX_OK) {
+        ngx_memzero(info, sizeof(ngx_http_sse_info_t));
+        info->channel = *channel;
+        return 0;
+    }
+
+    return info->subscribers;
+}
+
+
+/* GET: this server's mirror, and the other servers' subscribers */
+
+ngx_int_t
+ngx_http_sse_redis_info(ngx_http_request_t *r, ngx_str_t *channel)
+{
+    ngx_http_sse_rcall_t     *call;
+    ngx_http_sse_redis_t     *rd;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    rd = slcf->zone->redis;
+
+    if (!rd->cmd.ready) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis unavailable");
+    }
+
+    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_COUNT, 3,
+                                     ngx_http_sse_redis_counted);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->channel = *channel;
+
+    if (ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+        != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
+        || ngx_http_sse_rcall_arg(call, channel->data, channel->len)
+           != NGX_OK
+        || ngx_http_sse_rcall_bind(call, r) != NGX_OK)
+    {
+        ngx_http_sse_rcall_free(call);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+        ngx_http_sse_rcall_free(call);
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis unavailable");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_sse_redis_counted(ngx_http_sse_rcall_t *call, redisReply *reply)
+{
+    ngx_http_request_t   *r;
+    ngx_http_sse_info_t   info;
+
+    r = call->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_http_sse_rcall_finish(call,
+            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "redis unavailable"));
+        return;
+    }
+
+    if (ngx_http_sse_store_info(call->rd->zone, &call->channel, &info)
+        != NGX_OK)
+    {
+        if (reply->integer == 0) {
+            ngx_http_sse_rcall_finish(call,
+                ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
+                                        "unknown channel"));
+            return;
+        }
+
+        /* only subscribers on other servers so far */
+        ngx_memzero(&info, sizeof(ngx_http_sse_info_t));
+    }
+
+    info.channel = call->channel;
+    info.subscribers += (ngx_uint_t) reply->integer;
+
+    ngx_http_sse_rcall_finish(call, ngx_http_sse_info_reply(r, &info));
+}
+
+
+/* DELETE: a marker through the log, applied by every server */
+
+ngx_int_t
+ngx_http_sse_redis_delete(ngx_http_request_t *r, ngx_str_t *channel)
+{
+    ngx_uint_t                known;
+    ngx_http_sse_info_t       info;
+    ngx_http_sse_rcall_t     *call;
+    ngx_http_sse_redis_t     *rd;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    rd = slcf->zone->redis;
+
+    if (!rd->cmd.ready) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis unavailable");
+    }
+
+    known = (ngx_http_sse_store_info(slcf->zone, channel, &info) == NGX_OK);
+
+    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_DELETE, 9,
+                                     ngx_http_sse_redis_deleted);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->channel = *channel;
+    call->local = known ? info.subscribers : 0;
+
+    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
+        != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
+        || ngx_http_sse_rcall_arg_id(call,
+                                     ngx_http_sse_store_last_id(slcf->zone))
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
+                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, channel->data, channel->len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, (u_char *) (known ? "1" : "0"), 1)
+           != NGX_OK
+        || ngx_http_sse_rcall_bind(call, r) != NGX_OK)
+    {
+        ngx_http_sse_rcall_free(call);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+        ngx_http_sse_rcall_free(call);
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis unavailable");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call, redisReply *reply)
+{
+    ngx_http_request_t  *r;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        ngx_http_sse_redis_fetch(call->rd);
+    }
+
+    r = call->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_http_sse_rcall_finish(call,
+            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "redis unavailable"));
+        return;
+    }
+
+    if (reply->element[0]->integer == 0) {
+        ngx_http_sse_rcall_finish(call,
+            ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
+                                    "unknown channel"));
+        return;
+    }
+
+    ngx_http_sse_rcall_finish(call,
+        ngx_http_sse_delete_reply(r, &call->channel,
+                                  call->local
+                                  + (ngx_uint_t) reply->element[1]->integer));
+}
+
+
+/*
+ * Reading the log: after the newest id the zone holds, in pages; one read
+ * at a time per worker, again when something rang meanwhile.
+ */
+
+static void
+ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd)
+{
+    u_char                *p, start[NGX_INT64_LEN + 2];
+    ngx_http_sse_rconn_t  *rc;
+
+    rc = &rd->cmd;
+
+    if (rd->fetching) {
+        rd->fetch_again = 1;
+        return;
+    }
+
+    if (!rc->ready || rc->ac == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(start, "%uL-0",
+                    ngx_http_sse_store_last_id(rd->zone) + 1);
+
+    if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_fetched, rd,
+                          "XRANGE %b %b + COUNT %d",
+                          rd->log_key.data, rd->log_key.len,
+                          start, (size_t) (p - start),
+                          NGX_HTTP_SSE_REDIS_FETCH)
+        != REDIS_OK)
+    {
+        return;
+    }
+
+    ngx_http_sse_rconn_sent(rc);
+
+    rd->fetching = 1;
+    rd->fetch_again = 0;
+}
+
+
+static void
+ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data, void *privdata)
+{
+    redisReply            *reply = data;
+    ngx_http_sse_redis_t  *rd = privdata;
+
+    uint64_t  before;
+
+    ngx_http_sse_rconn_replied(&rd->cmd);
+
+    rd->fetching = 0;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "sse_zone \"%V\": redis %V: XRANGE: %s",
+                          &rd->zone->name, &rd->url, reply->str);
+        }
+
+        return;
+    }
+
+    before = ngx_http_sse_store_last_id(rd->zone);
+
+    ngx_http_sse_redis_apply(rd, reply);
+
+    if (ngx_http_sse_store_last_id(rd->zone) == before) {
+        /* nothing new: no loop on what cannot be applied */
+        return;
+    }
+
+    if (reply->elements >= NGX_HTTP_SSE_REDIS_FETCH || rd->fetch_again) {
+        ngx_http_sse_redis_fetch(rd);
+    }
+}
+
+
+/* log entries into the zone: runs of messages, and deletions */
+
+static void
+ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
+{
+    size_t                i, j;
+    uint64_t              id, *ids;
+    ngx_str_t             err, *names, name, v;
+    ngx_uint_t            n, del;
+    redisReply           *e, *f, *k;
+    ngx_http_sse_info_t   info;
+    ngx_http_sse_pmsg_t  *msgs, *m;
+
+    if (reply->elements == 0) {
+        return;
+    }
+
+    msgs = ngx_alloc(reply->elements * sizeof(ngx_http_sse_pmsg_t), rd->log);
+    ids = ngx_alloc(reply->elements * sizeof(uint64_t), rd->log);
+    names = ngx_alloc(reply->elements * sizeof(ngx_str_t), rd->log);
+
+    if (msgs == NULL || ids == NULL || names == NULL) {
+        goto done;
+    }
+
+    n = 0;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+            || e->element[0]->type != REDIS_REPLY_STRING
+            || e->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            continue;
+        }
+
+        id = ngx_http_sse_redis_id(e->element[0]->str, e->element[0]->len);
+        if (id == 0) {
+            continue;
+        }
+
+        f = e->element[1];
+        m = &msgs[n];
+
+        ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
+        ngx_str_null(&name);
+        del = 0;
+
+        for (j = 0; j + 1 < f->elements; j += 2) {
+            k = f->element[j];
+
+            if (k->type != REDIS_REPLY_STRING || k->len != 1
+                || f->element[j + 1]->type != REDIS_REPLY_STRING)
+            {
+                continue;
+            }
+
+            v.data = (u_char *) f->element[j + 1]->str;
+            v.len = f->element[j + 1]->len;
+
+            switch (k->str[0]) {
+            case 'c':
+                name = v;
+                break;
+            case 'e':
+                m->event = v;
+                break;
+            case 'u':
+                m->user = v;
+                break;
+            case 'd':
+                m->data = v;
+                break;
+            case 'x':
+                del = 1;
+                break;
+            }
+        }
+
+        if (ngx_http_sse_channel_valid(&name) != NGX_OK) {
+            continue;
+        }
+
+        if (del) {
+            /* what came before it goes first */
+
+            if (n) {
+                (void) ngx_http_sse_store_insert(rd->zone, msgs, n, ids,
+                                                 rd->log);
+                n = 0;
+            }
+
+            (void) ngx_http_sse_store_delete(rd->zone, &name, id, &info,
+                                             rd->log);
+            continue;
+        }
+
+        names[n] = name;
+        m->channels = &names[n];
+        m->nchannels = 1;
+
+        if (ngx_http_sse_check_message(m, NGX_MAX_SIZE_T_VALUE, &err)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "sse_zone \"%V\": message %uL in redis is "
+                          "skipped: %V", &rd->zone->name, id, &err);
+            continue;
+        }
+
+        ids[n++] = id;
+    }
+
+    if (n) {
+        (void) ngx_http_sse_store_insert(rd->zone, msgs, n, ids, rd->log);
+    }
+
+done:
+
+    if (msgs) {
+        ngx_free(msgs);
+    }
+
+    if (ids) {
+        ngx_free(ids);
+    }
+
+    if (names) {
+        ngx_free(names);
+    }
+}
+
+
+/* the doorbell: a new id; read the log if the zone does not have it */
+
+static void
+ngx_http_sse_redis_notified(redisAsyncContext *ac, void *data,
+    void *privdata)
+{
+    redisReply            *reply = data;
+    ngx_http_sse_rconn_t  *rc = privdata;
+
+    uint64_t               id;
+    redisReply           **el;
+    ngx_http_sse_redis_t  *rd;
+
+    rd = rc->rd;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    el = reply->element;
+
+    if (ngx_strcmp(el[0]->str, "subscribe") == 0) {
+        rc->ready = 1;
+        ngx_http_sse_redis_state(rd, NULL);
+
+        /* catch up on what was published while away */
+        ngx_http_sse_redis_fetch(rd);
+        return;
+    }
+
+    if (ngx_strcmp(el[0]->str, "message") != 0
+        || el[2]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    id = ngx_http_sse_redis_id(el[2]->str, el[2]->len);
+
+    if (id > ngx_http_sse_store_last_id(rd->zone)) {
+        ngx_http_sse_redis_fetch(rd);
+    }
+}
+
+
+/* "1042" or "1042-0" */
+
+static uint64_t
+ngx_http_sse_redis_id(char *s, size_t len)
+{
+    size_t    i;
+    uint64_t  id;
+
+    id = 0;
+
+    for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (id > (NGX_MAX_UINT32_VALUE * (uint64_t) 1000000)) {
+            return 0;
+        }
+
+        id = id * 10 + (s[i] - '0');
+    }
+
+    return id;
+}
+
+
+/*
+ * Once a second: a command connection that stopped answering is closed,
+ * the log is read if the doorbell is down, and one worker of the server
+ * reports its subscriber counts.
+ */
+
+static void
+ngx_http_sse_redis_tick(ngx_event_t *ev)
+{
+    ngx_msec_t             now;
+    ngx_atomic_uint_t      old;
+    ngx_http_sse_rconn_t  *rc;
+    ngx_http_sse_redis_t  *rd;
+
+    rd = ev->data;
+    rc = &rd->cmd;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit
+        || ngx_http_sse_redis_exiting)
+    {
+        return;
+    }
+
+    if (rc->ready && rc->pending
+        && ngx_current_msec - rc->progress > NGX_HTTP_SSE_REDIS_REPLY_TIMEOUT)
+    {
+        ngx_http_sse_rconn_drop(rc, "no reply for 5 seconds");
+    }
+
+    if (rc->ready && !rd->sub.ready) {
+        ngx_http_sse_redis_fetch(rd);
+    }
+
+    now = ngx_current_msec;
+    old = rd->zone->sh->redis_synced;
+
+    if ((ngx_msec_int_t) (now - (ngx_msec_t) old)
+        >= NGX_HTTP_SSE_REDIS_TICK - NGX_HTTP_SSE_REDIS_SOON
+        && ngx_atomic_cmp_set(&rd->zone->sh->redis_synced, old, now))
+    {
+        ngx_http_sse_redis_sync(rd);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_SSE_REDIS_TICK);
+}
+
+
+/* subscribers came or went here: reported within 100 ms */
+
+void
+ngx_http_sse_redis_changed(ngx_http_sse_zone_t *zone)
+{
+    ngx_http_sse_redis_t  *rd;
+
+    rd = zone->redis;
+
+    if (rd->log == NULL || rd->sync.timer_set
+        || ngx_exiting || ngx_terminate || ngx_quit
+        || ngx_http_sse_redis_exiting)
+    {
+        return;
+    }
+
+    ngx_add_timer(&rd->sync, NGX_HTTP_SSE_REDIS_SOON);
+}
+
+
+static void
+ngx_http_sse_redis_sync_handler(ngx_event_t *ev)
+{
+    ngx_http_sse_redis_t  *rd;
+
+    rd = ev->data;
+
+    rd->zone->sh->redis_synced = ngx_current_msec;
+
+    ngx_http_sse_redis_sync(rd);
+}
+
+
+static void
+ngx_http_sse_redis_sync(ngx_http_sse_redis_t *rd)
+{
+    ngx_uint_t             i;
+    ngx_pool_t            *pool;
+    ngx_array_t            counts;
+    ngx_http_sse_info_t   *info;
+    ngx_http_sse_rcall_t  *call;
+
+    if (!rd->cmd.ready) {
+        return;
+    }
+
+    pool = ngx_create_pool(4096, rd->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_array_init(&counts, pool, 16, sizeof(ngx_http_sse_info_t))
+        != NGX_OK
+        || ngx_http_sse_store_counts(rd->zone, pool, &counts) != NGX_OK)
+    {
+        goto done;
+    }
+
+    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_SYNC,
+                                     2 + 2 * counts.nelts,
+                                     ngx_http_sse_redis_synced);
+    if (call == NULL) {
+        goto done;
+    }
+
+    if (ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+        != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    info = counts.elts;
+
+    for (i = 0; i < counts.nelts; i++) {
+        if (ngx_http_sse_rcall_arg(call, info[i].channel.data,
+                                   info[i].channel.len)
+            != NGX_OK
+            || ngx_http_sse_rcall_arg_id(call, info[i].subscribers)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_sse_rcall_send(call) == NGX_OK) {
+        goto done;
+    }
+
+failed:
+
+    ngx_http_sse_rcall_free(call);
+
+done:
+
+    ngx_destroy_pool(pool);
+}
+
+
+static void
+ngx_http_sse_redis_synced(ngx_http_sse_rcall_t *call, redisReply *reply)
+{
+    /* nothing to do: an error is logged, the next round tries again */
+    (void) call;
+    (void) reply;
+}

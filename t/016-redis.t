@@ -1,0 +1,500 @@
+# redis= on sse_zone: two nginx servers sharing channels through one Redis.
+#
+# The file starts its own redis-server on a free 127.0.0.1 port (so that it
+# can stop and restart it) and exports TEST_NGINX_REDIS_PORT; without
+# redis-server the blocks that need it are skipped.  Each block runs the
+# harness's nginx (server A) and starts a second one itself (server B, two
+# workers), stopped at the end of the block in every case.
+use lib 't/lib';
+use Test::Nginx::SSE;
+use JSON::PP;
+use File::Path ();
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+
+our ($REDIS_PID, $REDIS_PORT, $REDIS_BIN);
+
+END {
+    local $?;
+    redis_stop();
+}
+
+sub redis_start {
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>&', \*STDOUT;
+        { exec { $REDIS_BIN } $REDIS_BIN, '--port', $REDIS_PORT,
+              '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+              '--daemonize', 'no' };
+        POSIX::_exit(127);
+    }
+    $REDIS_PID = $pid;
+    for (1 .. 200) {
+        return 1 if redis_cmd('PING');
+        Time::HiRes::sleep(0.02);
+    }
+    redis_stop();
+    return 0;
+}
+
+sub redis_stop {
+    return unless $REDIS_PID;
+    kill 'KILL', $REDIS_PID;
+    waitpid($REDIS_PID, 0);
+    $REDIS_PID = undef;
+}
+
+# one command, the first line of its reply (enough for PING, FLUSHALL)
+sub redis_cmd {
+    my @args = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $REDIS_PORT, Timeout => 2)
+        or return undef;
+    my $req = '*' . @args . "\r\n";
+    $req .= '$' . length($_) . "\r\n$_\r\n" for @args;
+    print {$s} $req;
+    my $line = <$s>;
+    close $s;
+    return $line;
+}
+
+# the second nginx, two workers, same module; stopped when the object goes
+sub start_b {
+    my (%o) = @_;
+    my $dir = server_root() . '/b';
+    File::Path::make_path("$dir/conf", "$dir/logs");
+    my $port = Test::Nginx::SSE::_free_port();
+    my $module = $Test::Nginx::SSE::MODULE_PATH;
+    my $conf = '';
+    $conf .= "load_module $module;\n" if -f $module;
+    $conf .= "daemon off;\nmaster_process on;\nworker_processes 2;\n";
+    $conf .= "user root;\n" if $> == 0;
+    $conf .= "error_log logs/error.log info;\npid logs/nginx.pid;\n";
+    $conf .= "events { worker_connections 1024; }\n";
+    $conf .= "http {\n    access_log off;\n"
+           . "    client_body_temp_path $dir/client_body_temp;\n"
+           . "    $o{http}\n"
+           . "    server {\n        listen 127.0.0.1:$port;\n"
+           . "        $o{config}\n    }\n}\n";
+    open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!";
+    print {$fh} $conf;
+    close $fh;
+
+    my $bin = Test::Nginx::SSE::_which($Test::Nginx::SSE::NGINX_BINARY)
+        or die "no nginx binary\n";
+    my @cmd = ($bin, '-p', "$dir/", '-c', 'conf/nginx.conf');
+    if ($Test::Nginx::SSE::VALGRIND) {
+        # its reports land where the harness checks them
+        unshift @cmd, 'valgrind', '--tool=memcheck', '--leak-check=full',
+            '--errors-for-leak-kinds=definite', '--num-callers=30',
+            '--log-file=' . server_root() . '/logs/valgrind.b.%p.log',
+            '--suppressions=t/valgrind.supp';
+    }
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/logs/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec { $cmd[0] } @cmd };
+        POSIX::_exit(127);
+    }
+    my $b = bless { pid => $pid, port => $port, dir => $dir }, 'ServerB';
+    my $deadline = Time::HiRes::time() + 10 * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port);
+        return $b if $s;
+        Time::HiRes::sleep(0.05);
+    }
+    die "server B did not start:\n" . $b->log;
+}
+
+sub ServerB::log {
+    my ($b) = @_;
+    open my $fh, '<', "$b->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub ServerB::stop {
+    my ($b) = @_;
+    my $pid = delete $b->{pid} or return;
+    kill 'QUIT', $pid;
+    my $deadline = Time::HiRes::time() + 5 * timeout_factor();
+    my $reaped = 0;
+    while (Time::HiRes::time() < $deadline) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            $reaped = 1;
+            last;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    if (!$reaped) {
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+        ok(0, 'server B exited after SIGQUIT');
+    }
+    # what the harness checks for its own nginx: crashes, sanitizers
+    my $text = $b->log;
+    if (open my $fh, '<', "$b->{dir}/logs/stderr.log") {
+        local $/;
+        $text .= <$fh> // '';
+    }
+    my @bad = $text =~ /^(.*(?:exited on signal|\[alert\]|ERROR: AddressSanitizer|runtime error:).*)$/mg;
+    ok(0, "server B: $bad[0]") if @bad;
+}
+
+sub ServerB::DESTROY { $_[0]->stop }
+
+# until the log has $n lines matching $re (server A: error_log_text)
+sub wait_log {
+    my ($text, $re, $n, $secs) = @_;
+    my $deadline = Time::HiRes::time() + ($secs // 10) * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my @m = ($text->() =~ /$re/g);
+        return 1 if @m >= $n;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+# a TCP relay to Redis that can be cut: its process is killed
+sub start_proxy {
+    my ($listen) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $listen, Listen => 64,
+                                      ReuseAddr => 1)
+            or POSIX::_exit(1);
+        my $sel = IO::Select->new($l);
+        my %peer;
+        while (1) {
+            for my $fh ($sel->can_read) {
+                if ($fh == $l) {
+                    my $c = $l->accept or next;
+                    my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                                  PeerPort => $REDIS_PORT);
+                    if (!$u) { close $c; next; }
+                    $peer{$c} = $u;
+                    $peer{$u} = $c;
+                    $sel->add($c, $u);
+                    next;
+                }
+                my $o = $peer{$fh};
+                my $n = sysread($fh, my $buf, 65536);
+                if (!$n) {
+                    $sel->remove($fh, $o);
+                    delete @peer{$fh, $o};
+                    close $fh;
+                    close $o;
+                    next;
+                }
+                syswrite($o, $buf);
+            }
+        }
+    }
+    for (1 .. 100) {
+        return $pid if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                             PeerPort => $listen);
+        Time::HiRes::sleep(0.02);
+    }
+    return $pid;
+}
+
+sub tp { return {'Content-Type' => 'text/plain'} }
+
+sub ids { join ',', map { $_->{id} // '-' } grep { defined $_->{id} } $_[0]->events }
+sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
+
+for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
+    if (-x "$d/redis-server") {
+        $REDIS_BIN = "$d/redis-server";
+        last;
+    }
+}
+
+delete $ENV{TEST_NGINX_REDIS_PORT};
+
+if ($REDIS_BIN) {
+    $REDIS_PORT = Test::Nginx::SSE::_free_port();
+    $ENV{TEST_NGINX_REDIS_PORT} = $REDIS_PORT if redis_start();
+}
+
+# every block uses a zone of its own: keys never meet
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: redis= with another scheme
+--- http_config
+sse_zone zone=ev:1m redis=http://127.0.0.1:6379;
+--- config
+--- must_die
+--- error_log
+invalid redis URL "redis=http://127.0.0.1:6379" in sse_zone, use redis://host:port[/db]
+
+
+
+=== TEST 2: redis= with a bad port
+--- http_config
+sse_zone zone=ev:1m redis=redis://127.0.0.1:99999;
+--- config
+--- must_die
+--- error_log
+invalid port in redis URL "redis=redis://127.0.0.1:99999" in sse_zone
+
+
+
+=== TEST 3: redis= with a bad database
+--- http_config
+sse_zone zone=ev:1m redis=redis://127.0.0.1:6379/x;
+--- config
+--- must_die
+--- error_log
+invalid database number in redis URL "redis=redis://127.0.0.1:6379/x" in sse_zone
+
+
+
+=== TEST 4: redis= with credentials
+--- http_config
+sse_zone zone=ev:1m redis=redis://u:p@127.0.0.1:6379;
+--- config
+--- must_die
+--- error_log
+user and password are not supported
+
+
+
+=== TEST 5: cross-server delivery in one id space, counts of both servers
+--- http_config
+sse_zone zone=ev5:1m redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT/2;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=ev5:1m redis=redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}/2;",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected (2 workers)');
+
+my @a = map { sse_open('/sub?channel=news') } 1..2;
+my @bs = map { sse_open('/sub?channel=news', undef, port => $b->{port}) } 1..3;
+Time::HiRes::sleep(0.6 * timeout_factor());    # counts reach Redis
+
+my $r = http('POST', '/pub?channel=news', 'one', tp());
+is($r->{status}, 200, 'publish on A');
+is_deeply(decode_json($r->{body}), {id => '1', channel => 'news', subscribers => 5},
+          'the reply counts the subscribers of both servers');
+
+$r = http('POST', '/pub?channel=news', 'two', tp(), port => $b->{port});
+is_deeply(decode_json($r->{body}), {id => '2', channel => 'news', subscribers => 5},
+          'publish on B: the next id');
+
+$r = http('POST', '/pub', '[{"channel":["news","other"],"data":"three"},{"channel":"news","data":"four"}]',
+          {'Content-Type' => 'application/json'});
+is($r->{body}, '[{"id":"3","channel":"news","subscribers":5},{"id":"4","channel":"other","subscribers":0},'
+             . '{"id":"5","channel":"news","subscribers":5}]', 'a batch on A');
+
+sse_pump([@a, @bs], 5, sub { !grep { $_->body !~ /data: four\n/ } @{$_[0]} });
+for my $s (@a, @bs) {
+    is(ids($s) . ' ' . datas($s), '1,2,3,5 one,two,three,four', 'every subscriber: every message in id order');
+}
+
+$r = http('GET', '/pub?channel=news', undef, undef, port => $b->{port});
+is_deeply(decode_json($r->{body}), {channel => 'news', subscribers => 5, messages => 4, last_event_id => '5'},
+          'GET on B: its mirror and the subscribers of both');
+
+$_->close for @a;
+Time::HiRes::sleep(0.6 * timeout_factor());
+$r = http('GET', '/pub?channel=news', undef, undef, port => $b->{port});
+is(decode_json($r->{body})->{subscribers}, 3, 'A\'s subscribers left: counted no more');
+$r = http('GET', '/pub?channel=none');
+is($r->{status}, 404, 'unknown channel: 404');
+$b->stop;
+unlike($b->log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'B: no alert');
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 6: Last-Event-ID on B for messages published on A; sse_gap as on one server
+--- http_config
+sse_zone zone=ev6:1m history=3 redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=ev6:1m history=3 redis=redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; sse_replay 2; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+for my $i (1..6) {
+    is(http('POST', '/pub?channel=r', "m$i", tp())->{status}, 200, "publish m$i on A");
+}
+Time::HiRes::sleep(0.3 * timeout_factor());
+
+my $s = sse_open('/sub?channel=r', {'Last-Event-ID' => '4'}, port => $b->{port});
+$s->read_until(qr/data: m6\n/, 3);
+is(ids($s), '5,6', 'resume on B after id 4');
+is(scalar(grep { ($_->{event} // '') eq 'sse_gap' } $s->events), 0, 'no gap');
+
+$s = sse_open('/sub?channel=r', {'Last-Event-ID' => '1'}, port => $b->{port});
+$s->read_until(qr/data: m6\n/, 3);
+my ($gap) = grep { ($_->{event} // '') eq 'sse_gap' } $s->events;
+is_deeply($gap && decode_json($gap->{data}), {channel => 'r', last_event_id => '1', oldest_id => '4'},
+          'sse_gap: messages after id 1 are gone');
+is(ids($s), '4,5,6', 'then what is kept');
+
+$s = sse_open('/sub?channel=r', undef, port => $b->{port});
+$s->read_until(qr/data: m6\n/, 3);
+is(ids($s), '5,6', 'sse_replay on B');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 7: DELETE on A ends the streams on B
+--- http_config
+sse_zone zone=ev7:1m redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=ev7:1m redis=redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+my @s = map { sse_open('/sub?channel=gone', undef, port => $b->{port}) } 1..2;
+my $keep = sse_open('/sub?channel=kept', undef, port => $b->{port});
+Time::HiRes::sleep(0.6 * timeout_factor());
+http('POST', '/pub?channel=gone', 'before', tp());
+
+my $r = http('DELETE', '/pub?channel=gone');
+is($r->{status}, 200, 'DELETE on A');
+is_deeply(decode_json($r->{body}), {channel => 'gone', deleted => JSON::PP::true, subscribers => 2},
+          'counts the subscribers on B');
+sse_pump(\@s, 5, sub { !grep { !$_->closed } @{$_[0]} });
+is(scalar(grep { $_->closed } @s), 2, "B's streams of the channel ended");
+is(datas($s[0]), 'before', 'after what they held');
+ok(!$keep->closed, 'another channel stays');
+
+Time::HiRes::sleep(0.3 * timeout_factor());
+is(http('GET', '/pub?channel=gone', undef, undef, port => $b->{port})->{status}, 404, 'gone on B');
+is(http('DELETE', '/pub?channel=nothing')->{status}, 404, 'DELETE of an unknown channel: 404');
+
+$r = http('POST', '/pub?channel=gone', 'again', tp(), port => $b->{port});
+is(decode_json($r->{body})->{id}, '3', 'the delete took an id: one id space');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 8: Redis stopped: 503 at once, streams stay; restarted: everything recovers
+--- http_config
+sse_zone zone=ev8:1m redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=ev8:1m redis=redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+my $sa = sse_open('/sub?channel=f');
+my $sb = sse_open('/sub?channel=f', undef, port => $b->{port});
+Time::HiRes::sleep(0.3 * timeout_factor());
+http('POST', '/pub?channel=f', "m$_", tp()) for 1..3;
+sse_pump([$sa, $sb], 3, sub { !grep { $_->body !~ /data: m3\n/ } @{$_[0]} });
+
+redis_stop();
+ok(wait_log(\&error_log_text, qr/redis \S+ lost/, 1), 'A logged the loss');
+
+my $t0 = Time::HiRes::time();
+my $r = http('POST', '/pub?channel=f', 'down', tp());
+my $took = Time::HiRes::time() - $t0;
+is($r->{status}, 503, 'publish: 503');
+is($r->{body}, '{"error":"redis unavailable","status":503}', 'JSON error');
+ok($took < 0.5 * timeout_factor(), sprintf('at once (%.3f s)', $took));
+is(http('POST', '/pub?channel=f', 'down', tp(), port => $b->{port})->{status}, 503, '503 on B too');
+is(http('GET', '/pub?channel=f')->{status}, 503, 'GET: 503');
+
+Time::HiRes::sleep(1.5 * timeout_factor());    # several retries
+sse_pump([$sa, $sb], 0.2);
+ok(!$sa->closed && !$sb->closed, 'subscribers stay connected');
+
+ok(redis_start(), 'Redis restarted on the same port (empty)');
+ok(wait_log(\&error_log_text, qr/redis \S+ reconnected/, 1, 15), 'A reconnected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ reconnected/, 2, 15), 'B reconnected');
+
+$r = http('POST', '/pub?channel=f', 'm4', tp());
+is($r->{status}, 200, 'publish works again');
+is(decode_json($r->{body})->{id}, '4', 'ids go on after what the servers saw');
+http('POST', '/pub?channel=f', 'm5', tp(), port => $b->{port});
+sse_pump([$sa, $sb], 5, sub { !grep { $_->body !~ /data: m5\n/ } @{$_[0]} });
+is(datas($sa), 'm1,m2,m3,m4,m5', 'A: every message, once, in order');
+is(datas($sb), 'm1,m2,m3,m4,m5', 'B: every message, once, in order');
+
+my $log = error_log_text();
+my @lost = $log =~ /redis \S+ lost/g;
+my @unavail = $log =~ /redis \S+ unavailable/g;
+is(scalar(@lost) + scalar(@unavail), 1, 'one line for the loss, none per retry');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 9: one server cut off: on reconnection it catches up from the log
+--- http_config
+sse_zone zone=ev9:1m redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $pport = Test::Nginx::SSE::_free_port();
+my $proxy = start_proxy($pport);
+my $b = start_b(http => "sse_zone zone=ev9:1m redis=redis://127.0.0.1:$pport;",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected through the relay');
+
+my $sb = sse_open('/sub?channel=c', undef, port => $b->{port});
+Time::HiRes::sleep(0.3 * timeout_factor());
+http('POST', '/pub?channel=c', "m$_", tp()) for 1..2;
+$sb->read_until(qr/data: m2\n/, 3);
+
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+ok(wait_log(sub { $b->log }, qr/redis \S+ lost/, 1), 'B lost Redis');
+
+for my $i (3..6) {
+    is(http('POST', '/pub?channel=c', "m$i", tp())->{status}, 200, "m$i published on A meanwhile");
+}
+is(http('POST', '/pub?channel=c', 'x', tp(), port => $b->{port})->{status}, 503, 'B: 503');
+sse_pump([$sb], 0.5);
+ok(!$sb->closed, "B's subscriber stays");
+
+$proxy = start_proxy($pport);
+ok(wait_log(sub { $b->log }, qr/redis \S+ reconnected/, 2, 15), 'B reconnected (both workers)');
+$sb->read_until(qr/data: m6\n/, 5);
+is(datas($sb), 'm1,m2,m3,m4,m5,m6', 'what A published meanwhile arrived, in order');
+is(http('POST', '/pub?channel=c', 'm7', tp(), port => $b->{port})->{status}, 200, 'B publishes again');
+$sb->read_until(qr/data: m7\n/, 3);
+is(ids($sb), '1,2,3,4,5,6,7', 'one id space');
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+--- no_error_log
+[alert]
