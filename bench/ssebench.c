@@ -20,7 +20,13 @@
  *   - server figures from /proc: the worker CPU time (utime + stime of
  *     --cpu-pids) over the publishing phase, and the memory (Pss and Rss of
  *     --mem-pids, from smaps_rollup) before and after the subscribers
- *     connected.
+ *     connected;
+ *   - two servers (--port2): the odd subscribers connect to the second
+ *     server, the publisher stays on the first; deliveries, losses and
+ *     latencies are also reported per server (keys ending in _a and _b),
+ *     the second server's workers (--cpu-pids2) count in the server CPU,
+ *     and a third set of processes (--cpu-pids3, e.g. redis-server) is
+ *     measured apart.
  *
  * Results are printed as "key=value" lines on stdout.
  */
@@ -111,6 +117,7 @@ typedef struct {
 static struct {
     const char  *host;
     int          port;
+    int          port2;
     long         subs;
     long         channels;
     const char  *prefix;
@@ -135,6 +142,10 @@ static struct {
     int          conn_burst;
     pid_t        cpu_pids[MAX_PIDS];
     int          ncpu_pids;
+    pid_t        cpu_pids2[MAX_PIDS];
+    int          ncpu_pids2;
+    pid_t        cpu_pids3[MAX_PIDS];
+    int          ncpu_pids3;
     pid_t        mem_pids[MAX_PIDS];
     int          nmem_pids;
     const char  *label;
@@ -177,6 +188,11 @@ static int64_t      lat_max;
 static int64_t      hist[HIST_BUCKETS];
 static int64_t      hist_n;
 static int64_t      pub_lat_hist[HIST_BUCKETS];
+/* per server (--port2): 0 the first, 1 the second */
+static int64_t      g_deliveries[2];
+static int64_t      g_gaps[2];
+static int64_t      g_hist[2][HIST_BUCKETS];
+static int64_t      g_hist_n[2];
 static int64_t      pub_lat_n;
 
 static volatile sig_atomic_t  stop_flag;
@@ -268,7 +284,7 @@ hist_pct(int64_t *h, int64_t n, double p)
 /* /proc figures */
 
 static int64_t
-proc_cpu_ns(void)
+proc_cpu_ns(const pid_t *pids, int npids)
 {
     char      path[64], buf[1024], *p;
     long      tck;
@@ -280,8 +296,8 @@ proc_cpu_ns(void)
     tck = sysconf(_SC_CLK_TCK);
     sum = 0;
 
-    for (i = 0; i < opt.ncpu_pids; i++) {
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) opt.cpu_pids[i]);
+    for (i = 0; i < npids; i++) {
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pids[i]);
         fd = open(path, O_RDONLY);
         if (fd < 0) {
             continue;
@@ -345,6 +361,21 @@ proc_mem(int64_t *pss, int64_t *rss)
 }
 
 
+/* which server a connection talks to: 0 the first, 1 the second */
+static int
+conn_server(const conn_t *c)
+{
+    return (c->kind == K_SUB && opt.port2 > 0 && (c->idx & 1)) ? 1 : 0;
+}
+
+
+static int
+conn_port(const conn_t *c)
+{
+    return conn_server(c) ? opt.port2 : opt.port;
+}
+
+
 /* event loop helpers */
 
 static void
@@ -390,7 +421,7 @@ tcp_open(conn_t *c, int bind_src)
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t) opt.port);
+    sa.sin_port = htons((uint16_t) conn_port(c));
     if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1) {
         errno = EINVAL;
         die("bad host");
@@ -511,7 +542,8 @@ sub_start(conn_t *c)
                  "Accept: text/event-stream\r\n"
                  "Cache-Control: no-cache\r\n"
                  "\r\n",
-                 opt.sub_path, opt.prefix, c->channel, opt.host, opt.port);
+                 opt.sub_path, opt.prefix, c->channel, opt.host,
+                 conn_port(c));
     c->out_len = (size_t) n;
     c->out_off = 0;
     c->body = B_RAW;
@@ -540,6 +572,7 @@ sub_event(conn_t *c, int64_t now)
         c->end_seq = c->ev_seq;
         if (c->end_seq > c->received) {
             gaps += c->end_seq - c->received;
+            g_gaps[conn_server(c)] += c->end_seq - c->received;
         }
         if (c->state == S_BODY) {
             c->state = S_DONE;
@@ -550,6 +583,7 @@ sub_event(conn_t *c, int64_t now)
     }
 
     deliveries++;
+    g_deliveries[conn_server(c)]++;
     t_last_delivery = now;
 
     /*
@@ -584,6 +618,8 @@ sub_event(conn_t *c, int64_t now)
     us = lat / 1000;
     hist[hist_index(us)]++;
     hist_n++;
+    g_hist[conn_server(c)][hist_index(us)]++;
+    g_hist_n[conn_server(c)]++;
 }
 
 
@@ -1396,6 +1432,10 @@ usage(void)
 "  --timeout S        overall deadline (120)\n"
 "  --conn-burst N     connections being set up at once (256)\n"
 "  --cpu-pids a,b     server processes whose CPU time is measured\n"
+"  --port2 P          a second server: odd subscribers connect to port P\n"
+"                     (the publisher stays on -p); per-server figures\n"
+"  --cpu-pids2 a,b    the second server's processes (in the server CPU)\n"
+"  --cpu-pids3 a,b    other processes (e.g. redis-server), measured apart\n"
 "  --mem-pids a,b     server processes whose memory is measured\n"
 "  --label S          printed with the results\n"
 "  --idle-only        subscribe, hold, measure the memory and exit\n");
@@ -1420,7 +1460,8 @@ main(int argc, char **argv)
         { "drain", 1, NULL, 'D' }, { "timeout", 1, NULL, 't' },
         { "conn-burst", 1, NULL, 'B' }, { "cpu-pids", 1, NULL, 'C' },
         { "mem-pids", 1, NULL, 'M' }, { "label", 1, NULL, 'L' },
-        { "idle-only", 0, NULL, 'I' },
+        { "idle-only", 0, NULL, 'I' }, { "port2", 1, NULL, '2' },
+        { "cpu-pids2", 1, NULL, 'X' }, { "cpu-pids3", 1, NULL, 'Y' },
         { NULL, 0, NULL, 0 }
     };
 
@@ -1428,7 +1469,8 @@ main(int argc, char **argv)
     struct stat    st;
     int64_t        now, wait_ns, mem_pss0, mem_rss0, mem_pss1, mem_rss1;
     int64_t        cpu0, cpu1, t_subscribed, t_pub_end, span;
-    int64_t        lost, incomplete;
+    int64_t        cpu2_0, cpu2_1, cpu3_0, cpu3_1;
+    int64_t        lost, incomplete, g_lost[2];
     long           i;
     int            o, fd, tmo;
     double         secs;
@@ -1476,6 +1518,9 @@ main(int argc, char **argv)
         case 'M': opt.nmem_pids = parse_pids(optarg, opt.mem_pids); break;
         case 'L': opt.label = optarg; break;
         case 'I': opt.idle_only = 1; opt.no_pub = 1; break;
+        case '2': opt.port2 = atoi(optarg); break;
+        case 'X': opt.ncpu_pids2 = parse_pids(optarg, opt.cpu_pids2); break;
+        case 'Y': opt.ncpu_pids3 = parse_pids(optarg, opt.cpu_pids3); break;
         default: usage();
         }
     }
@@ -1591,7 +1636,9 @@ main(int argc, char **argv)
 
     /* publish (or, with --no-pub, wait for the end markers) */
 
-    cpu0 = proc_cpu_ns();
+    cpu0 = proc_cpu_ns(opt.cpu_pids, opt.ncpu_pids);
+    cpu2_0 = proc_cpu_ns(opt.cpu_pids2, opt.ncpu_pids2);
+    cpu3_0 = proc_cpu_ns(opt.cpu_pids3, opt.ncpu_pids3);
     now = now_ns();
 
     if (!opt.no_pub && (opt.duration > 0 || opt.count > 0)) {
@@ -1643,11 +1690,15 @@ main(int argc, char **argv)
     }
 
     now = now_ns();
-    cpu1 = proc_cpu_ns();
+    cpu1 = proc_cpu_ns(opt.cpu_pids, opt.ncpu_pids);
+    cpu2_1 = proc_cpu_ns(opt.cpu_pids2, opt.ncpu_pids2);
+    cpu3_1 = proc_cpu_ns(opt.cpu_pids3, opt.ncpu_pids3);
 
     /* results */
 
     lost = gaps;
+    g_lost[0] = g_gaps[0];
+    g_lost[1] = g_gaps[1];
     incomplete = 0;
     for (i = 0; i < opt.subs; i++) {
         conn_t *c = &subs[i];
@@ -1659,6 +1710,7 @@ main(int argc, char **argv)
         incomplete++;
         if (!opt.no_pub && chan_seq[c->channel] > c->received) {
             lost += chan_seq[c->channel] - c->received;
+            g_lost[conn_server(c)] += chan_seq[c->channel] - c->received;
         }
     }
 
@@ -1694,6 +1746,37 @@ main(int argc, char **argv)
                "lat_p99_us=%" PRId64 "\nlat_max_us=%" PRId64 "\n",
                hist_pct(hist, hist_n, 0.50), hist_pct(hist, hist_n, 0.90),
                hist_pct(hist, hist_n, 0.99), lat_max / 1000);
+    }
+    if (opt.port2 > 0) {
+        for (i = 0; i < 2; i++) {
+            const char  *g = i ? "b" : "a";
+
+            printf("deliveries_%s=%" PRId64 "\nlost_%s=%" PRId64 "\n",
+                   g, g_deliveries[i], g, g_lost[i]);
+            if (g_hist_n[i]) {
+                printf("lat_p50_us_%s=%" PRId64 "\nlat_p90_us_%s=%" PRId64
+                       "\nlat_p99_us_%s=%" PRId64 "\n",
+                       g, hist_pct(g_hist[i], g_hist_n[i], 0.50),
+                       g, hist_pct(g_hist[i], g_hist_n[i], 0.90),
+                       g, hist_pct(g_hist[i], g_hist_n[i], 0.99));
+            }
+        }
+    }
+    if (opt.ncpu_pids2) {
+        printf("server_a_cpu_ms=%.1f\nserver_b_cpu_ms=%.1f\n",
+               (double) (cpu1 - cpu0) / 1e6, (double) (cpu2_1 - cpu2_0) / 1e6);
+        cpu1 += cpu2_1 - cpu2_0;
+    }
+    if (opt.ncpu_pids3) {
+        printf("other_cpu_ms=%.1f\n", (double) (cpu3_1 - cpu3_0) / 1e6);
+        if (pub_ok > 0) {
+            printf("other_cpu_ns_per_publish=%.0f\n",
+                   (double) (cpu3_1 - cpu3_0) / (double) pub_ok);
+        }
+        if (deliveries > 0) {
+            printf("other_cpu_ns_per_delivery=%.0f\n",
+                   (double) (cpu3_1 - cpu3_0) / (double) deliveries);
+        }
     }
     if (opt.ncpu_pids) {
         printf("server_cpu_ms=%.1f\n", (double) (cpu1 - cpu0) / 1e6);

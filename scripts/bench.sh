@@ -9,7 +9,9 @@
 #   BENCH_TIME=F         multiplies durations (default 1)
 #   BENCH_SCALE_SUBS=N   subscribers of the scale scenario (default 100000)
 #   BENCH_ONLY="a b"     only these scenarios: idle fanout5 fanoutmax
-#                        channels pubonly scale
+#                        channels pubonly scale redis2
+#   BENCH_REDIS_SUBS=N   subscribers per server in redis2 (default 2500;
+#                        quick: 500); the one-server reference has 2N
 #   BENCH_MODULES="sse nchan"   which modules to run
 #   BENCH_PORT=N         first port (default 18181)
 #   BENCH_REPEAT=N       repetitions of each scenario (3; quick: 1), the
@@ -21,6 +23,11 @@
 #
 # Everything lives under build/bench/ (nginx prefixes, configs, raw results
 # in build/bench/results/).  nginx is started and stopped here, by pid.
+#
+# redis2: two nginx servers (2 workers each, prefixes build/bench/<m>-A and
+# <m>-B) on one redis-server (a free 127.0.0.1 port, --save '' --appendonly
+# no, started and stopped here), the subscribers spread over both, the
+# publisher on A; against the same load on one server without Redis (sse).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +38,7 @@ gen="$top/bench/bin/ssebench"
 quick=${BENCH_QUICK:-0}
 scale=${BENCH_SCALE:-1}
 tscale=${BENCH_TIME:-1}
-only=${BENCH_ONLY:-idle fanout5 fanoutmax channels pubonly scale}
+only=${BENCH_ONLY:-idle fanout5 fanoutmax channels pubonly scale redis2}
 modules=${BENCH_MODULES:-sse nchan}
 port0=${BENCH_PORT:-18181}
 
@@ -45,6 +52,7 @@ if [ "$quick" = 1 ]; then
     d_pub=$(t 2 "$tscale");        hold=1
     ch_conc=${BENCH_CH_CONC:-32}
     reps=${BENCH_REPEAT:-1}
+    redis_subs=${BENCH_REDIS_SUBS:-$(n 500 "$scale")}
 else
     idle_subs=$(n 10000 "$scale"); fan_subs=$(n 5000 "$scale")
     ch_subs=$(n 2000 "$scale");    scale_subs=${BENCH_SCALE_SUBS:-100000}
@@ -52,12 +60,16 @@ else
     d_pub=$(t 5 "$tscale");        hold=3
     ch_conc=${BENCH_CH_CONC:-16 32}
     reps=${BENCH_REPEAT:-3}
+    redis_subs=${BENCH_REDIS_SUBS:-$(n 2500 "$scale")}
 fi
 
 "$top/scripts/deps.sh" build bench
 if [ "${BENCH_PERF:-0}" = 1 ] && ! command -v perf > /dev/null; then
     echo "bench: BENCH_PERF=1 needs perf (apt-get install linux-perf)" >&2
     exit 1
+fi
+if [[ " $only " == *" redis2 "* ]]; then
+    "$top/scripts/deps.sh" redis
 fi
 make -s -C "$top" >/dev/null
 make -s -C "$top/bench" >/dev/null
@@ -70,13 +82,18 @@ workers=""
 port=""
 rep=0
 
-nginx_start() {   # module workers
-    local m=$1 w=$2 p="$root/$1" so conns
+nginx_start() {   # module workers [prefix-name redis-url]
+    local m=$1 w=$2 p="$root/${3:-$1}" redis=${4:-} so conns tpl
+    local avoid=$port
     case "$m" in
         sse)   so="$top/build/ngx_http_sse_module.so" ;;
         nchan) so=/usr/lib/nginx/modules/ngx_nchan_module.so ;;
     esac
+    tpl="$top/bench/nginx-$m.conf.in"
+    [ -n "$redis" ] && tpl="$top/bench/nginx-$m-redis.conf.in"
     port=$((port0 + RANDOM % 2000))
+    # a second server (redis2) must not take the first one's port
+    while [ "$port" = "$avoid" ]; do port=$((port0 + RANDOM % 2000)); done
     rm -rf "$p"
     mkdir -p "$p"/{conf,logs,temp,modules}
     # a copy: the module may be rebuilt while this nginx runs
@@ -84,8 +101,8 @@ nginx_start() {   # module workers
     conns=19000
     sed -e "s#@MODULE@#$p/modules/$(basename "$so")#" \
         -e "s#@WORKERS@#$w#" -e "s#@NOFILE@#20000#" -e "s#@CONNS@#$conns#" \
-        -e "s#@SHM@#512m#" -e "s#@PORT@#$port#" \
-        "$top/bench/nginx-$m.conf.in" > "$p/conf/nginx.conf"
+        -e "s#@SHM@#512m#" -e "s#@PORT@#$port#" -e "s#@REDIS@#$redis#" \
+        "$tpl" > "$p/conf/nginx.conf"
     ulimit -n "$(ulimit -Hn)"
     nginx -p "$p/" -c conf/nginx.conf -e "$p/logs/error.log"
     local i
@@ -126,7 +143,97 @@ nginx_stop() {
 }
 
 cur=""
-trap 'nginx_stop' EXIT
+
+# redis2 keeps its second server and its redis-server here, for the trap
+b_master=""
+b_workers=""
+b_cur=""
+redis_pid=""
+
+redis_start() {   # sets redis_port, redis_pid
+    local d="$root/redis" i
+    for i in $(seq 50); do
+        redis_port=$((20000 + RANDOM % 20000))
+        (exec 3<> "/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null || break
+    done
+    rm -rf "$d"
+    mkdir -p "$d"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$d" --logfile "$d/redis.log" \
+        --daemonize no > /dev/null 2>&1 &
+    redis_pid=$!
+    for i in $(seq 100); do
+        [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && return 0
+        sleep 0.05
+    done
+    echo "bench: redis-server did not start on port $redis_port" >&2
+    return 1
+}
+
+redis_stop() {
+    local i
+    [ -n "$redis_pid" ] || return 0
+    kill -TERM "$redis_pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$redis_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    redis_pid=""
+}
+
+# the second server of redis2 (its variables swapped in for nginx_stop)
+b_stop() {
+    local m=$master w=$workers c=$cur
+    [ -n "$b_master" ] || return 0
+    master=$b_master; workers=$b_workers; cur=$b_cur
+    nginx_stop
+    master=$m; workers=$w; cur=$c
+    b_master=""
+}
+
+trap 'nginx_stop; b_stop; redis_stop' EXIT
+
+# until N publishes in a row are accepted (2xx) by the server on PORT: every
+# worker is connected to Redis (reuseport spreads new connections)
+pub_ready() {   # port
+    local ok=0 i c
+    for i in $(seq 200); do
+        c=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary x \
+            -H 'Content-Type: text/plain' \
+            "http://127.0.0.1:$1/pub?channel=warmup" 2>/dev/null) || true
+        if [[ "$c" == 2* ]]; then
+            ok=$((ok + 1))
+            [ "$ok" -ge 10 ] && return 0
+        else
+            ok=0
+            sleep 0.05
+        fi
+    done
+    echo "bench: the server on port $1 does not accept publishes (last: $c)" >&2
+    return 1
+}
+
+# redis2: redis-server, server A (left in master/workers/port) and server B
+# (b_master/b_workers/b_port), both on Redis
+two_start() {   # module
+    local m=$1
+    redis_start
+    cur="$m-B"; b_cur=$cur
+    nginx_start "$m" 2 "$m-B" "redis://127.0.0.1:$redis_port"
+    b_master=$master; b_workers=$workers; b_port=$port
+    cur="$m-A"
+    nginx_start "$m" 2 "$m-A" "redis://127.0.0.1:$redis_port"
+    pub_ready "$port" || true
+    pub_ready "$b_port" || true
+}
+
+two_stop() {
+    nginx_stop
+    b_stop
+    redis_stop
+}
 
 pids_csv() { tr ' ' ',' <<< "$*"; }
 
@@ -229,6 +336,37 @@ scenario() {   # scenario module
         fi
         nginx_stop
         ;;
+    redis2)
+        # the reference: the same subscribers on one server, no Redis
+        if [ "$m" = sse ]; then
+            echo "bench: $m: one server, no Redis, 1 channel x $((2 * redis_subs)) subscribers at 5 msg/s for ${d_rate}s (run $rep)"
+            nginx_start "$m" 2
+            gen redis2_one5 "$m" --subs $((2 * redis_subs)) --channels 1 \
+                --rate 5 --duration "$d_rate" --hold 1 --timeout 120
+            nginx_stop
+            echo "bench: $m: one server, no Redis, 1 channel x $((2 * redis_subs)) subscribers, as fast as possible for ${d_max}s (run $rep)"
+            nginx_start "$m" 2
+            gen redis2_onemax "$m" --subs $((2 * redis_subs)) --channels 1 \
+                --rate 0 --window 32 --pubconns 8 --duration "$d_max" \
+                --hold 1 --timeout 120
+            nginx_stop
+        fi
+        echo "bench: $m: two servers on Redis, 1 channel x $redis_subs + $redis_subs subscribers, publishing on A at 5 msg/s for ${d_rate}s (run $rep)"
+        two_start "$m"
+        gen redis2_two5 "$m" --subs $((2 * redis_subs)) --channels 1 \
+            --port2 "$b_port" --cpu-pids2 "$(pids_csv $b_workers)" \
+            --cpu-pids3 "$redis_pid" \
+            --rate 5 --duration "$d_rate" --hold 1 --timeout 120
+        two_stop
+        echo "bench: $m: two servers on Redis, 1 channel x $redis_subs + $redis_subs subscribers, publishing on A as fast as possible for ${d_max}s (run $rep)"
+        two_start "$m"
+        gen redis2_twomax "$m" --subs $((2 * redis_subs)) --channels 1 \
+            --port2 "$b_port" --cpu-pids2 "$(pids_csv $b_workers)" \
+            --cpu-pids3 "$redis_pid" \
+            --rate 0 --window 32 --pubconns 8 --duration "$d_max" \
+            --hold 1 --timeout 120
+        two_stop
+        ;;
     esac
 }
 
@@ -255,7 +393,7 @@ pick() {
 
 # the modules take turns in every repetition, so a burst of load from
 # something else on the machine does not hit only one of them
-for sc in idle fanout5 fanoutmax channels pubonly; do
+for sc in idle fanout5 fanoutmax channels pubonly redis2; do
     want "$sc" || continue
     for rep in $(seq "$reps"); do
         for m in $modules; do
@@ -281,6 +419,10 @@ for m in $modules; do
     done
     pick pubonly_raw "$m" publishes_per_s max
     pick pubonly_json "$m" publishes_per_s max
+    pick redis2_one5 "$m" lat_p99_us median
+    pick redis2_onemax "$m" deliveries_per_s max
+    pick redis2_two5 "$m" lat_p99_us median
+    pick redis2_twomax "$m" deliveries_per_s max
 done
 
 for m in $modules; do
@@ -360,9 +502,13 @@ row() {     # label scenario key [unit divisor]
     printf "| %-46s | %12s | %12s | %6s |\n" "$lbl" "$a" "$b" "$(ratio "$a" "$b")"
 }
 
+if want idle || want fanout5 || want fanoutmax || want channels \
+    || want pubonly || want scale
+then
 echo
 echo "| scenario / figure                              |   sse module |        nchan |  ratio |"
 echo "|------------------------------------------------|-------------:|-------------:|-------:|"
+fi
 if want idle; then
     row "idle $idle_subs subs / $idle_subs ch: Pss bytes/sub" idle_many mem_pss_per_sub
     row "idle $idle_subs subs / $idle_subs ch: Rss bytes/sub" idle_many mem_rss_per_sub
@@ -411,6 +557,62 @@ if want scale; then
     row "scale: lost" scale lost
 fi
 
+# ------------------------------------------------- two servers on Redis
+
+# r2row LABEL KEY-ONE KEY-TWO [DIVISOR]: the redis2 table, one figure; the
+# 5 msg/s or the max runs by $r2
+r2row() {
+    local lbl=$1 k1=$2 k2=$3 div=${4:-1} a b c
+    a=$(get "redis2_one$r2" sse "$k1")
+    b=$(get "redis2_two$r2" sse "$k2")
+    c=$(get "redis2_two$r2" nchan "$k2")
+    if [ "$div" != 1 ]; then
+        a=$(awk -v v="$a" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
+        b=$(awk -v v="$b" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
+        c=$(awk -v v="$c" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
+    fi
+    [ "$k1" = - ] && a="-"
+    printf "| %-44s | %9s | %12s | %6s | %12s | %6s |\n" "$lbl" "$a" "$b" \
+        "$(ratio "$b" "$a")" "$c" "$(ratio "$b" "$c")"
+}
+
+if want redis2; then
+    tot=$((2 * redis_subs))
+    echo
+    echo "Two servers on one Redis: $redis_subs subscribers on A + $redis_subs on B, 1 channel, publisher on A;"
+    echo "one server: the $tot subscribers on one server without Redis (2 workers per server)"
+    echo
+    printf "| %-44s | %9s | %12s | %6s | %12s | %6s |\n" figure "sse 1 srv" \
+        "sse 2 srv+R" "2/1" "nchan 2srv+R" "sse/nc"
+    echo "|----------------------------------------------|----------:|-------------:|-------:|-------------:|-------:|"
+    r2=5
+    r2row "5 msg/s x $tot: deliveries" deliveries deliveries
+    r2row "5 msg/s x $tot: deliveries on A" - deliveries_a
+    r2row "5 msg/s x $tot: deliveries on B" - deliveries_b
+    r2row "5 msg/s x $tot: lost" lost lost
+    r2row "5 msg/s x $tot: latency p50 ms, subs on A" lat_p50_us lat_p50_us_a 1000
+    r2row "5 msg/s x $tot: latency p50 ms, subs on B" lat_p50_us lat_p50_us_b 1000
+    r2row "5 msg/s x $tot: latency p99 ms, subs on A" lat_p99_us lat_p99_us_a 1000
+    r2row "5 msg/s x $tot: latency p99 ms, subs on B" lat_p99_us lat_p99_us_b 1000
+    r2row "5 msg/s x $tot: nginx CPU ns/delivery" cpu_ns_per_delivery cpu_ns_per_delivery
+    r2row "5 msg/s x $tot: Redis CPU ms" - other_cpu_ms
+    r2=max
+    r2row "max x $tot: publishes/s" publishes_per_s publishes_per_s
+    r2row "max x $tot: deliveries/s" deliveries_per_s deliveries_per_s
+    r2row "max x $tot: deliveries on A" - deliveries_a
+    r2row "max x $tot: deliveries on B" - deliveries_b
+    r2row "max x $tot: lost" lost lost
+    r2row "max x $tot: latency p50 ms, subs on A" lat_p50_us lat_p50_us_a 1000
+    r2row "max x $tot: latency p50 ms, subs on B" lat_p50_us lat_p50_us_b 1000
+    r2row "max x $tot: latency p99 ms, subs on A" lat_p99_us lat_p99_us_a 1000
+    r2row "max x $tot: latency p99 ms, subs on B" lat_p99_us lat_p99_us_b 1000
+    r2row "max x $tot: nginx CPU ns/delivery (A+B)" cpu_ns_per_delivery cpu_ns_per_delivery
+    r2row "max x $tot: nginx CPU ms, server A" - server_a_cpu_ms
+    r2row "max x $tot: nginx CPU ms, server B" - server_b_cpu_ms
+    r2row "max x $tot: Redis CPU ns/publish" - other_cpu_ns_per_publish
+    r2row "max x $tot: Redis CPU ms" - other_cpu_ms
+fi
+
 # ---------------------------------------------------------------- targets
 
 echo
@@ -447,14 +649,17 @@ if want pubonly; then
         "$(ratio "$(get pubonly_json sse publishes_per_s)" "$(get pubonly_raw nchan publishes_per_s)")" ">=" 1.2
 fi
 lost_total=0
-for s in fanout5 fanoutmax channels scale; do
-    want "${s/scale/scale}" || true
+for s in fanout5 fanoutmax channels scale redis2_one5 redis2_onemax \
+    redis2_two5 redis2_twomax
+do
     v=$(get "$s" sse lost)
     [ "$v" = "-" ] && continue
     lost_total=$((lost_total + v))
 done
 verdict "messages lost by the sse module, all scenarios" "$lost_total" "<=" 0
-for s in fanout5 fanoutmax channels scale; do
+for s in fanout5 fanoutmax channels scale redis2_one5 redis2_onemax \
+    redis2_two5 redis2_twomax
+do
     v=$(get "$s" sse subs_failed); f=$(get "$s" sse subs_closed)
     if [ "$v" != "-" ] && [ "$v" != 0 ]; then echo "note: $s: $v sse subscribers failed to connect"; fi
     if [ "$f" != "-" ] && [ "$f" != 0 ]; then echo "note: $s: $f sse subscribers closed by the server"; fi
