@@ -1328,7 +1328,8 @@ sub _check_sanity {
         my @bad;
         for my $f (glob "$cur->{dir}/logs/valgrind.*.log") {
             my $t = _slurp($f);
-            push @bad, $f if $t =~ /ERROR SUMMARY: [1-9]/ || $t =~ /definitely lost: [1-9]/;
+            push @bad, $f if $t =~ /ERROR SUMMARY: [1-9]/ || $t =~ /definitely lost: [1-9]/
+                || $t =~ /==\d+== (?:Invalid (?:read|write|free)|Conditional jump|Use of uninitialised|Syscall param)/;
             # a worker the block SIGKILLed itself leaves an unfinished log;
             # what it had reported so far is still checked above
             push @bad, "$f (incomplete: process killed?)"
