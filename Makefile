@@ -12,7 +12,8 @@ SHELL := /bin/bash
 MODULE := build/ngx_http_sse_module.so
 PROVE_ARGS ?= -r t/
 
-.PHONY: all deps run test test-prove test-fuzz test-valgrind test-asan fuzz \
+.PHONY: all deps run test test-prove test-fuzz test-browser test-valgrind \
+        test-asan fuzz \
         clean FORCE
 
 all: $(MODULE)
@@ -29,10 +30,14 @@ deps:
 run: $(MODULE)
 	@scripts/run.sh
 
-test: test-prove test-fuzz
+test: test-prove test-fuzz test-browser
 
 test-prove: deps $(MODULE)
 	prove $(PROVE_ARGS)
+
+# Chromium and Node clients against a real nginx
+test-browser: $(MODULE)
+	@scripts/browser-test.sh
 
 # each fuzzer briefly, as part of make test
 test-fuzz:

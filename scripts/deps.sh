@@ -13,7 +13,10 @@ for g in "${groups[@]}"; do
         build)   pkgs+=(gcc make nginx nginx-dev libcjson-dev libhiredis-dev) ;;
         test)    pkgs+=(perl libtest-base-perl curl valgrind) ;;
         redis)   pkgs+=(redis-server libhiredis-dev) ;;
-        browser) pkgs+=(chromium nodejs npm) ;;
+        browser) pkgs+=(chromium)
+                 # Node.js may come from elsewhere (nodesource): only when absent
+                 command -v node >/dev/null || pkgs+=(nodejs)
+                 command -v npm >/dev/null || pkgs+=(npm) ;;
         bench)   pkgs+=(libnginx-mod-nchan) ;;
         fuzz)    pkgs+=(clang libclang-rt-14-dev libssl-dev libcjson-dev dpkg-dev) ;;
         asan)    pkgs+=(clang libclang-rt-14-dev libssl-dev libpcre2-dev zlib1g-dev dpkg-dev) ;;
