@@ -14,6 +14,8 @@ static void ngx_http_sse_publish_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_channel_delete(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_target_channel(ngx_http_request_t *r,
+    ngx_str_t *channel);
 static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
     ngx_str_t *channel);
 
@@ -490,19 +492,22 @@ ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
 static ngx_int_t
 ngx_http_sse_channel_info(ngx_http_request_t *r)
 {
+    ngx_int_t                 rc;
     ngx_str_t                 channel;
     ngx_http_sse_info_t       info;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
 
-    if (ngx_http_sse_default_channel(r, &channel) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_sse_target_channel(r, &channel);
 
-    if (ngx_http_sse_channel_valid(&channel) != NGX_OK) {
+    if (rc == NGX_DECLINED) {
         return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
                                        "invalid channel name");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (slcf->zone->redis) {
@@ -556,13 +561,15 @@ ngx_http_sse_channel_delete(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
 
-    if (ngx_http_sse_default_channel(r, &channel) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_sse_target_channel(r, &channel);
 
-    if (ngx_http_sse_channel_valid(&channel) != NGX_OK) {
+    if (rc == NGX_DECLINED) {
         return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
                                        "invalid channel name");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (slcf->zone->redis) {
@@ -611,6 +618,23 @@ ngx_http_sse_delete_reply(ngx_http_request_t *r, ngx_str_t *channel,
     body.len = p - body.data;
 
     return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+/*
+ * The one channel a GET or DELETE is about.  NGX_DECLINED: an invalid name
+ * (the caller answers 400); NGX_ERROR: no memory.
+ */
+
+static ngx_int_t
+ngx_http_sse_target_channel(ngx_http_request_t *r, ngx_str_t *channel)
+{
+    if (ngx_http_sse_default_channel(r, channel) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_sse_channel_valid(channel) == NGX_OK ? NGX_OK
+                                                         : NGX_DECLINED;
 }
 
 

@@ -200,6 +200,8 @@ static ngx_int_t ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call,
     ngx_http_request_t *r);
 static void ngx_http_sse_rcall_unbind(void *data);
 static ngx_int_t ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call);
+static ngx_int_t ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call,
+    ngx_http_request_t *r);
 static void ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data,
     void *privdata);
 static void ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call,
@@ -1246,6 +1248,23 @@ ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call)
 }
 
 
+/* sends a call bound to a request, which then waits for the reply */
+
+static ngx_int_t
+ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
+{
+    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+        ngx_http_sse_rcall_free(call);
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis unavailable");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data, void *privdata)
 {
@@ -1555,15 +1574,7 @@ ngx_http_sse_redis_info(ngx_http_request_t *r, ngx_str_t *channel)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
-        ngx_http_sse_rcall_free(call);
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_sse_rcall_start(call, r);
 }
 
 
@@ -1662,15 +1673,7 @@ ngx_http_sse_redis_delete(ngx_http_request_t *r, ngx_str_t *channel)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
-        ngx_http_sse_rcall_free(call);
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_sse_rcall_start(call, r);
 }
 
 

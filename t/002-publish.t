@@ -580,6 +580,9 @@ location /pub { sse_publish; }
 GET /pub?channel=a%20b
 --- error_code: 400
 --- response_body_like: invalid channel name
+--- no_error_log
+[alert]
+header already sent
 
 
 

@@ -114,3 +114,5 @@ DELETE /pub?channel=a%0Ab
 --- error_code: 400
 --- response_body chomp
 {"error":"invalid channel name","status":400}
+--- no_error_log
+[alert]
