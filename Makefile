@@ -7,13 +7,14 @@
 #   make fuzz     libFuzzer over the parsers (FUZZ_SECONDS each, default 60)
 #   make test-asan       the suite against nginx built with ASan and UBSan
 #   make bench    side by side with nchan;  make soak   bounded soak
+#   make deb      a Debian package for Debian's nginx
 
 SHELL := /bin/bash
 MODULE := build/ngx_http_sse_module.so
 PROVE_ARGS ?= -r t/
 
 .PHONY: all deps run test test-prove test-fuzz test-browser test-valgrind \
-        test-asan fuzz \
+        test-asan fuzz deb \
         clean FORCE
 
 all: $(MODULE)
@@ -48,6 +49,10 @@ fuzz:
 
 test-asan:
 	@scripts/asan.sh
+
+# build/libnginx-mod-http-sse_<version>_<arch>.deb for Debian's nginx
+deb: $(MODULE)
+	@scripts/deb.sh
 
 test-valgrind: deps $(MODULE)
 	TEST_NGINX_VALGRIND=1 prove $(PROVE_ARGS)

@@ -10,7 +10,7 @@ groups=("$@")
 pkgs=()
 for g in "${groups[@]}"; do
     case "$g" in
-        build)   pkgs+=(gcc make nginx nginx-dev libcjson-dev libhiredis-dev) ;;
+        build)   pkgs+=(gcc make nginx nginx-dev libcjson-dev libhiredis-dev dpkg-dev) ;;
         test)    pkgs+=(perl libtest-base-perl curl valgrind) ;;
         redis)   pkgs+=(redis-server libhiredis-dev) ;;
         browser) pkgs+=(chromium)
