@@ -31,7 +31,8 @@ deps:
 run: $(MODULE)
 	@scripts/run.sh
 
-test: test-prove test-fuzz test-browser
+# the browser tests first: they install the npm packages the examples use
+test: test-browser test-prove test-fuzz
 
 test-prove: deps $(MODULE)
 	prove $(PROVE_ARGS)
