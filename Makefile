@@ -31,8 +31,9 @@ deps:
 run: $(MODULE)
 	@scripts/run.sh
 
-# the browser tests first: they install the npm packages the examples use
-test: test-browser test-prove test-fuzz
+# the browser tests first: they install the npm packages the examples use;
+# prove last, so that its summary closes the output
+test: test-browser test-fuzz test-prove
 
 test-prove: deps $(MODULE)
 	prove $(PROVE_ARGS)

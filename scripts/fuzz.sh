@@ -48,6 +48,7 @@ done
 [ "${FUZZ_BUILD_ONLY:-}" = 1 ] && exit 0
 
 fail=0
+failed=0
 for t in publish jwt frame; do
     corpus="$out/corpus/$t"
     mkdir -p "$corpus"
@@ -58,10 +59,12 @@ for t in publish jwt frame; do
             "$corpus" > "$out/fuzz_$t.log" 2>&1); then
         echo "fuzz_$t FAILED: see $out/fuzz_$t.log" >&2
         tail -40 "$out/fuzz_$t.log" >&2
+        failed=$((failed + 1))
         fail=1
     else
         grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$out/fuzz_$t.log" | tail -1
     fi
 done
 
+echo "fuzz: $((3 - failed)) passed, $failed failed"
 exit $fail
