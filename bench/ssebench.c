@@ -26,7 +26,12 @@
  *     latencies are also reported per server (keys ending in _a and _b),
  *     the second server's workers (--cpu-pids2) count in the server CPU,
  *     and a third set of processes (--cpu-pids3, e.g. redis-server) is
- *     measured apart.
+ *     measured apart;
+ *   - with one channel, rounds: for each message, the time from its
+ *     publish to its last arrival at any subscriber (keys round_*);
+ *   - --plain: each subscriber makes one plain request (answered 2xx
+ *     without a body, e.g. "return 204") and keeps its keep-alive
+ *     connection idle; with --idle-only, the memory of an idle connection.
  *
  * Results are printed as "key=value" lines on stdout.
  */
@@ -59,6 +64,7 @@
 #define MAX_PIDS        64
 #define HIST_BUCKETS    (32 + 64 * 16)
 #define CONNECT_TRIES   5
+#define ROUNDS_MAX      (1 << 22)
 
 
 enum { K_SUB, K_PUB };
@@ -133,6 +139,7 @@ static struct {
     long         window;
     int          no_pub;
     int          idle_only;
+    int          plain;
     int          send_end;
     const char  *ready_file;
     const char  *go_file;
@@ -194,6 +201,9 @@ static int64_t      g_gaps[2];
 static int64_t      g_hist[2][HIST_BUCKETS];
 static int64_t      g_hist_n[2];
 static int64_t      pub_lat_n;
+/* one channel: per seq, the latency of its last arrival (0: none yet) */
+static int64_t     *round_lat;
+static int64_t      round_cap;
 
 static volatile sig_atomic_t  stop_flag;
 
@@ -563,6 +573,79 @@ sub_start_more(void)
 }
 
 
+/* one channel: the latest arrival of message SEQ so far */
+static void
+round_note(int64_t seq, int64_t lat)
+{
+    int64_t  *r, cap;
+
+    if (seq < 0 || seq >= ROUNDS_MAX) {
+        return;
+    }
+
+    if (seq >= round_cap) {
+        cap = round_cap ? round_cap : 1024;
+        while (cap <= seq) {
+            cap *= 2;
+        }
+        r = realloc(round_lat, (size_t) cap * sizeof(int64_t));
+        if (r == NULL) {
+            die("realloc");
+        }
+        memset(r + round_cap, 0, (size_t) (cap - round_cap) * sizeof(int64_t));
+        round_lat = r;
+        round_cap = cap;
+    }
+
+    if (lat < 1) {
+        lat = 1;
+    }
+    if (lat > round_lat[seq]) {
+        round_lat[seq] = lat;
+    }
+}
+
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t  x, y;
+
+    x = *(const int64_t *) a;
+    y = *(const int64_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+
+/* round_* lines: the rounds' times, sorted, ranked as hist_pct does */
+static void
+round_print(void)
+{
+    int64_t  i, n, k;
+
+    n = 0;
+    for (i = 0; i < round_cap; i++) {
+        if (round_lat[i] > 0) {
+            round_lat[n++] = round_lat[i];
+        }
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    qsort(round_lat, (size_t) n, sizeof(int64_t), cmp_i64);
+
+    printf("rounds=%" PRId64 "\n", n);
+    k = (int64_t) (0.50 * (double) n);
+    printf("round_p50_us=%" PRId64 "\n", round_lat[k < n ? k : n - 1] / 1000);
+    k = (int64_t) (0.99 * (double) n);
+    printf("round_p99_us=%" PRId64 "\n", round_lat[k < n ? k : n - 1] / 1000);
+    printf("round_max_us=%" PRId64 "\n", round_lat[n - 1] / 1000);
+}
+
+
 static void
 sub_event(conn_t *c, int64_t now)
 {
@@ -614,6 +697,9 @@ sub_event(conn_t *c, int64_t now)
     lat = now - c->ev_t;
     if (lat > lat_max) {
         lat_max = lat;
+    }
+    if (opt.channels == 1) {
+        round_note(c->ev_seq, lat);
     }
     us = lat / 1000;
     hist[hist_index(us)]++;
@@ -686,7 +772,7 @@ sub_header_line(conn_t *c, int64_t now)
     if (n == 0) {
         /* end of the headers */
         subs_pending--;
-        if (c->status != 200) {
+        if (opt.plain ? c->status / 100 != 2 : c->status != 200) {
             c->state = S_DEAD;
             subs_failed++;
             conn_close(c, 1);
@@ -1438,7 +1524,9 @@ usage(void)
 "  --cpu-pids3 a,b    other processes (e.g. redis-server), measured apart\n"
 "  --mem-pids a,b     server processes whose memory is measured\n"
 "  --label S          printed with the results\n"
-"  --idle-only        subscribe, hold, measure the memory and exit\n");
+"  --idle-only        subscribe, hold, measure the memory and exit\n"
+"  --plain            subscribers make one plain request (2xx, no body)\n"
+"                     and then keep the keep-alive connection idle\n");
     exit(2);
 }
 
@@ -1462,6 +1550,7 @@ main(int argc, char **argv)
         { "mem-pids", 1, NULL, 'M' }, { "label", 1, NULL, 'L' },
         { "idle-only", 0, NULL, 'I' }, { "port2", 1, NULL, '2' },
         { "cpu-pids2", 1, NULL, 'X' }, { "cpu-pids3", 1, NULL, 'Y' },
+        { "plain", 0, NULL, 'A' },
         { NULL, 0, NULL, 0 }
     };
 
@@ -1521,6 +1610,7 @@ main(int argc, char **argv)
         case '2': opt.port2 = atoi(optarg); break;
         case 'X': opt.ncpu_pids2 = parse_pids(optarg, opt.cpu_pids2); break;
         case 'Y': opt.ncpu_pids3 = parse_pids(optarg, opt.cpu_pids3); break;
+        case 'A': opt.plain = 1; break;
         default: usage();
         }
     }
@@ -1747,6 +1837,7 @@ main(int argc, char **argv)
                hist_pct(hist, hist_n, 0.50), hist_pct(hist, hist_n, 0.90),
                hist_pct(hist, hist_n, 0.99), lat_max / 1000);
     }
+    round_print();
     if (opt.port2 > 0) {
         for (i = 0; i < 2; i++) {
             const char  *g = i ? "b" : "a";

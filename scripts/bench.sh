@@ -8,7 +8,7 @@
 #   BENCH_SCALE=F        multiplies subscriber counts (default 1)
 #   BENCH_TIME=F         multiplies durations (default 1)
 #   BENCH_SCALE_SUBS=N   subscribers of the scale scenario (default 100000)
-#   BENCH_ONLY="a b"     only these scenarios: idle fanout5 fanoutmax
+#   BENCH_ONLY="a b"     only these scenarios: floor idle fanout5 fanoutmax
 #                        channels pubonly scale redis2
 #   BENCH_REDIS_SUBS=N   subscribers per server in redis2 (default 2500;
 #                        quick: 500); the one-server reference has 2N
@@ -28,17 +28,28 @@
 # <m>-B) on one redis-server (a free 127.0.0.1 port, --save '' --appendonly
 # no, started and stopped here), the subscribers spread over both, the
 # publisher on A; against the same load on one server without Redis (sse).
+#
+# floor: what no module can beat on this machine, measured in the same run
+# (results under the module name "floor"): the idle-connection floor, the
+# same nginx without a module (bench/nginx-floor.conf.in) holding idle
+# HTTP/1.1 keep-alive connections that each made one request ("return
+# 204"), measured as the idle subscribers are (ssebench --plain
+# --idle-only); and the write-round floor, bench/floor.c (one process, one
+# thread, epoll, no nginx: each publish is one write() of the event to every
+# subscriber) under the fanout5 and fanoutmax generator runs.  The table
+# shows our figures as ratios to nchan and to the floor.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 root="$top/build/bench"
 res="$root/results"
 gen="$top/bench/bin/ssebench"
+floor_bin="$top/bench/bin/floor"
 
 quick=${BENCH_QUICK:-0}
 scale=${BENCH_SCALE:-1}
 tscale=${BENCH_TIME:-1}
-only=${BENCH_ONLY:-idle fanout5 fanoutmax channels pubonly scale redis2}
+only=${BENCH_ONLY:-floor idle fanout5 fanoutmax channels pubonly scale redis2}
 modules=${BENCH_MODULES:-sse nchan}
 port0=${BENCH_PORT:-18181}
 
@@ -88,6 +99,7 @@ nginx_start() {   # module workers [prefix-name redis-url]
     case "$m" in
         sse)   so="$top/build/ngx_http_sse_module.so" ;;
         nchan) so=/usr/lib/nginx/modules/ngx_nchan_module.so ;;
+        floor) so="" ;;     # the idle-connection floor: no module
     esac
     tpl="$top/bench/nginx-$m.conf.in"
     [ -n "$redis" ] && tpl="$top/bench/nginx-$m-redis.conf.in"
@@ -97,7 +109,7 @@ nginx_start() {   # module workers [prefix-name redis-url]
     rm -rf "$p"
     mkdir -p "$p"/{conf,logs,temp,modules}
     # a copy: the module may be rebuilt while this nginx runs
-    cp "$so" "$p/modules/"
+    [ -n "$so" ] && cp "$so" "$p/modules/"
     conns=19000
     sed -e "s#@MODULE@#$p/modules/$(basename "$so")#" \
         -e "s#@WORKERS@#$w#" -e "s#@NOFILE@#20000#" -e "s#@CONNS@#$conns#" \
@@ -193,7 +205,48 @@ b_stop() {
     b_master=""
 }
 
-trap 'nginx_stop; b_stop; redis_stop' EXIT
+# the write-round floor (bench/floor.c): its pid stands in for the workers
+# (gen measures its CPU), its port in $port; stopped by pid
+floor_pid=""
+
+floor_srv_start() {
+    local pf="$root/floor-srv.port" i
+    rm -f "$pf"
+    "$floor_bin" --port-file "$pf" --timeout 300 \
+        > "$root/floor-srv.txt" 2> "$root/floor-srv.err" &
+    floor_pid=$!
+    for i in $(seq 100); do
+        [ -s "$pf" ] && break
+        sleep 0.05
+    done
+    if [ ! -s "$pf" ]; then
+        echo "bench: the floor server did not start, see $root/floor-srv.err" >&2
+        floor_srv_stop
+        return 1
+    fi
+    port=$(cat "$pf")
+    master=""
+    workers=$floor_pid
+}
+
+floor_srv_stop() {   # [result name]: its own figures appended there
+    local i
+    [ -n "$floor_pid" ] || return 0
+    kill -TERM "$floor_pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$floor_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$floor_pid" 2>/dev/null || true
+    wait "$floor_pid" 2>/dev/null || true
+    floor_pid=""
+    workers=""
+    if [ -n "${1:-}" ] && [ -f "$res/$1.floor.r$rep.txt" ]; then
+        cat "$root/floor-srv.txt" >> "$res/$1.floor.r$rep.txt"
+    fi
+}
+
+trap 'nginx_stop; b_stop; redis_stop; floor_srv_stop' EXIT
 
 # until N publishes in a row are accepted (2xx) by the server on PORT: every
 # worker is connected to Redis (reuseport spreads new connections)
@@ -286,6 +339,31 @@ scenario() {   # scenario module
     local sc=$1 m=$2 k
     cur=$m
     case "$sc" in
+    floor_idle)
+        echo "bench: floor: $idle_subs idle HTTP/1.1 keep-alive connections (one request each, return 204) on nginx without a module (run $rep)"
+        nginx_start floor 2
+        gen idle_ka floor --plain --sub-path /ka --subs "$idle_subs" \
+            --channels "$idle_subs" --src 8 --idle-only --hold "$hold" \
+            --timeout 120
+        nginx_stop
+        ;;
+    floor_fan5)
+        echo "bench: floor: write rounds, no nginx, 1 channel x $fan_subs subscribers at 5 msg/s for ${d_rate}s (run $rep)"
+        if floor_srv_start; then
+            gen fanout5 floor --subs "$fan_subs" --channels 1 --rate 5 \
+                --duration "$d_rate" --hold 1 --timeout 120
+            floor_srv_stop fanout5
+        fi
+        ;;
+    floor_fanmax)
+        echo "bench: floor: write rounds, no nginx, 1 channel x $fan_subs subscribers, as fast as possible for ${d_max}s (run $rep)"
+        if floor_srv_start; then
+            gen fanoutmax floor --subs "$fan_subs" --channels 1 --rate 0 \
+                --window 32 --pubconns 8 --duration "$d_max" --hold 1 \
+                --timeout 120
+            floor_srv_stop fanoutmax
+        fi
+        ;;
     idle)
         echo "bench: $m: idle memory, $idle_subs subscribers on $idle_subs channels / on 1 channel (run $rep)"
         nginx_start "$m" 2
@@ -392,13 +470,28 @@ pick() {
 }
 
 # the modules take turns in every repetition, so a burst of load from
-# something else on the machine does not hit only one of them
+# something else on the machine does not hit only one of them; the floor
+# takes its turn after them in the scenario it belongs to (its three parts
+# run whenever "floor" is wanted, even if that scenario is not)
 for sc in idle fanout5 fanoutmax channels pubonly redis2; do
-    want "$sc" || continue
+    fl=""
+    if want floor; then
+        case "$sc" in
+            idle)      fl=floor_idle ;;
+            fanout5)   fl=floor_fan5 ;;
+            fanoutmax) fl=floor_fanmax ;;
+        esac
+    fi
+    want "$sc" || [ -n "$fl" ] || continue
     for rep in $(seq "$reps"); do
-        for m in $modules; do
-            scenario "$sc" "$m"
-        done
+        if want "$sc"; then
+            for m in $modules; do
+                scenario "$sc" "$m"
+            done
+        fi
+        if [ -n "$fl" ]; then
+            scenario "$fl" floor
+        fi
     done
 done
 rep=0
@@ -424,6 +517,18 @@ for m in $modules; do
     pick redis2_two5 "$m" lat_p99_us median
     pick redis2_twomax "$m" deliveries_per_s max
 done
+
+# the floor: one idle connection for both idle scenarios
+if want floor; then
+    pick idle_ka floor mem_pss_per_sub median
+    pick fanout5 floor round_p99_us median
+    pick fanoutmax floor cpu_ns_per_delivery median
+    for s in idle_many idle_one; do
+        if [ -f "$res/idle_ka.floor.txt" ]; then
+            cp "$res/idle_ka.floor.txt" "$res/$s.floor.txt"
+        fi
+    done
+fi
 
 for m in $modules; do
     cur=$m
@@ -492,45 +597,60 @@ ratio() {   # ours theirs
         printf "%.2f", a / b }'
 }
 
+# one line of the table: sse, nchan, sse/nchan, the floor, sse/floor
+line() {    # label sse nchan floor
+    printf "| %-46s | %12s | %12s | %9s | %10s | %9s |\n" "$1" "$2" "$3" \
+        "$(ratio "$2" "$3")" "$4" "$(ratio "$2" "$4")"
+}
+
 row() {     # label scenario key [unit divisor]
-    local lbl=$1 s=$2 k=$3 div=${4:-1} a b
-    a=$(get "$s" sse "$k"); b=$(get "$s" nchan "$k")
+    local lbl=$1 s=$2 k=$3 div=${4:-1} a b f
+    a=$(get "$s" sse "$k"); b=$(get "$s" nchan "$k"); f=$(get "$s" floor "$k")
     if [ "$div" != 1 ]; then
         a=$(awk -v v="$a" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
         b=$(awk -v v="$b" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
+        f=$(awk -v v="$f" -v d="$div" 'BEGIN { if (v == "-") print "-"; else printf "%.1f", v / d }')
     fi
-    printf "| %-46s | %12s | %12s | %6s |\n" "$lbl" "$a" "$b" "$(ratio "$a" "$b")"
+    line "$lbl" "$a" "$b" "$f"
 }
 
 if want idle || want fanout5 || want fanoutmax || want channels \
-    || want pubonly || want scale
+    || want pubonly || want scale || want floor
 then
 echo
-echo "| scenario / figure                              |   sse module |        nchan |  ratio |"
-echo "|------------------------------------------------|-------------:|-------------:|-------:|"
+echo "| scenario / figure                              |   sse module |        nchan | sse/nchan |      floor | sse/floor |"
+echo "|------------------------------------------------|-------------:|-------------:|----------:|-----------:|----------:|"
 fi
-if want idle; then
+if want idle || want floor; then
     row "idle $idle_subs subs / $idle_subs ch: Pss bytes/sub" idle_many mem_pss_per_sub
     row "idle $idle_subs subs / $idle_subs ch: Rss bytes/sub" idle_many mem_rss_per_sub
     row "idle $idle_subs subs / 1 ch: Pss bytes/sub" idle_one mem_pss_per_sub
     row "idle $idle_subs subs / 1 ch: Rss bytes/sub" idle_one mem_rss_per_sub
 fi
-if want fanout5; then
+if want fanout5 || want floor; then
     row "fan-out 5/s x $fan_subs: deliveries" fanout5 deliveries
     row "fan-out 5/s x $fan_subs: lost" fanout5 lost
     row "fan-out 5/s x $fan_subs: latency p50 ms" fanout5 lat_p50_us 1000
     row "fan-out 5/s x $fan_subs: latency p90 ms" fanout5 lat_p90_us 1000
     row "fan-out 5/s x $fan_subs: latency p99 ms" fanout5 lat_p99_us 1000
     row "fan-out 5/s x $fan_subs: latency max ms" fanout5 lat_max_us 1000
+    row "fan-out 5/s x $fan_subs: round p50 ms" fanout5 round_p50_us 1000
+    row "fan-out 5/s x $fan_subs: round p99 ms" fanout5 round_p99_us 1000
     row "fan-out 5/s x $fan_subs: server CPU ns/delivery" fanout5 cpu_ns_per_delivery
 fi
-if want fanoutmax; then
+if want fanoutmax || want floor; then
     row "fan-out max x $fan_subs: publishes/s" fanoutmax publishes_per_s
     row "fan-out max x $fan_subs: deliveries/s" fanoutmax deliveries_per_s
     row "fan-out max x $fan_subs: lost" fanoutmax lost
     row "fan-out max x $fan_subs: latency p50 ms" fanoutmax lat_p50_us 1000
     row "fan-out max x $fan_subs: latency p99 ms" fanoutmax lat_p99_us 1000
+    row "fan-out max x $fan_subs: round p50 ms" fanoutmax round_p50_us 1000
     row "fan-out max x $fan_subs: server CPU ns/delivery" fanoutmax cpu_ns_per_delivery
+fi
+if want floor; then
+    row "floor 5/s x $fan_subs: write loop p50 ms" fanout5 floor_write_p50_us 1000
+    row "floor 5/s x $fan_subs: write loop p99 ms" fanout5 floor_write_p99_us 1000
+    row "floor max x $fan_subs: write loop p50 ms" fanoutmax floor_write_p50_us 1000
 fi
 if want channels; then
     for k in $ch_conc; do
@@ -544,9 +664,9 @@ fi
 if want pubonly; then
     row "publish only, raw body: publishes/s" pubonly_raw publishes_per_s
     row "publish only, server CPU ns/publish (raw)" pubonly_raw cpu_ns_per_publish
-    printf "| %-46s | %12s | %12s | %6s |\n" "publish only, sse JSON vs nchan raw: pub/s" \
-        "$(get pubonly_json sse publishes_per_s)" "$(get pubonly_raw nchan publishes_per_s)" \
-        "$(ratio "$(get pubonly_json sse publishes_per_s)" "$(get pubonly_raw nchan publishes_per_s)")"
+    line "publish only, sse JSON vs nchan raw: pub/s" \
+        "$(get pubonly_json sse publishes_per_s)" \
+        "$(get pubonly_raw nchan publishes_per_s)" -
 fi
 if want scale; then
     row "scale: subscribers connected" scale subs_ok
@@ -640,6 +760,20 @@ if want fanout5; then
     verdict "p99 latency 5 msg/s x $fan_subs, sse/nchan" \
         "$(ratio "$(get fanout5 sse lat_p99_us)" "$(get fanout5 nchan lat_p99_us)")" "<=" 0.25
 fi
+# issue 14: against nchan and against the floor of this machine
+if want idle; then
+    for s in idle_many idle_one; do
+        if [ "$s" = idle_many ]; then w="$idle_subs channels"; else w="1 channel"; fi
+        verdict "issue 14: idle memory/subscriber ($w), sse/nchan" \
+            "$(ratio "$(get $s sse mem_pss_per_sub)" "$(get $s nchan mem_pss_per_sub)")" "<=" 0.15
+        verdict "issue 14: idle memory/subscriber ($w), sse/floor connection" \
+            "$(ratio "$(get $s sse mem_pss_per_sub)" "$(get $s floor mem_pss_per_sub)")" "<=" 2.5
+    done
+fi
+if want fanout5; then
+    verdict "issue 14: p99 latency 5 msg/s x $fan_subs, sse/floor round p99" \
+        "$(ratio "$(get fanout5 sse lat_p99_us)" "$(get fanout5 floor round_p99_us)")" "<=" 1.3
+fi
 if want channels; then
     verdict "$ch_subs channels x 1: publishes/s, sse/nchan" \
         "$(ratio "$(get channels sse publishes_per_s)" "$(get channels nchan publishes_per_s)")" ">=" 1.5
@@ -664,3 +798,11 @@ do
     if [ "$v" != "-" ] && [ "$v" != 0 ]; then echo "note: $s: $v sse subscribers failed to connect"; fi
     if [ "$f" != "-" ] && [ "$f" != 0 ]; then echo "note: $s: $f sse subscribers closed by the server"; fi
 done
+# a floor that lost messages or subscribers is no floor
+for s in fanout5 fanoutmax; do
+    v=$(get "$s" floor lost); f=$(get "$s" floor floor_subs_overflow)
+    if [ "$v" != "-" ] && [ "$v" != 0 ]; then echo "note: floor $s: $v messages lost"; fi
+    if [ "$f" != "-" ] && [ "$f" != 0 ]; then echo "note: floor $s: $f subscribers closed past --max-pending"; fi
+done
+v=$(get idle_ka floor subs_failed)
+if [ "$v" != "-" ] && [ "$v" != 0 ]; then echo "note: floor idle: $v connections failed"; fi
