@@ -36,7 +36,14 @@ ngx_http_sse_send_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/* a whole response: status, type, length and body */
+/*
+ * A whole response: status, type, length and body.  Every reply of the
+ * module passes here, the early ones too (401, 405, ...): a request body
+ * nobody read is discarded first, as nginx does before its own pages, or
+ * its bytes would be taken for the next request on a keep-alive
+ * connection.  When the body cannot be discarded (bad chunked encoding),
+ * the connection ends with the reply.
+ */
 
 ngx_int_t
 ngx_http_sse_send_body(ngx_http_request_t *r, ngx_uint_t status,
@@ -45,6 +52,13 @@ ngx_http_sse_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
+
+    /* the reply is decided: no "100 Continue" for the body */
+    r->expect_tested = 1;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;

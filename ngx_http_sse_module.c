@@ -9,7 +9,12 @@
 #include "ngx_http_sse_module.h"
 
 
+/* what a log shows in place of a token */
+#define NGX_HTTP_SSE_REDACTED  "[redacted]"
+
+
 static ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_sse_publish_method(ngx_http_request_t *r);
 static void ngx_http_sse_publish_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
@@ -19,6 +24,14 @@ static ngx_int_t ngx_http_sse_target_channel(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
     ngx_str_t *channel);
 
+static ngx_int_t ngx_http_sse_redact_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_redact_tokens(ngx_pool_t *pool,
+    ngx_str_t *line, ngx_str_t *out);
+static ngx_int_t ngx_http_sse_next_token(u_char **pos, u_char *end,
+    u_char **start, u_char **stop);
+static ngx_uint_t ngx_http_sse_token_name(u_char *name, size_t len);
+
+static ngx_int_t ngx_http_sse_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_sse_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_sse_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -183,7 +196,7 @@ static ngx_command_t  ngx_http_sse_commands[] = {
 
 static ngx_http_module_t  ngx_http_sse_module_ctx = {
     NULL,                                  /* preconfiguration */
-    ngx_http_sse_error_filter_init,        /* postconfiguration */
+    ngx_http_sse_postconfiguration,        /* postconfiguration */
 
     ngx_http_sse_create_main_conf,         /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -215,7 +228,8 @@ ngx_module_t  ngx_http_sse_module = {
 static ngx_int_t
 ngx_http_sse_publish_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    ngx_int_t   rc;
+    ngx_uint_t  method;
 
     rc = ngx_http_sse_auth_api_key(r);
 
@@ -227,14 +241,9 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    /*
-     * Reached by an internal redirect (X-Accel-Redirect from an upstream,
-     * error_page) the method is GET by now: the original body is published.
-     */
+    method = ngx_http_sse_publish_method(r);
 
-    if ((r->method & (NGX_HTTP_POST|NGX_HTTP_PUT))
-        || (r->internal && r->request_body))
-    {
+    if (method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
 
         rc = ngx_http_read_client_request_body(r, ngx_http_sse_publish_body);
 
@@ -254,7 +263,7 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+    if (method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -263,7 +272,7 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
         return ngx_http_sse_channel_info(r);
     }
 
-    if (r->method == NGX_HTTP_DELETE) {
+    if (method == NGX_HTTP_DELETE) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -276,6 +285,42 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
                                    "method not allowed: publish with POST "
                                    "or PUT, read with GET, remove with "
                                    "DELETE");
+}
+
+
+/*
+ * The method a publisher location acts on.  Reached by an internal redirect
+ * (X-Accel-Redirect from an upstream, error_page), a POST or PUT is a GET
+ * by now, and its body may not have been read yet (error_page after
+ * "return 404"): the original request's method, which its request line
+ * still shows, decides.  A subrequest (mirror) has the method its module
+ * gave it.
+ */
+
+static ngx_uint_t
+ngx_http_sse_publish_method(ngx_http_request_t *r)
+{
+    ngx_str_t  *line;
+
+    if (!r->internal || r != r->main) {
+        return r->method;
+    }
+
+    line = &r->request_line;
+
+    if (line->len > sizeof("POST ") - 1
+        && ngx_strncmp(line->data, "POST ", sizeof("POST ") - 1) == 0)
+    {
+        return NGX_HTTP_POST;
+    }
+
+    if (line->len > sizeof("PUT ") - 1
+        && ngx_strncmp(line->data, "PUT ", sizeof("PUT ") - 1) == 0)
+    {
+        return NGX_HTTP_PUT;
+    }
+
+    return r->method;
 }
 
 
@@ -825,6 +870,218 @@ ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * Tokens never reach a log.  nginx's error.log lines about a request end
+ * with its request line, and access_log's $request is that line: on
+ * sse_subscribe locations it is replaced, before any access check can log
+ * it, by a copy with the value of every "token" argument shown as
+ * "[redacted]".  r->args, which $arg_token reads, is left alone.
+ */
+
+static ngx_int_t
+ngx_http_sse_redact_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   line;
+    ngx_http_sse_loc_conf_t    *slcf;
+    ngx_http_sse_main_conf_t   *smcf;
+    ngx_http_variable_value_t  *v;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (slcf->role != NGX_HTTP_SSE_ROLE_SUBSCRIBE) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_sse_redact_tokens(r->pool, &r->main->request_line, &line);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->request_line = line;
+    r->request_line = line;
+
+    /* $request, if something read it already, is read again */
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_sse_module);
+
+    v = &r->main->variables[smcf->request_index];
+    v->valid = 0;
+    v->not_found = 0;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * NGX_OK: *out is a copy of the request line with each value of a "token"
+ * argument replaced by "[redacted]"; NGX_DECLINED: there is none to hide.
+ */
+
+static ngx_int_t
+ngx_http_sse_redact_tokens(ngx_pool_t *pool, ngx_str_t *line, ngx_str_t *out)
+{
+    u_char      *p, *q, *dst, *end, *last, *prev, *start, *stop;
+    ngx_uint_t   n;
+
+    if (line->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    last = line->data + line->len;
+
+    /* the query: after the first "?", up to " HTTP/1.1" or " HTTP/2.0" */
+
+    p = ngx_strlchr(line->data, last, '?');
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    end = last;
+
+    for (q = last; q > p; q--) {
+        if (q[-1] == ' ') {
+            if (last - q >= 5 && ngx_strncmp(q, "HTTP/", 5) == 0) {
+                end = q - 1;
+            }
+
+            break;
+        }
+    }
+
+    n = 0;
+    q = p;
+
+    while (ngx_http_sse_next_token(&q, end, &start, &stop) == NGX_OK) {
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* an upper bound: every value may be shorter than "[redacted]" */
+
+    out->data = ngx_pnalloc(pool,
+                            line->len
+                            + n * (sizeof(NGX_HTTP_SSE_REDACTED) - 1));
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = out->data;
+    prev = line->data;
+    q = p;
+
+    while (ngx_http_sse_next_token(&q, end, &start, &stop) == NGX_OK) {
+        dst = ngx_cpymem(dst, prev, start - prev);
+        dst = ngx_cpymem(dst, NGX_HTTP_SSE_REDACTED,
+                         sizeof(NGX_HTTP_SSE_REDACTED) - 1);
+        prev = stop;
+    }
+
+    dst = ngx_cpymem(dst, prev, last - prev);
+
+    out->len = dst - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The next value to hide in the query [*pos, end): that of an argument
+ * whose name, percent-decoded, is "token" in any case (nginx's $arg_token
+ * ignores case), unless it is empty or hidden already.  A value runs to
+ * the next "&", as $arg_token does; names also begin after ";" and "?".
+ */
+
+static ngx_int_t
+ngx_http_sse_next_token(u_char **pos, u_char *end, u_char **start,
+    u_char **stop)
+{
+    u_char  *p, *name;
+
+    p = *pos;
+
+    while (p < end) {
+
+        if (*p == '&' || *p == ';' || *p == '?') {
+            p++;
+            continue;
+        }
+
+        name = p;
+
+        while (p < end && *p != '=' && *p != '&' && *p != ';' && *p != '?') {
+            p++;
+        }
+
+        if (p < end && *p == '=' && ngx_http_sse_token_name(name, p - name)) {
+            *start = ++p;
+
+            while (p < end && *p != '&') {
+                p++;
+            }
+
+            *stop = p;
+
+            if (p > *start
+                && !((size_t) (p - *start) == sizeof(NGX_HTTP_SSE_REDACTED) - 1
+                     && ngx_strncmp(*start, NGX_HTTP_SSE_REDACTED,
+                                    sizeof(NGX_HTTP_SSE_REDACTED) - 1)
+                        == 0))
+            {
+                *pos = p;
+                return NGX_OK;
+            }
+
+            continue;
+        }
+
+        /* another argument: on to the next name */
+
+        while (p < end && *p != '&' && *p != ';' && *p != '?') {
+            p++;
+        }
+    }
+
+    *pos = end;
+
+    return NGX_DECLINED;
+}
+
+
+/* "token", "TOKEN", "%74oken", ... */
+
+static ngx_uint_t
+ngx_http_sse_token_name(u_char *name, size_t len)
+{
+    u_char  *src, *dst, buf[sizeof("%74%6f%6b%65%6e") - 1];
+
+    if (len < sizeof("token") - 1 || len > sizeof(buf)) {
+        return 0;
+    }
+
+    if (ngx_strlchr(name, name + len, '%') == NULL) {
+        return len == sizeof("token") - 1
+               && ngx_strncasecmp(name, (u_char *) "token", len) == 0;
+    }
+
+    src = name;
+    dst = buf;
+
+    ngx_unescape_uri(&dst, &src, len, 0);
+
+    return (size_t) (dst - buf) == sizeof("token") - 1
+           && ngx_strncasecmp(buf, (u_char *) "token", dst - buf) == 0;
+}
+
+
 ngx_http_sse_main_conf_t *
 ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle)
 {
@@ -835,6 +1092,44 @@ ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle)
     }
 
     return ngx_http_cycle_get_module_main_conf(cycle, ngx_http_sse_module);
+}
+
+
+static ngx_int_t
+ngx_http_sse_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_sse_main_conf_t   *smcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    static ngx_str_t  request = ngx_string("request");
+
+    if (ngx_http_sse_error_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sse_module);
+
+    smcf->request_index = ngx_http_get_variable_index(cf, &request);
+    if (smcf->request_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * The rewrite phase: the location is known, and nothing that logs the
+     * request line (limit_req, allow/deny, the handler) has run yet.
+     */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_sse_redact_handler;
+
+    return NGX_OK;
 }
 
 

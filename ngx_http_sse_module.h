@@ -147,6 +147,7 @@ typedef struct {
     ngx_array_t                 zones;       /* ngx_http_sse_zone_t * */
     ngx_http_complex_value_t   *arg_token;   /* $arg_token */
     ngx_http_complex_value_t   *cookie_token; /* $cookie_sse_token */
+    ngx_int_t                   request_index; /* $request, redacted */
 } ngx_http_sse_main_conf_t;
 
 
