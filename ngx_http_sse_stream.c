@@ -315,7 +315,7 @@ static ngx_int_t
 ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
 {
     u_char                   *p;
-    uint64_t                  id;
+    uint64_t                  id, d;
     ngx_str_t                 value;
     ngx_http_sse_ctx_t       *ctx;
     ngx_http_sse_loc_conf_t  *slcf;
@@ -342,11 +342,21 @@ ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
     id = 0;
 
     for (p = value.data; p < value.data + value.len; p++) {
-        if (*p < '0' || *p > '9' || id > ((uint64_t) -1 - 9) / 10) {
+        if (*p < '0' || *p > '9') {
             return NGX_DECLINED;
         }
 
-        id = id * 10 + (*p - '0');
+        d = *p - '0';
+
+        /* up to 18446744073709551615, the largest 64-bit id */
+
+        if (id > ((uint64_t) -1) / 10
+            || (id == ((uint64_t) -1) / 10 && d > ((uint64_t) -1) % 10))
+        {
+            return NGX_DECLINED;
+        }
+
+        id = id * 10 + d;
     }
 
     since->resume = 1;
