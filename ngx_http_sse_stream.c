@@ -542,11 +542,47 @@ ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 }
 
 
-/* the response head alone, when there is nothing else to send yet */
+/*
+ * Sends the response head before any event.  Over HTTP/1.x a flush does.
+ * Over HTTP/2, nginx 1.22 queues the HEADERS frame without the flush flag
+ * that only its DATA frames carry: with TLS, ngx_ssl_send_chain() keeps it
+ * in the connection's 16k buffer until the first event or keepalive, and a
+ * flush of the request does not reach that buffer (the HTTP/2 send chain
+ * makes frames of data only).  So the HTTP/2 connection is flushed here:
+ * ngx_http_v2_send_output_queue() with no frame queued calls the TLS send
+ * chain with nothing new, which writes what it holds (or arms the write
+ * event of the connection, whose handler finishes it).
+ */
 
 static ngx_int_t
 ngx_http_sse_stream_push_head(ngx_http_request_t *r)
 {
+#if (NGX_HTTP_V2)
+    ngx_int_t              rc;
+    ngx_http_v2_stream_t  *stream;
+
+    stream = r->stream;
+
+    if (stream) {
+        if (!stream->connection->connection->buffered) {
+            return NGX_OK;
+        }
+
+        /* as the HTTP/2 filter does around it: the stream stays */
+
+        stream->blocked = 1;
+        rc = ngx_http_v2_send_output_queue(stream->connection);
+        stream->blocked = 0;
+
+        if (rc == NGX_ERROR) {
+            r->connection->error = 1;
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+#endif
+
     return (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR)
            ? NGX_ERROR : NGX_OK;
 }

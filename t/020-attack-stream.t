@@ -505,3 +505,50 @@ my $r = http('GET', '/sub?channel=a&last_event_id=18446744073709551616');
 is($r->{status}, 400, 'in the argument too');
 $s = sse_open('/sub?channel=a', {'Last-Event-ID' => '1844674407370955161'});
 is($s->status, 200, 'a 19-digit id below the limit');
+
+
+
+=== TEST 10: HTTP/2 over TLS: a quiet stream's response head is on the wire at once, as over HTTP/1.1
+--- http_config
+sse_zone zone=ev:1m;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 ssl http2;
+    ssl_certificate $TEST_NGINX_SSL_DIR/cert.pem;
+    ssl_certificate_key $TEST_NGINX_SSL_DIR/key.pem;
+    location /sub { sse_subscribe; sse_keepalive 30s; }
+}
+--- config
+location /pub { sse_publish; }
+--- test
+my $p2 = port2();
+my $wait = 3 * timeout_factor();
+$wait = 20 if $wait > 20;    # well before the first keepalive (30 s)
+for my $proto ('http2', 'http1.1') {
+    my $out = server_root() . "/$proto.body";
+    my $t0 = time;
+    my $pid = open(my $curl, '-|', "exec curl -sk --no-buffer --$proto -v --max-time "
+                   . ($wait + 2) . " -o $out https://127.0.0.1:$p2/sub?channel=$proto 2>&1")
+        or die "curl: $!";
+    my ($status, $t_head) = ('');
+    my $sel = IO::Select->new($curl);
+    my $buf = '';
+    while (!defined $t_head && $sel->can_read($t0 + $wait - time)) {
+        last unless sysread($curl, $buf, 4096, length $buf);
+        $status = $1 if $buf =~ /^< (HTTP\/\S+ \d+)/m;
+        $t_head = time - $t0 if $buf =~ /^< \r?\n/m;
+    }
+    ok(defined $t_head, "$proto: the response head arrived within ${wait}s, no event yet ("
+                        . sprintf('%.2f s', $t_head // -1) . ")");
+    like($status, qr/^HTTP\/(2|1\.1) 200$/, "$proto: 200");
+    my $r = http('POST', "/pub?channel=$proto", 'hello', {'Content-Type' => 'text/plain'});
+    like($r->{body}, qr/"subscribers":1\}/, "$proto: subscribed");
+    sleep 0.3;
+    kill 'TERM', $pid;
+    close $curl;
+    my $body = do { local $/; open my $f, '<', $out or die "$out: $!"; <$f> };
+    is($body, "id: " . ($proto eq 'http2' ? 1 : 2) . "\ndata: hello\n\n",
+       "$proto: the body is the event alone");
+}
+--- no_error_log
+[alert]
+[crit]
