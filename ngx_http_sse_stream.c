@@ -1217,6 +1217,13 @@ ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
     ctx->out = NULL;
     ctx->last_out = &ctx->out;
 
+    /* what it queued goes now: not dirty any more, unless it must end */
+
+    if (ctx->in_dirty && !ctx->overflow && !ctx->end_pending) {
+        ngx_queue_remove(&ctx->dirty);
+        ctx->in_dirty = 0;
+    }
+
     if (out == NULL && ctx->busy == NULL && !c->buffered && !r->buffered) {
         return NGX_OK;
     }
