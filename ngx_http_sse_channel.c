@@ -9,6 +9,12 @@
  *     handed it to them yet.
  * It is freed when it is in neither.  A worker walks the pending log from its
  * slot's "next" without the lock: nothing after its cursor can be freed.
+ *
+ * A worker also reads kept messages without the lock, to format history
+ * for a subscriber (ngx_http_sse_store_read() to _read_done()).  While some
+ * worker does, a message that leaves the history and the log waits in the
+ * zone's limbo, and is freed once every worker that was reading when it
+ * went there is done.
  */
 
 
@@ -30,16 +36,21 @@ static void ngx_http_sse_msg_unhistory(ngx_http_sse_zone_t *zone,
     ngx_http_sse_msg_t *msg);
 static void ngx_http_sse_msg_free(ngx_http_sse_zone_t *zone,
     ngx_http_sse_msg_t *msg);
+static void ngx_http_sse_msg_retire(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_msg_t *msg);
+static void ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_expire(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_gc(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone,
     ngx_uint_t slot);
 static void ngx_http_sse_log_full(ngx_http_sse_zone_t *zone, ngx_log_t *log);
-static int ngx_libc_cdecl ngx_http_sse_msg_cmp(const void *one,
-    const void *two);
 static ngx_int_t ngx_http_sse_since(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **chs, ngx_uint_t n, ngx_http_sse_since_t *since,
     ngx_log_t *log);
+static uint64_t ngx_http_sse_oldest_id(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch);
+static ngx_http_sse_msg_t *ngx_http_sse_history_next(
+    ngx_http_sse_channel_t *ch, ngx_http_sse_hpos_t *pos);
 static ngx_http_sse_channel_t *ngx_http_sse_info_locked(
     ngx_http_sse_zone_t *zone, ngx_str_t *name, ngx_http_sse_info_t *info);
 static void ngx_http_sse_unsubscribe_locked(ngx_http_sse_zone_t *zone,
@@ -115,6 +126,7 @@ ngx_http_sse_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_http_sse_channel_insert);
     ngx_queue_init(&sh->log);
     ngx_queue_init(&sh->all);
+    ngx_queue_init(&sh->limbo);
 
     /* names this server's subscriber counts in Redis; kept on reload */
     sh->server_id = ((uint64_t) ngx_random() << 32)
@@ -339,7 +351,7 @@ ngx_http_sse_msg_unhistory(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
     zone->sh->messages--;
 
     if (!msg->in_log) {
-        ngx_http_sse_msg_free(zone, msg);
+        ngx_http_sse_msg_retire(zone, msg);
     }
 }
 
@@ -355,6 +367,67 @@ ngx_http_sse_msg_free(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
 
     ch->refs--;
     ngx_http_sse_channel_release(zone, ch);
+}
+
+
+/* a message nobody needs any more: freed, or in limbo while workers read */
+
+static void
+ngx_http_sse_msg_retire(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
+{
+    ngx_http_sse_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    if (sh->nreading == 0) {
+        ngx_http_sse_msg_free(zone, msg);
+        return;
+    }
+
+    /* the "all" link is free: the message left the history */
+
+    ngx_queue_insert_tail(&sh->limbo, &msg->all);
+    sh->retired++;
+}
+
+
+/*
+ * Frees what waits in limbo and no reading worker can hold: the k-th
+ * message put there is free once every reading slot began after it.
+ */
+
+static void
+ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone)
+{
+    uint64_t               min;
+    ngx_uint_t             i;
+    ngx_queue_t           *q;
+    ngx_http_sse_slot_t   *slot;
+    ngx_http_sse_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    if (ngx_queue_empty(&sh->limbo)) {
+        return;
+    }
+
+    min = sh->retired + 1;
+
+    for (i = 0; sh->nreading && i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+        slot = &sh->slots[i];
+
+        if (slot->pid && slot->reading && slot->reading < min) {
+            min = slot->reading;
+        }
+    }
+
+    while (!ngx_queue_empty(&sh->limbo) && sh->unlimbo + 1 < min) {
+        q = ngx_queue_head(&sh->limbo);
+        ngx_queue_remove(q);
+        sh->unlimbo++;
+
+        ngx_http_sse_msg_free(zone, ngx_queue_data(q, ngx_http_sse_msg_t, all));
+    }
 }
 
 
@@ -416,7 +489,7 @@ ngx_http_sse_gc(ngx_http_sse_zone_t *zone)
         msg->in_log = 0;
 
         if (!msg->in_history) {
-            ngx_http_sse_msg_free(zone, msg);
+            ngx_http_sse_msg_retire(zone, msg);
         }
     }
 }
@@ -932,84 +1005,79 @@ ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg, ngx_str_t *user)
 }
 
 
-static int ngx_libc_cdecl
-ngx_http_sse_msg_cmp(const void *one, const void *two)
-{
-    const ngx_http_sse_msg_t  *a = *(const ngx_http_sse_msg_t **) one;
-    const ngx_http_sse_msg_t  *b = *(const ngx_http_sse_msg_t **) two;
-
-    return (a->id > b->id) - (a->id < b->id);
-}
-
-
 /*
- * What a new subscriber gets from history: with a Last-Event-ID, an sse_gap
- * for every channel that dropped messages after it, then every kept message
- * after it; without one, the last sse_replay messages of each channel.
- * Messages of several channels go out in id order.
+ * Where a new subscriber starts in history: with a Last-Event-ID, after it,
+ * with an sse_gap first for every channel that dropped messages after it;
+ * without one, at the last sse_replay messages of each channel.  Nothing is
+ * read here: ngx_http_sse_store_read() reads on as the connection drains.
  */
 
 static ngx_int_t
 ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
     ngx_uint_t n, ngx_http_sse_since_t *since, ngx_log_t *log)
 {
-    uint64_t                 oldest;
-    ngx_int_t                rc;
-    ngx_uint_t               i, k, total, count;
-    ngx_queue_t             *q;
-    ngx_http_sse_msg_t      *msg, **list;
+    ngx_uint_t               i, count;
+    ngx_queue_t             *q, *p;
+    ngx_http_sse_msg_t      *msg;
+    ngx_http_sse_hpos_t     *pos;
     ngx_http_sse_channel_t  *ch;
 
-    if (since == NULL || (!since->resume && since->replay == 0)) {
+    since->catchup = 0;
+
+    if (!since->resume && since->replay == 0) {
         return NGX_OK;
     }
-
-    if (since->resume) {
-        for (i = 0; i < n; i++) {
-            ch = chs[i];
-
-            /* dropped after the client's id, or a zone that started anew */
-            if (since->last_id >= ch->dropped_id
-                && since->last_id <= zone->sh->last_id)
-            {
-                continue;
-            }
-
-            if (ngx_queue_empty(&ch->history)) {
-                oldest = zone->sh->last_id + 1;
-
-            } else {
-                msg = ngx_queue_data(ngx_queue_head(&ch->history),
-                                     ngx_http_sse_msg_t, chq);
-                oldest = msg->id;
-            }
-
-            if (since->gap(since->data, ch, since->last_id, oldest)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    total = 0;
-    for (i = 0; i < n; i++) {
-        total += chs[i]->messages;
-    }
-
-    if (total == 0) {
-        return NGX_OK;
-    }
-
-    list = ngx_alloc(total * sizeof(ngx_http_sse_msg_t *), log);
-    if (list == NULL) {
-        return NGX_ERROR;
-    }
-
-    k = 0;
 
     for (i = 0; i < n; i++) {
         ch = chs[i];
+        pos = &since->pos[i];
+
+        ngx_memzero(pos, sizeof(ngx_http_sse_hpos_t));
+
+        if (since->resume) {
+            pos->id = since->last_id;
+
+            /* dropped after the client's id, or a zone that started anew */
+
+            if (since->last_id < ch->dropped_id
+                || since->last_id > zone->sh->last_id)
+            {
+                pos->gap_from = since->last_id;
+                pos->gap_oldest = ngx_http_sse_oldest_id(zone, ch);
+
+                if (ch->dropped_id > pos->id) {
+                    pos->id = ch->dropped_id;
+                }
+
+                since->catchup = 1;
+            }
+
+            if (!ngx_queue_empty(&ch->history)) {
+                msg = ngx_queue_data(ngx_queue_last(&ch->history),
+                                     ngx_http_sse_msg_t, chq);
+
+                if (msg->id > pos->id) {
+                    since->catchup = 1;
+                }
+            }
+
+            continue;
+        }
+
+        /* replay: from the head, or after the last N visible messages */
+
+        pos->id = ch->dropped_id;
+
+        if (ngx_queue_empty(&ch->history)) {
+            continue;
+        }
+
+        since->catchup = 1;
+
+        if (since->replay >= ch->messages) {
+            continue;
+        }
+
         count = 0;
 
         for (q = ngx_queue_last(&ch->history);
@@ -1018,38 +1086,258 @@ ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
         {
             msg = ngx_queue_data(q, ngx_http_sse_msg_t, chq);
 
-            if (since->resume) {
-                if (msg->id <= since->last_id) {
-                    break;
-                }
-
-            } else if (count == since->replay) {
+            if (ngx_http_sse_msg_visible(msg, since->user)
+                && ++count == since->replay)
+            {
                 break;
             }
+        }
 
-            if (!ngx_http_sse_msg_visible(msg, since->user)) {
-                continue;
-            }
+        if (q == ngx_queue_sentinel(&ch->history)) {
+            continue;
+        }
 
-            list[k++] = msg;
-            count++;
+        p = ngx_queue_prev(q);
+
+        if (p != ngx_queue_sentinel(&ch->history)) {
+            msg = ngx_queue_data(p, ngx_http_sse_msg_t, chq);
+            pos->msg = msg;
+            pos->msg_id = msg->id;
+            pos->id = msg->id;
         }
     }
 
-    ngx_qsort(list, k, sizeof(ngx_http_sse_msg_t *), ngx_http_sse_msg_cmp);
+    return NGX_OK;
+}
 
-    rc = NGX_OK;
 
-    for (i = 0; i < k; i++) {
-        if (since->history(since->data, list[i]) != NGX_OK) {
-            rc = NGX_ERROR;
+/* under the lock: the oldest id a channel still has, as sse_gap names it */
+
+static uint64_t
+ngx_http_sse_oldest_id(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch)
+{
+    ngx_http_sse_msg_t  *msg;
+
+    if (ngx_queue_empty(&ch->history)) {
+        return zone->sh->last_id + 1;
+    }
+
+    msg = ngx_queue_data(ngx_queue_head(&ch->history), ngx_http_sse_msg_t,
+                         chq);
+
+    return msg->id;
+}
+
+
+/*
+ * Under the lock: the first kept message of a channel after a subscriber's
+ * place, or NULL.  Without a valid hint, the history is walked from the
+ * nearer end; the message before the one found becomes the hint.
+ */
+
+static ngx_http_sse_msg_t *
+ngx_http_sse_history_next(ngx_http_sse_channel_t *ch, ngx_http_sse_hpos_t *pos)
+{
+    ngx_queue_t         *q, *s;
+    ngx_http_sse_msg_t  *head, *tail, *msg;
+
+    s = ngx_queue_sentinel(&ch->history);
+
+    if (pos->msg && pos->msg_id > ch->dropped_id) {
+        q = ngx_queue_next(&pos->msg->chq);
+        return (q == s) ? NULL : ngx_queue_data(q, ngx_http_sse_msg_t, chq);
+    }
+
+    pos->msg = NULL;
+
+    if (ngx_queue_empty(&ch->history)) {
+        return NULL;
+    }
+
+    head = ngx_queue_data(ngx_queue_head(&ch->history), ngx_http_sse_msg_t,
+                          chq);
+    tail = ngx_queue_data(ngx_queue_last(&ch->history), ngx_http_sse_msg_t,
+                          chq);
+
+    if (tail->id <= pos->id) {
+        return NULL;
+    }
+
+    if (head->id > pos->id) {
+        return head;
+    }
+
+    if (pos->id - head->id < tail->id - pos->id) {
+        for (q = ngx_queue_next(&head->chq); q != s; q = ngx_queue_next(q)) {
+            msg = ngx_queue_data(q, ngx_http_sse_msg_t, chq);
+
+            if (msg->id > pos->id) {
+                break;
+            }
+        }
+
+    } else {
+        for (q = &tail->chq; ngx_queue_prev(q) != s; q = ngx_queue_prev(q)) {
+            msg = ngx_queue_data(ngx_queue_prev(q), ngx_http_sse_msg_t, chq);
+
+            if (msg->id <= pos->id) {
+                break;
+            }
+        }
+    }
+
+    /* head->id <= pos->id < tail->id: q is neither end of the queue */
+
+    msg = ngx_queue_data(ngx_queue_prev(q), ngx_http_sse_msg_t, chq);
+    pos->msg = msg;
+    pos->msg_id = msg->id;
+
+    return ngx_queue_data(q, ngx_http_sse_msg_t, chq);
+}
+
+
+/*
+ * Reads the next part of a subscriber's history: the sse_gap events due,
+ * then kept messages of its channels after its places, in id order, up to
+ * hr->nitems items and about hr->budget bytes.  With messages read
+ * (hr->reading), the caller formats them without the lock and then calls
+ * ngx_http_sse_store_read_done(): until then, none of them is freed.
+ * Places move only for gaps here; the caller moves them past what it used.
+ */
+
+ngx_int_t
+ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **channels, ngx_http_sse_hpos_t *pos,
+    ngx_uint_t n, ngx_http_sse_hread_t *hr)
+{
+    size_t                   bytes;
+    ngx_uint_t               i, j, k, max;
+    ngx_queue_t             *q;
+    ngx_http_sse_msg_t      *msg, *cur[NGX_HTTP_SSE_MAX_CHANNELS];
+    ngx_http_sse_hitem_t    *it;
+    ngx_http_sse_shctx_t    *sh;
+    ngx_http_sse_channel_t  *ch;
+
+    sh = zone->sh;
+    max = hr->nitems;
+    k = 0;
+
+    hr->end = 0;
+    hr->reading = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_sse_expire(zone);
+
+    for (i = 0; i < n; i++) {
+        ch = channels[i];
+
+        /* messages after its place left the history before it read them */
+
+        if (pos[i].gap_oldest == 0 && !ch->deleted
+            && ch->dropped_id > pos[i].id)
+        {
+            pos[i].gap_from = pos[i].id;
+            pos[i].gap_oldest = ngx_http_sse_oldest_id(zone, ch);
+            pos[i].id = ch->dropped_id;
+            pos[i].msg = NULL;
+        }
+
+        if (pos[i].gap_oldest) {
+            it = &hr->items[k++];
+            it->msg = NULL;
+            it->channel = i;
+            it->id = pos[i].gap_oldest;
+            it->from = pos[i].gap_from;
+            it->visible = 1;
+
+            pos[i].gap_oldest = 0;
+        }
+
+        cur[i] = ngx_http_sse_history_next(ch, &pos[i]);
+    }
+
+    bytes = 0;
+
+    while (k < max && bytes < hr->budget) {
+
+        j = n;
+
+        for (i = 0; i < n; i++) {
+            if (cur[i] && (j == n || cur[i]->id < cur[j]->id)) {
+                j = i;
+            }
+        }
+
+        if (j == n) {
+            break;
+        }
+
+        msg = cur[j];
+
+        it = &hr->items[k++];
+        it->msg = msg;
+        it->channel = j;
+        it->id = msg->id;
+        it->from = 0;
+        it->visible = ngx_http_sse_msg_visible(msg, hr->user);
+
+        if (it->visible) {
+            /* a guess: the frame adds "data: " to every line */
+            bytes += sizeof("id: \nevent: \ndata: \n\n") - 1 + NGX_INT64_LEN
+                     + msg->event_len + msg->data_len;
+        }
+
+        q = ngx_queue_next(&msg->chq);
+        cur[j] = (q == ngx_queue_sentinel(&msg->channel->history))
+                 ? NULL : ngx_queue_data(q, ngx_http_sse_msg_t, chq);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (cur[i]) {
             break;
         }
     }
 
-    ngx_free(list);
+    if (i == n) {
+        hr->end = 1;
+        hr->start_id = sh->last_id;
+    }
 
-    return rc;
+    for (i = 0; i < k; i++) {
+        if (hr->items[i].msg) {
+            if (zone->slot->reading == 0) {
+                zone->slot->reading = sh->retired + 1;
+                sh->nreading++;
+            }
+
+            hr->reading = 1;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    hr->nitems = k;
+
+    return NGX_OK;
+}
+
+
+/* the messages ngx_http_sse_store_read() gave are no longer read */
+
+void
+ngx_http_sse_store_read_done(ngx_http_sse_zone_t *zone)
+{
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (zone->slot->reading) {
+        zone->slot->reading = 0;
+        zone->sh->nreading--;
+        ngx_http_sse_limbo_sweep(zone);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -1322,7 +1610,15 @@ ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone, ngx_uint_t index)
         }
     }
 
+    /* a worker killed while it read history holds nothing any more */
+
+    if (slot->reading) {
+        zone->sh->nreading--;
+    }
+
     ngx_memzero(slot, sizeof(ngx_http_sse_slot_t));
+
+    ngx_http_sse_limbo_sweep(zone);
 }
 
 

@@ -86,6 +86,9 @@ typedef struct {
     ngx_http_sse_msg_t         *next;        /* first unseen, or NULL */
     ngx_atomic_t                bell;        /* a wake-up is on its way */
     uint32_t                    nonce;       /* names the wake-up socket */
+    uint64_t                    reading;     /* 0, or retired + 1 when the
+                                                worker began to read history
+                                                outside the lock */
 } ngx_http_sse_slot_t;
 
 
@@ -104,6 +107,11 @@ typedef struct {
     time_t                      full_logged;
     uint64_t                    server_id;   /* with redis=: this server */
     ngx_atomic_t                redis_synced; /* msec of the last count sync */
+    ngx_queue_t                 limbo;       /* msg->all: freed once no
+                                                worker may still read them */
+    uint64_t                    retired;     /* messages put in limbo */
+    uint64_t                    unlimbo;     /* ... and freed from there */
+    ngx_uint_t                  nreading;    /* slots reading history */
     ngx_http_sse_slot_t         slots[NGX_HTTP_SSE_MAX_SLOTS];
 } ngx_http_sse_shctx_t;
 
@@ -185,19 +193,52 @@ typedef struct {
 } ngx_http_sse_jwt_t;
 
 
-/* what a new subscriber receives from history, and how */
+/*
+ * A subscriber's place in the history of one of its channels (process
+ * memory).  msg is a hint, never dereferenced unless msg_id is above the
+ * channel's dropped_id: messages leave a history oldest first, so it is
+ * still kept then.
+ */
+typedef struct {
+    ngx_http_sse_msg_t         *msg;         /* the last one passed */
+    uint64_t                    msg_id;
+    uint64_t                    id;          /* all up to this id passed */
+    uint64_t                    gap_from;    /* an sse_gap to send: the id */
+    uint64_t                    gap_oldest;  /* ... and the oldest kept; 0 */
+} ngx_http_sse_hpos_t;
+
+
+/* where a new subscriber starts in history */
 typedef struct {
     uint64_t                    last_id;     /* resume after this id */
     ngx_uint_t                  resume;      /* a Last-Event-ID was given */
     ngx_uint_t                  replay;      /* without one: last N */
     ngx_str_t                  *user;        /* for targeted messages */
-    ngx_int_t                 (*history)(void *data,
-                                         ngx_http_sse_msg_t *msg);
-    ngx_int_t                 (*gap)(void *data,
-                                     ngx_http_sse_channel_t *ch,
-                                     uint64_t last_id, uint64_t oldest);
-    void                       *data;
+    ngx_http_sse_hpos_t        *pos;         /* out: one per channel */
+    ngx_uint_t                  catchup;     /* out: there is history to send */
 } ngx_http_sse_since_t;
+
+
+/* one thing read from history: a message, or a gap (msg NULL) */
+typedef struct {
+    ngx_http_sse_msg_t         *msg;
+    ngx_uint_t                  channel;     /* index in the subscriber's */
+    uint64_t                    id;          /* a gap: the oldest kept id */
+    uint64_t                    from;        /* a gap: the last id passed */
+    ngx_uint_t                  visible;     /* to the subscriber's user */
+} ngx_http_sse_hitem_t;
+
+
+/* a batch of history read for a subscriber, in id order */
+typedef struct {
+    ngx_http_sse_hitem_t       *items;
+    ngx_uint_t                  nitems;      /* in: room; out: read */
+    size_t                      budget;      /* bytes, roughly */
+    ngx_str_t                  *user;
+    uint64_t                    start_id;    /* out: live after this id */
+    unsigned                    end:1;       /* out: the newest is read */
+    unsigned                    reading:1;   /* out: call store_read_done */
+} ngx_http_sse_hread_t;
 
 
 /* a message as a publisher hands it over (process memory) */
@@ -229,6 +270,9 @@ typedef struct {
 /* an event formatted once per worker, shared by its subscribers */
 typedef struct {
     ngx_uint_t                  refs;
+    uint64_t                    id;          /* of the message */
+    void                       *zone;        /* its zone's shctx */
+    ngx_uint_t                  cached;      /* in the worker's frame cache */
     size_t                      len;
     u_char                      data[1];
 } ngx_http_sse_frame_t;
@@ -266,6 +310,9 @@ struct ngx_http_sse_ctx_s {
 
     ngx_queue_t                 dirty;       /* in the worker's flush list */
 
+    ngx_http_sse_hpos_t        *hpos;        /* history, one per channel */
+    ngx_event_t                 more;        /* posted: read more history */
+
     ngx_str_t                   error_page;  /* JSON for nginx's page */
 
     unsigned                    registered:1;
@@ -274,6 +321,8 @@ struct ngx_http_sse_ctx_s {
     unsigned                    end_pending:1;
     unsigned                    ending:1;
     unsigned                    overflow:1;
+    unsigned                    catchup:1;   /* history first, no live */
+    unsigned                    body_sent:1;
 };
 
 
@@ -289,6 +338,10 @@ ngx_int_t ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone,
     uint64_t *start_id, ngx_log_t *log);
 void ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_uint_t n);
+ngx_int_t ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **channels, ngx_http_sse_hpos_t *pos,
+    ngx_uint_t n, ngx_http_sse_hread_t *hr);
+void ngx_http_sse_store_read_done(ngx_http_sse_zone_t *zone);
 ngx_int_t ngx_http_sse_store_info(ngx_http_sse_zone_t *zone, ngx_str_t *name,
     ngx_http_sse_info_t *info);
 ngx_int_t ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,

@@ -8,6 +8,13 @@
  * every local subscriber of its channel gets a buffer pointing into that
  * frame.  What a wake-up brings is queued for every subscriber first and
  * then written with one output filter call per subscriber.
+ *
+ * A new subscriber with history to receive (resume, replay) catches up
+ * first: it reads history from the zone part by part as its connection
+ * drains, never more than sse_max_pending at a time, into the same shared
+ * frames (a small cache finds a frame that another stream of the worker
+ * still holds).  It gets no live event meanwhile; when it has read the
+ * newest message, it goes live after that id: nothing lost, nothing twice.
  */
 
 
@@ -18,35 +25,39 @@ static ngx_int_t ngx_http_sse_stream_start(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
 static ngx_int_t ngx_http_sse_stream_since(ngx_http_request_t *r,
     ngx_http_sse_since_t *since);
-static ngx_int_t ngx_http_sse_since_history(void *data,
-    ngx_http_sse_msg_t *msg);
-static ngx_int_t ngx_http_sse_since_gap(void *data,
-    ngx_http_sse_channel_t *ch, uint64_t last_id, uint64_t oldest);
 static ngx_int_t ngx_http_sse_last_event_id(ngx_http_request_t *r,
     ngx_str_t *value);
 static ngx_int_t ngx_http_sse_stream_headers(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_stream_greet(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
+static ngx_int_t ngx_http_sse_stream_push_head(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_sse_stream_gap(ngx_http_sse_ctx_t *ctx,
+    ngx_http_sse_channel_t *ch, uint64_t last_id, uint64_t oldest);
 static ngx_http_sse_lchannel_t *ngx_http_sse_lchannel_get(
     ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch);
 static ngx_http_sse_lchannel_t *ngx_http_sse_lchannel_lookup(
     ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch);
 static void ngx_http_sse_lchannel_put(ngx_http_sse_zone_t *zone,
     ngx_http_sse_lchannel_t *lch);
-static ngx_uint_t ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch,
-    ngx_http_sse_msg_t *msg);
-static ngx_http_sse_frame_t *ngx_http_sse_frame_make(ngx_http_sse_msg_t *msg);
+static ngx_uint_t ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg);
+static ngx_http_sse_frame_t *ngx_http_sse_frame_get(
+    ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg);
 static void ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame);
 static ngx_int_t ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx,
     u_char *pos, size_t len, ngx_http_sse_frame_t *frame, ngx_uint_t force);
 static void ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch);
 static void ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_flush_dirty(void);
+static ngx_int_t ngx_http_sse_stream_send(ngx_http_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_sse_stream_drive(ngx_http_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_stream_log(ngx_http_sse_ctx_t *ctx, ngx_err_t err,
     const char *what);
 static void ngx_http_sse_stream_write_handler(ngx_http_request_t *r);
 static void ngx_http_sse_stream_timer_handler(ngx_event_t *ev);
+static void ngx_http_sse_stream_more_handler(ngx_event_t *ev);
 static void ngx_http_sse_stream_arm(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_stream_end(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx);
@@ -55,12 +66,28 @@ static void ngx_http_sse_stream_cleanup(void *data);
 static void ngx_http_sse_chain_release(ngx_chain_t *cl);
 
 
+/* history read for a stream at a time: items, and bytes without a cap */
+#define NGX_HTTP_SSE_HISTORY_BATCH   64
+#define NGX_HTTP_SSE_HISTORY_CHUNK   (256 * 1024)
+
+/* rounds of history written at once to a fast reader before others run */
+#define NGX_HTTP_SSE_HISTORY_ROUNDS  4
+
+/* frames of this worker by message id; a frame leaves when it is freed */
+#define NGX_HTTP_SSE_FRAME_CACHE     64
+
+
 static ngx_str_t  ngx_http_sse_keepalive_text = ngx_string(": keepalive\n\n");
 
 /* every subscriber of this worker, and those with output queued */
 static ngx_queue_t  ngx_http_sse_streams;
 static ngx_queue_t  ngx_http_sse_dirty;
 static ngx_uint_t   ngx_http_sse_nstreams;
+
+static ngx_http_sse_frame_t  *ngx_http_sse_frames[NGX_HTTP_SSE_FRAME_CACHE];
+
+/* one batch of history at a time per worker */
+static ngx_http_sse_hitem_t   ngx_http_sse_hitems[NGX_HTTP_SSE_HISTORY_BATCH];
 
 
 ngx_int_t
@@ -191,6 +218,15 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (since.resume || since.replay) {
+        ctx->hpos = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_hpos_t));
+        if (ctx->hpos == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        since.pos = ctx->hpos;
+    }
+
     rc = ngx_http_sse_store_subscribe(zone, name, n, slcf->max_subscribers,
                                       ctx->channels, &since, &ctx->start_id,
                                       r->connection->log);
@@ -212,6 +248,7 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 
     ctx->nchannels = n;
     ctx->registered = 1;
+    ctx->catchup = since.catchup ? 1 : 0;
 
     ngx_http_sse_nstreams++;
     ngx_queue_insert_tail(&ngx_http_sse_streams, &ctx->all);
@@ -242,15 +279,6 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    /* the headers go out now: EventSource fires "open" on them */
-
-    if (ctx->out == NULL
-        && ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR)
-    {
-        ngx_http_sse_stream_detach(ctx);
-        return NGX_ERROR;
-    }
-
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_sse_stream_write_handler;
 
@@ -276,6 +304,10 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     ctx->timer.data = ctx;
     ctx->timer.log = r->connection->log;
 
+    ctx->more.handler = ngx_http_sse_stream_more_handler;
+    ctx->more.data = ctx;
+    ctx->more.log = r->connection->log;
+
     if (slcf->subscriber_timeout) {
         ctx->deadline = ngx_current_msec + slcf->subscriber_timeout;
     }
@@ -292,7 +324,17 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     ctx->last_write = ngx_current_msec;
     ngx_http_sse_stream_arm(ctx);
 
-    if (ngx_http_sse_stream_flush(ctx) == NGX_ERROR) {
+    if (ngx_http_sse_stream_drive(ctx) == NGX_ERROR) {
+        ngx_http_sse_stream_detach(ctx);
+        return NGX_ERROR;
+    }
+
+    /* nothing to send yet: the head goes out alone, EventSource opens */
+
+    if (!ctx->body_sent
+        && (ngx_http_sse_stream_push_head(r) == NGX_ERROR
+            || ngx_http_sse_stream_flush(ctx) == NGX_ERROR))
+    {
         ngx_http_sse_stream_detach(ctx);
         return NGX_ERROR;
     }
@@ -315,7 +357,7 @@ static ngx_int_t
 ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
 {
     u_char                   *p;
-    uint64_t                  id;
+    uint64_t                  id, d;
     ngx_str_t                 value;
     ngx_http_sse_ctx_t       *ctx;
     ngx_http_sse_loc_conf_t  *slcf;
@@ -326,9 +368,6 @@ ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
     ngx_memzero(since, sizeof(ngx_http_sse_since_t));
 
     since->user = &ctx->user;
-    since->history = ngx_http_sse_since_history;
-    since->gap = ngx_http_sse_since_gap;
-    since->data = ctx;
 
     if (ngx_http_sse_last_event_id(r, &value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -342,11 +381,21 @@ ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
     id = 0;
 
     for (p = value.data; p < value.data + value.len; p++) {
-        if (*p < '0' || *p > '9' || id > ((uint64_t) -1 - 9) / 10) {
+        if (*p < '0' || *p > '9') {
             return NGX_DECLINED;
         }
 
-        id = id * 10 + (*p - '0');
+        d = *p - '0';
+
+        /* up to 18446744073709551615, the largest 64-bit id */
+
+        if (id > ((uint64_t) -1) / 10
+            || (id == ((uint64_t) -1) / 10 && d > ((uint64_t) -1) % 10))
+        {
+            return NGX_DECLINED;
+        }
+
+        id = id * 10 + d;
     }
 
     since->resume = 1;
@@ -381,63 +430,6 @@ ngx_http_sse_last_event_id(ngx_http_request_t *r, ngx_str_t *value)
     }
 
     return NGX_OK;
-}
-
-
-/* called under the zone lock: a kept message, formatted for this stream */
-
-static ngx_int_t
-ngx_http_sse_since_history(void *data, ngx_http_sse_msg_t *msg)
-{
-    ngx_http_sse_ctx_t *ctx = data;
-
-    ngx_int_t              rc;
-    ngx_http_sse_frame_t  *frame;
-
-    frame = ngx_http_sse_frame_make(msg);
-    if (frame == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame, 1);
-
-    ngx_http_sse_frame_release(frame);
-
-    return rc;
-}
-
-
-/* called under the zone lock: messages after last_id were dropped */
-
-static ngx_int_t
-ngx_http_sse_since_gap(void *data, ngx_http_sse_channel_t *ch,
-    uint64_t last_id, uint64_t oldest)
-{
-    ngx_http_sse_ctx_t *ctx = data;
-
-    u_char     *p, *start;
-    ngx_str_t   name;
-
-    name.data = ch->name;
-    name.len = ch->len;
-
-    start = ngx_pnalloc(ctx->request->pool,
-                        sizeof("event: sse_gap\ndata: {\"channel\":\"\","
-                               "\"last_event_id\":\"\",\"oldest_id\":\"\"}"
-                               "\n\n") - 1
-                        + ngx_http_sse_json_escape_size(&name)
-                        + 2 * NGX_INT64_LEN);
-    if (start == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(start, "event: sse_gap\ndata: {\"channel\":\"",
-                   sizeof("event: sse_gap\ndata: {\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &name);
-    p = ngx_sprintf(p, "\",\"last_event_id\":\"%uL\",\"oldest_id\":\"%uL\"}"
-                    "\n\n", last_id, oldest);
-
-    return ngx_http_sse_stream_queue(ctx, start, p - start, NULL, 1);
 }
 
 
@@ -490,10 +482,8 @@ ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 {
     u_char                   *p, *start;
     size_t                    len;
-    ngx_int_t                 rc;
     ngx_str_t                *name;
     ngx_uint_t                i;
-    ngx_chain_t              *saved, **last;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
@@ -548,19 +538,217 @@ ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         p = ngx_sprintf(p, "],\"last_event_id\":\"%uL\"}\n\n", ctx->start_id);
     }
 
-    /* before whatever history the store queued */
+    return ngx_http_sse_stream_queue(ctx, start, p - start, NULL, 1);
+}
 
-    saved = ctx->out;
-    last = ctx->last_out;
-    ctx->out = NULL;
-    ctx->last_out = &ctx->out;
 
-    rc = ngx_http_sse_stream_queue(ctx, start, p - start, NULL, 1);
+/*
+ * Sends the response head before any event.  Over HTTP/1.x a flush does.
+ * Over HTTP/2, nginx 1.22 queues the HEADERS frame without the flush flag
+ * that only its DATA frames carry: with TLS, ngx_ssl_send_chain() keeps it
+ * in the connection's 16k buffer until the first event or keepalive, and a
+ * flush of the request does not reach that buffer (the HTTP/2 send chain
+ * makes frames of data only).  So the HTTP/2 connection is flushed here:
+ * ngx_http_v2_send_output_queue() with no frame queued calls the TLS send
+ * chain with nothing new, which writes what it holds (or arms the write
+ * event of the connection, whose handler finishes it).
+ */
 
-    if (saved) {
-        *ctx->last_out = saved;
-        ctx->last_out = last;
+static ngx_int_t
+ngx_http_sse_stream_push_head(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_V2)
+    ngx_int_t              rc;
+    ngx_http_v2_stream_t  *stream;
+
+    stream = r->stream;
+
+    if (stream) {
+        if (!stream->connection->connection->buffered) {
+            return NGX_OK;
+        }
+
+        /* as the HTTP/2 filter does around it: the stream stays */
+
+        stream->blocked = 1;
+        rc = ngx_http_v2_send_output_queue(stream->connection);
+        stream->blocked = 0;
+
+        if (rc == NGX_ERROR) {
+            r->connection->error = 1;
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
     }
+#endif
+
+    return (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR)
+           ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * A stream that catches up reads the next part of its history: what fits
+ * under sse_max_pending (at least one message when nothing is pending).
+ * NGX_OK: something was queued or passed, or the stream went live;
+ * NGX_DECLINED: nothing fits until the connection drains.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
+{
+    size_t                    limit;
+    ngx_int_t                 rc;
+    ngx_uint_t                i, n;
+    ngx_http_sse_zone_t      *zone;
+    ngx_http_sse_hpos_t      *pos;
+    ngx_http_sse_hread_t      hr;
+    ngx_http_sse_hitem_t     *it;
+    ngx_http_sse_frame_t     *frame;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+    zone = ctx->zone;
+
+    limit = slcf->max_pending ? slcf->max_pending : NGX_HTTP_SSE_HISTORY_CHUNK;
+
+    if (ctx->pending >= limit) {
+        return NGX_DECLINED;
+    }
+
+    hr.items = ngx_http_sse_hitems;
+    hr.nitems = NGX_HTTP_SSE_HISTORY_BATCH;
+    hr.budget = limit - ctx->pending;
+    hr.user = &ctx->user;
+
+    if (ngx_http_sse_store_read(zone, ctx->channels, ctx->hpos,
+                                ctx->nchannels, &hr)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+    n = 0;
+
+    for (i = 0; i < hr.nitems; i++) {
+        it = &hr.items[i];
+        pos = &ctx->hpos[it->channel];
+
+        if (it->msg == NULL) {
+            rc = ngx_http_sse_stream_gap(ctx, ctx->channels[it->channel],
+                                         it->from, it->id);
+            if (rc != NGX_OK) {
+                break;
+            }
+
+            continue;
+        }
+
+        if (it->visible) {
+            frame = ngx_http_sse_frame_get(zone, it->msg);
+            if (frame == NULL) {
+                rc = NGX_ERROR;
+                break;
+            }
+
+            if (ctx->pending && ctx->pending + frame->len > limit) {
+                /* the rest waits until the connection drains */
+                ngx_http_sse_frame_release(frame);
+                break;
+            }
+
+            rc = ngx_http_sse_stream_queue(ctx, frame->data, frame->len,
+                                           frame, 1);
+
+            ngx_http_sse_frame_release(frame);
+
+            if (rc != NGX_OK) {
+                break;
+            }
+
+            n++;
+        }
+
+        pos->msg = it->msg;
+        pos->msg_id = it->id;
+        pos->id = it->id;
+    }
+
+    if (hr.reading) {
+        ngx_http_sse_store_read_done(zone);
+    }
+
+    if (n) {
+        (void) ngx_atomic_fetch_add(&zone->sh->delivered, n);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * The newest message is read: live events after it follow.  A stream
+     * still full of history waits for the next round, so that the first
+     * live events find room under sse_max_pending.
+     */
+
+    if (i == hr.nitems && hr.end && ctx->pending <= limit / 2) {
+        ctx->catchup = 0;
+        ctx->start_id = hr.start_id;
+        return NGX_OK;
+    }
+
+    return i ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Messages after last_id left the history before the stream got them.  The
+ * event is a frame of its own, freed once written: a stream that lags for
+ * long may get many.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_gap(ngx_http_sse_ctx_t *ctx, ngx_http_sse_channel_t *ch,
+    uint64_t last_id, uint64_t oldest)
+{
+    u_char                *p;
+    size_t                 size;
+    ngx_int_t              rc;
+    ngx_str_t              name;
+    ngx_http_sse_frame_t  *frame;
+
+    name.data = ch->name;
+    name.len = ch->len;
+
+    size = sizeof("event: sse_gap\ndata: {\"channel\":\"\","
+                  "\"last_event_id\":\"\",\"oldest_id\":\"\"}\n\n") - 1
+           + ngx_http_sse_json_escape_size(&name) + 2 * NGX_INT64_LEN;
+
+    frame = ngx_alloc(offsetof(ngx_http_sse_frame_t, data) + size,
+                      ctx->request->connection->log);
+    if (frame == NULL) {
+        return NGX_ERROR;
+    }
+
+    frame->refs = 1;
+    frame->id = 0;
+    frame->zone = NULL;
+    frame->cached = 0;
+
+    p = ngx_cpymem(frame->data, "event: sse_gap\ndata: {\"channel\":\"",
+                   sizeof("event: sse_gap\ndata: {\"channel\":\"") - 1);
+    p = ngx_http_sse_json_escape(p, &name);
+    p = ngx_sprintf(p, "\",\"last_event_id\":\"%uL\",\"oldest_id\":\"%uL\"}"
+                    "\n\n", last_id, oldest);
+
+    frame->len = p - frame->data;
+
+    rc = ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame, 1);
+
+    ngx_http_sse_frame_release(frame);
 
     return rc;
 }
@@ -668,7 +856,7 @@ ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
                 ngx_http_sse_deliver_delete(lch);
 
             } else {
-                n += ngx_http_sse_deliver_msg(lch, msg);
+                n += ngx_http_sse_deliver_msg(zone, lch, msg);
             }
         }
 
@@ -691,7 +879,8 @@ ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
 
 
 static ngx_uint_t
-ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
+ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
 {
     ngx_uint_t             n;
     ngx_queue_t           *q;
@@ -709,7 +898,11 @@ ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
         link = ngx_queue_data(q, ngx_http_sse_link_t, queue);
         ctx = link->ctx;
 
-        if (ctx->ending || ctx->overflow || msg->id <= ctx->start_id) {
+        /* a stream that catches up reads this one from history */
+
+        if (ctx->ending || ctx->overflow || ctx->catchup
+            || msg->id <= ctx->start_id)
+        {
             continue;
         }
 
@@ -718,7 +911,7 @@ ngx_http_sse_deliver_msg(ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
         }
 
         if (frame == NULL) {
-            frame = ngx_http_sse_frame_make(msg);
+            frame = ngx_http_sse_frame_get(zone, msg);
             if (frame == NULL) {
                 return n;
             }
@@ -758,12 +951,26 @@ ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch)
 }
 
 
+/*
+ * The frame of a message: the one this worker already holds for it, or a
+ * new one.  Without the lock: the message is either after the worker's
+ * cursor in the pending log or read under ngx_http_sse_store_read().
+ */
+
 static ngx_http_sse_frame_t *
-ngx_http_sse_frame_make(ngx_http_sse_msg_t *msg)
+ngx_http_sse_frame_get(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
 {
     size_t                 size;
     ngx_str_t              event, data;
-    ngx_http_sse_frame_t  *frame;
+    ngx_http_sse_frame_t  *frame, **slot;
+
+    slot = &ngx_http_sse_frames[msg->id % NGX_HTTP_SSE_FRAME_CACHE];
+    frame = *slot;
+
+    if (frame && frame->id == msg->id && frame->zone == zone->sh) {
+        frame->refs++;
+        return frame;
+    }
 
     event.data = msg->text;
     event.len = msg->event_len;
@@ -779,8 +986,19 @@ ngx_http_sse_frame_make(ngx_http_sse_msg_t *msg)
     }
 
     frame->refs = 1;
+    frame->id = msg->id;
+    frame->zone = zone->sh;
     frame->len = ngx_http_sse_frame_write(frame->data, msg->id, &event, &data)
                  - frame->data;
+
+    /* the one it replaces stays with those that hold it */
+
+    if (*slot) {
+        (*slot)->cached = 0;
+    }
+
+    frame->cached = 1;
+    *slot = frame;
 
     return frame;
 }
@@ -789,9 +1007,15 @@ ngx_http_sse_frame_make(ngx_http_sse_msg_t *msg)
 static void
 ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame)
 {
-    if (--frame->refs == 0) {
-        ngx_free(frame);
+    if (--frame->refs) {
+        return;
     }
+
+    if (frame->cached) {
+        ngx_http_sse_frames[frame->id % NGX_HTTP_SSE_FRAME_CACHE] = NULL;
+    }
+
+    ngx_free(frame);
 }
 
 
@@ -884,26 +1108,87 @@ ngx_http_sse_flush_dirty(void)
 
     while (!ngx_queue_empty(&ngx_http_sse_dirty)) {
         q = ngx_queue_head(&ngx_http_sse_dirty);
-        ngx_queue_remove(q);
-
         ctx = ngx_queue_data(q, ngx_http_sse_ctx_t, dirty);
+
+        (void) ngx_http_sse_stream_send(ctx);
+    }
+}
+
+
+/*
+ * Does what a stream's state asks for: closes it past sse_max_pending, ends
+ * it after a DELETE, or writes what it holds.  NGX_DONE: the stream was
+ * closed or ended, and its ctx is gone: the caller touches nothing of it.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_send(ngx_http_sse_ctx_t *ctx)
+{
+    if (ctx->in_dirty) {
+        ngx_queue_remove(&ctx->dirty);
         ctx->in_dirty = 0;
+    }
 
-        if (ctx->overflow) {
-            ngx_http_sse_stream_log(ctx, 0,
-                          "slow subscriber has more than "
-                          "sse_max_pending bytes waiting, closing");
-            ngx_http_sse_stream_close(ctx);
-            continue;
+    if (ctx->overflow) {
+        ngx_http_sse_stream_log(ctx, 0,
+                      "slow subscriber has more than "
+                      "sse_max_pending bytes waiting, closing");
+        ngx_http_sse_stream_close(ctx);
+        return NGX_DONE;
+    }
+
+    if (ctx->end_pending) {
+        ngx_http_sse_stream_end(ctx);
+        return NGX_DONE;
+    }
+
+    if (ngx_http_sse_stream_drive(ctx) == NGX_ERROR) {
+        ngx_http_sse_stream_close(ctx);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Writes what a stream holds; a stream that catches up reads more history
+ * whenever what waits falls to half of sse_max_pending.  A reader that takes
+ * everything at once gets a few rounds, then the rest in a posted event.
+ * Never closes the stream: NGX_ERROR is for the caller to act on.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_drive(ngx_http_sse_ctx_t *ctx)
+{
+    size_t                    limit;
+    ngx_int_t                 rc;
+    ngx_uint_t                i;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+
+    limit = slcf->max_pending ? slcf->max_pending : NGX_HTTP_SSE_HISTORY_CHUNK;
+
+    for (i = 0; /* void */; i++) {
+
+        if (ctx->catchup && ctx->pending <= limit / 2
+            && ngx_http_sse_stream_catchup(ctx) == NGX_ERROR)
+        {
+            return NGX_ERROR;
         }
 
-        if (ctx->end_pending) {
-            ngx_http_sse_stream_end(ctx);
-            continue;
+        rc = ngx_http_sse_stream_flush(ctx);
+
+        /* NGX_AGAIN: the write handler goes on once the connection drains */
+
+        if (rc != NGX_OK || !ctx->catchup) {
+            return rc;
         }
 
-        if (ngx_http_sse_stream_flush(ctx) == NGX_ERROR) {
-            ngx_http_sse_stream_close(ctx);
+        if (i == NGX_HTTP_SSE_HISTORY_ROUNDS) {
+            ngx_post_event(&ctx->more, &ngx_posted_events);
+            return NGX_OK;
         }
     }
 }
@@ -932,6 +1217,13 @@ ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
     ctx->out = NULL;
     ctx->last_out = &ctx->out;
 
+    /* what it queued goes now: not dirty any more, unless it must end */
+
+    if (ctx->in_dirty && !ctx->overflow && !ctx->end_pending) {
+        ngx_queue_remove(&ctx->dirty);
+        ctx->in_dirty = 0;
+    }
+
     if (out == NULL && ctx->busy == NULL && !c->buffered && !r->buffered) {
         return NGX_OK;
     }
@@ -940,6 +1232,7 @@ ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
 
     if (out) {
         ctx->last_write = ngx_current_msec;
+        ctx->body_sent = 1;
 
         for (ll = &ctx->busy; *ll; ll = &(*ll)->next) { /* void */ }
         *ll = out;
@@ -1032,13 +1325,17 @@ ngx_http_sse_stream_write_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_http_sse_stream_flush(ctx) == NGX_ERROR) {
+    if (ngx_http_sse_stream_drive(ctx) == NGX_ERROR) {
         ngx_http_sse_stream_close(ctx);
     }
 }
 
 
-/* keepalive comments, sse_subscriber_timeout */
+/*
+ * Keepalive comments, sse_subscriber_timeout.  A keepalive is written only
+ * to a stream with nothing waiting: one that holds output is not idle, and
+ * a client that reads nothing is closed by send_timeout.
+ */
 
 static void
 ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
@@ -1059,22 +1356,24 @@ ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
     }
 
     if (slcf->keepalive
-        && ngx_current_msec - ctx->last_write >= slcf->keepalive
-        && ctx->out == NULL)
+        && ngx_current_msec - ctx->last_write >= slcf->keepalive)
     {
-        if (ngx_http_sse_stream_queue(ctx, ngx_http_sse_keepalive_text.data,
-                                      ngx_http_sse_keepalive_text.len, NULL,
-                                      0)
-            == NGX_ERROR)
-        {
-            ngx_http_sse_stream_close(ctx);
-            return;
-        }
+        if (ctx->out == NULL && ctx->busy == NULL) {
+            if (ngx_http_sse_stream_queue(ctx,
+                                          ngx_http_sse_keepalive_text.data,
+                                          ngx_http_sse_keepalive_text.len,
+                                          NULL, 1)
+                == NGX_ERROR)
+            {
+                ngx_http_sse_stream_close(ctx);
+                return;
+            }
 
-        ngx_http_sse_flush_dirty();
+            /* it may close the stream: then ctx is gone */
 
-        if (!ctx->registered) {
-            return;
+            if (ngx_http_sse_stream_send(ctx) == NGX_DONE) {
+                return;
+            }
         }
 
         /* a stalled client: keepalives are not written, time still counts */
@@ -1082,6 +1381,19 @@ ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
     }
 
     ngx_http_sse_stream_arm(ctx);
+}
+
+
+/* a stream that catches up and took all it could at once: more history */
+
+static void
+ngx_http_sse_stream_more_handler(ngx_event_t *ev)
+{
+    ngx_http_sse_ctx_t  *ctx;
+
+    ctx = ev->data;
+
+    (void) ngx_http_sse_stream_send(ctx);
 }
 
 
@@ -1244,6 +1556,10 @@ ngx_http_sse_stream_detach(ngx_http_sse_ctx_t *ctx)
 
     if (ctx->timer.timer_set) {
         ngx_del_timer(&ctx->timer);
+    }
+
+    if (ctx->more.posted) {
+        ngx_delete_posted_event(&ctx->more);
     }
 }
 

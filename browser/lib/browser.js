@@ -7,7 +7,8 @@ import { chromium } from 'playwright-core';
 
 export const chromiumPath = process.env.SSE_CHROMIUM || '/usr/bin/chromium';
 
-export async function launchChromium() {
+// opts.ignoreHTTPSErrors: accept the self-signed certificate of a test server
+export async function launchChromium(opts = {}) {
   if (!fs.existsSync(chromiumPath)) {
     throw new Error(`${chromiumPath} is missing: scripts/deps.sh browser installs it`);
   }
@@ -17,6 +18,7 @@ export async function launchChromium() {
     headless: true,
     timeout: 30000,
     viewport: { width: 900, height: 720 },
+    ignoreHTTPSErrors: Boolean(opts.ignoreHTTPSErrors),
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
       '--no-first-run', '--disable-background-networking',

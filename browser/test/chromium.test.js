@@ -1,7 +1,9 @@
 // ngx_http_sse_module in a real browser: Debian's chromium, headless, driven
 // by playwright-core; the pages use the native EventSource.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -228,6 +230,64 @@ describe('Chromium EventSource', { timeout: 120000 }, () => {
       }
     } finally {
       await j.stop();
+    }
+  });
+
+  test('HTTP/2 over TLS: a quiet EventSource opens at once, long before the first keepalive', async (t) => {
+    // a self-signed certificate for 127.0.0.1, made by openssl for the test
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-tls-'));
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+      '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert], { encoding: 'utf8', timeout: 30000 });
+    if (made.status !== 0) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      t.skip(`openssl could not make a certificate: ${made.stderr || made.error}`);
+      return;
+    }
+    // the default sse_keepalive (15s), no connected event, no history: the
+    // response head is all the browser gets until the first publish
+    const tls = await startNginx({
+      ports: 2,
+      workers: 1,
+      files: { 'probe.html': probeHtml },
+      http: (p) => `
+    sse_zone zone=events:1m;
+    server {
+        listen 127.0.0.1:${p[0]} ssl http2;
+        ssl_certificate ${cert};
+        ssl_certificate_key ${key};
+        root html;
+        location = /sub { sse_subscribe; }
+    }
+    server {
+        listen 127.0.0.1:${p[1]};
+        location = /publish { sse_publish; }
+    }`,
+    });
+    const b = await launchChromium({ ignoreHTTPSErrors: true });
+    try {
+      const page = await b.context.newPage();
+      const q = new URLSearchParams({ src: '/sub?channel=quiet', events: '' });
+      const t0 = Date.now();
+      await page.goto(`https://127.0.0.1:${tls.ports[0]}/probe.html?${q}`);
+      assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol),
+        'h2', 'the page and its EventSource come over HTTP/2');
+      await waitType(page, 'open', 1, 5000);
+      const opened = Date.now() - t0;
+      assert.ok(opened < 5000, `onopen after ${opened} ms`);
+      assert.equal((await seen(page)).filter((r) => r.type === 'message').length, 0, 'no event yet');
+
+      const r = await publish(`http://127.0.0.1:${tls.ports[1]}/publish`, { channel: 'quiet', data: 'over h2' });
+      await waitType(page, 'message');
+      const msg = (await seen(page)).find((e) => e.type === 'message');
+      assert.deepEqual([msg.data, msg.lastEventId], ['over h2', r.id]);
+      assert.equal((await seen(page)).filter((e) => e.type === 'error').length, 0);
+      await page.close();
+    } finally {
+      await b.close();
+      await tls.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
