@@ -2138,19 +2138,26 @@ Configuration (all accept Test::Base filters, e.g. C<--- config eval>):
   workers: N      master_process on + worker_processes N (default: single
                   process, master_process off); always daemon off
   log_level: L    error_log level for this block (default $TEST_NGINX_LOG_LEVEL)
-  must_die        only run "nginx -t" and expect it to fail; error_log /
-                  no_error_log are matched against its output + error.log
+  must_die        only run "nginx -t"; it must exit normally with a
+                  non-zero status (a signal or a sanitizer report fails),
+                  and --- error_log must name the error (every [emerg] /
+                  [alert] / [crit] line must match one of its patterns);
+                  error_log / no_error_log are matched against its
+                  output + error.log
 
 Requests:
 
   request         "METHOD URI [HTTP/1.0]" then the body (one trailing newline
                   of the section is stripped; use "--- request eval" for exact
-                  strings). Sends Host: localhost, Connection: close and
-                  Content-Length (if there is a body).
+                  strings). Sends Host: localhost and Content-Length (if there
+                  is a body), on a keep-alive connection (no Connection:
+                  close), followed by the probe (see KEEP-ALIVE PROBE).
   requests        several requests sent in order (one per line, or with eval
                   an arrayref of "METHOD URI\nbody" strings); the last
                   response is the one checked
-  raw_request     bytes sent verbatim (use eval)
+  raw_request     bytes sent verbatim (use eval), then the probe
+  pipeline        (flag) the request(s) and the probe in one write on one
+                  connection; every reply must come, the last is checked
   more_headers    "Name: value" lines added to every request; a name replaces
                   the default header of the same name; "!Name" removes it
   timeout: N      seconds for each request (default 5)
@@ -2184,7 +2191,8 @@ Streaming subscribers:
   stream_headers      like response_headers, subscriber 1 (also
                       stream_headers_like)
   killed_workers      the block SIGKILLs workers itself: "exited on signal 9"
-                      is not a crash (any other signal still is)
+                      is not a crash (any other signal still is), and at
+                      least one such line must be in the log
   user_files          ">>> name" lines start files written under the server
                       root (nginx's prefix) before nginx starts
   stream_body         exact de-chunked body of subscriber 1 (usually eval)
@@ -2195,25 +2203,68 @@ Logs (checked after nginx has been stopped, on error.log + stderr):
   error_log       each line is a substring that must appear (with eval:
                   qr// objects or an arrayref of strings / qr//)
   no_error_log    each line must not appear
+  expect_alert    [alert] / [crit] / [emerg] lines the block provokes on
+                  purpose: each pattern must match one such line (an
+                  assertion), and the lines it matches are allowed
+  allow_alert     such lines that may appear (not asserted)
 
 Other:
 
   test            perl code run while nginx is up, in package main, with
                   $block set; use ok/is/like/is_deeply/... and the helpers
-  skip_unless_env: VAR ...   skip the block unless these env vars are set
   ONLY / SKIP     Test::Base: run only this block / skip this block
+
+Any other section name fails the block (a typo would check nothing).
 
 Placeholders in config/request/check sections: $TEST_NGINX_SERVER_PORT,
 $TEST_NGINX_PORT2 (a second free port), $TEST_NGINX_SERVER_ROOT (the block's
 directory, with html/ as the server root), and any other $TEST_NGINX_FOO
 taken from the environment (e.g. $TEST_NGINX_REDIS_PORT). A block that uses
-an unset variable is skipped.
+an unset variable, a $TEST_* name without the TEST_NGINX_ prefix, or a
+placeholder in a section that is not expanded, fails (it is not skipped).
 
-Extra automatic assertions (only emitted on failure, so counts stay stable):
-nginx did not exit within 5s of SIGQUIT, nginx killed by a signal / non-zero
-exit, "exited on signal" in the log, sanitizer reports; "valgrind clean"
-(TEST_NGINX_VALGRIND) and "no sanitizer reports" (TEST_NGINX_ASAN) add one
-assertion per block. A block without any check gets "nginx ran".
+=head1 WHAT FAILS A BLOCK BESIDES ITS OWN CHECKS
+
+These harness checks are reported only when they fail, so counts stay
+stable ("valgrind clean" (TEST_NGINX_VALGRIND) and "no sanitizer reports"
+(TEST_NGINX_ASAN) add one passing assertion per block):
+
+  - nginx did not start, did not exit within 5s of SIGQUIT, was killed by a
+    signal, or exited with a non-zero status;
+  - "exited on signal" in the log (a crashed worker), a sanitizer report,
+    valgrind errors;
+  - any [alert], [crit] or [emerg] line the block does not declare
+    (expect_alert, allow_alert, error_log, or killed_workers for
+    "exited on signal 9");
+  - the keep-alive probe (below) after any request;
+  - bytes after the end of a subscriber's complete response;
+  - a block that makes no assertion of its own: its response, stream and
+    log checks and the assertions of --- test count; the harness's checks
+    and skipped tests do not ("nginx ran" is gone);
+  - an unknown section, an unset or misspelled placeholder.
+
+=head1 KEEP-ALIVE PROBE
+
+Every request the harness sends (--- request, --- requests, --- raw_request,
+http(), http_pipeline()) goes out without "Connection: close" and, once its
+reply is complete, the harness sends on the same connection
+
+  GET /__harness_probe HTTP/1.1       (Connection: close)
+
+which every server of the generated nginx.conf answers with 204 (the
+location is added to the test server and to every "server {" of
+--- http_config). The block fails unless the probe's reply is the next,
+separate response, with nothing before or after it, or the server closed
+the connection cleanly after the first reply (no more bytes). This catches
+replies that leave bytes behind (a second response, a body longer than its
+Content-Length) and request bodies a module did not read that nginx then
+parses as the next request (request smuggling). http(..., probe => 0) skips
+it for requests that must not be followed by anything.
+
+The access log is on: logs/access.log in the block's directory, format
+"harness": '$remote_addr [$time_local] "$request" $status $body_bytes_sent
+$request_length conn=$connection req=$connection_requests'; see
+access_log_text().
 
 =head1 HELPERS (exported)
 
@@ -2221,7 +2272,12 @@ assertion per block. A block without any check gets "nginx ran".
   http($method, $uri, $body, \%headers, %opt)
       -> { status, headers => {lc name => value}, header_list, body (de-chunked),
            raw, complete, timed_out, error }
-      opt: port, proto => 'HTTP/1.0', timeout, raw => $bytes
+      keep-alive, followed by the probe; opt: port, proto => 'HTTP/1.0',
+      timeout, raw => $bytes, probe => 0
+  http_pipeline(\@requests, %opt) -> list of results as http()
+      all requests (raw bytes, or [$method, $uri, $body, \%headers, $proto])
+      and the probe in one write on one connection; opt: port, timeout,
+      probe => 0
   sse_open($uri, \%headers, %opt) -> client (header value undef = do not send)
       opt: port, method, body, proto, timeout (headers wait, default 5),
            no_wait => 1 (return at once; call ->wait_headers later)
@@ -2233,7 +2289,7 @@ assertion per block. A block without any check gets "nginx ran".
   sse_pump(\@clients, $secs [, sub { my ($clients) = @_; ... }])
       read all concurrently; returns 1 as soon as the callback is true,
       0 on timeout or when all are closed
-  worker_pids(), nginx_signal($sig), error_log_text()
+  worker_pids(), nginx_signal($sig), error_log_text(), access_log_text()
   nginx_reload(config => ..., http_config => ..., main_config => ...)
       (--- workers only) rewrites nginx.conf, sends HUP, returns the new
       worker pids once they run and the old ones stopped accepting
