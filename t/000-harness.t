@@ -645,6 +645,12 @@ my ($out) = main::inner_run(<<'INNER');
 | --- more_headers
 | Connection: close
 | --- response_body: ok
+|
+| === TEST 7: bytes after the end of a subscriber's complete response
+| --- test
+| my $s = sse_open('/', undef, port => $ENV{TEST_NGINX_BAD_BACKEND_PORT});
+| $s->read_for(0.3);
+| is($s->body, 'ok', 'the response itself looks fine');
 INNER
 like($out, qr/^not ok \d+ - TEST 1: .* - keep-alive probe after POST \/t$/m, 'short Content-Length: fails');
 like($out, qr/^# (?:the probe request got|\d+ unexpected bytes after the reply:) 'HTTP\/1\.1 400 Bad Request/m,
@@ -655,6 +661,8 @@ like($out, qr/5 unexpected bytes after the reply: 'EXTRA'/, 'the bytes are shown
 like($out, qr/^not ok \d+ - TEST 4: .* - keep-alive probe after 1 pipelined requests$/m, 'pipelined: fails');
 is(scalar(main::inner_lines($out, 5, 'not ok')), 0, 'clean bodies and error replies pass');
 is(scalar(main::inner_lines($out, 6, 'not ok')), 0, 'a closed connection passes');
+like($out, qr/^not ok \d+ - TEST 7: .* - nothing after the end of the response to GET \/$/m,
+     'bytes after a subscriber\'s response: fails');
 
 
 
