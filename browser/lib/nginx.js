@@ -29,6 +29,16 @@ export const modulePath = path.resolve(repoRoot, process.env.SSE_MODULE || 'buil
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// nginx instances not stopped yet: a test that fails before its stop() must
+// neither leave them running nor keep its test file from ending
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    for (const p of workerPids(child.pid)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    try { child.kill('SIGKILL'); } catch { /* gone */ }
+  }
+});
+
 // A port nobody listens on now (the kernel picks it).
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -135,10 +145,17 @@ export async function startNginx(opts) {
   }
 
   const child = spawn(nginxBinary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(child);
+  child.unref();
+  child.stderr.unref();
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   let exited = false;
-  const exit = new Promise((resolve) => child.on('exit', (code, sig) => { exited = true; resolve({ code, sig }); }));
+  const exit = new Promise((resolve) => child.on('exit', (code, sig) => {
+    exited = true;
+    running.delete(child);
+    resolve({ code, sig });
+  }));
 
   const deadline = Date.now() + 10000;
   for (;;) {

@@ -1,6 +1,7 @@
 // The client tests' nginx helper hides nothing: a crash or an alert in
 // nginx's error.log, or a bad exit, fails the test that caused it.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, test } from 'node:test';
 
 import { logProblems, sleep, startNginx } from '../lib/nginx.js';
@@ -11,14 +12,19 @@ const config = (p) => `
         location = /t { return 200 "ok"; }
     }`;
 
-async function killOneWorker(ngx) {
-  const fs = await import('node:fs');
-  const pids = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
+function workers(master) {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
     try {
       const st = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === ngx.pid;
+      return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === master;
     } catch { return false; }
   });
+}
+
+async function killOneWorker(ngx) {
+  // the master listens before its workers run: wait for them
+  let pids = workers(ngx.pid);
+  for (let i = 0; i < 100 && pids.length < 2; i++) { await sleep(20); pids = workers(ngx.pid); }
   assert.ok(pids.length >= 1, 'a worker runs');
   process.kill(Number(pids[0]), 'SIGKILL');
   for (let i = 0; i < 100 && !/exited on signal 9/.test(ngx.errorLog()); i++) await sleep(20);
