@@ -11,7 +11,7 @@ pkgs=()
 for g in "${groups[@]}"; do
     case "$g" in
         build)   pkgs+=(gcc make nginx nginx-dev libcjson-dev libhiredis-dev dpkg-dev) ;;
-        test)    pkgs+=(perl libtest-base-perl curl valgrind) ;;
+        test)    pkgs+=(perl libtest-base-perl curl valgrind python3) ;;
         redis)   pkgs+=(redis-server libhiredis-dev) ;;
         browser) pkgs+=(chromium)
                  # Node.js may come from elsewhere (nodesource): only when absent

@@ -31,9 +31,23 @@ ok(@dead >= 1 && @live >= 1, 'subscribers on both workers: ' . scalar(@dead) . '
 http('POST', '/pub?channel=k', "m$_", $h) for 1..5;
 sse_pump(\@s, 3, sub { !grep { $_->body !~ /data: m5\n/ } @{$_[0]} });
 
-kill 'KILL', $victim;
+is(kill('KILL', $victim), 1, "SIGKILL sent to worker $victim");
 sse_pump(\@dead, 3, sub { !grep { !$_->closed } @{$_[0]} });
 is(scalar(grep { $_->closed } @dead), scalar(@dead), "the killed worker's streams dropped");
+
+# the worker is really gone and replaced: the master logged its death by
+# SIGKILL, and that is the only death it logged
+my @after;
+for (1..100) {
+    @after = worker_pids();
+    last if @after == 2 && !grep { $_ == $victim } @after;
+    select(undef, undef, undef, 0.05);
+}
+ok(!grep({ $_ == $victim } @after), "worker $victim is gone");
+is(scalar(@after), 2, 'the master started a new one: ' . join(',', @after));
+like(error_log_text(), qr/worker process $victim exited on signal 9\b/, 'the master saw it die of SIGKILL');
+my @deaths = error_log_text() =~ /(exited on signal \d+)/g;
+is(scalar(@deaths), 1, 'no other process died');
 
 # the master starts a new worker; it takes the dead worker's slot back
 my $n;
@@ -61,6 +75,8 @@ my $bad = grep { join(',', map { $_->{data} } $_->events) ne join(',', map { "m$
 is($bad, 0, 'survivors got m1..m15 once, in order');
 $bad = grep { join(',', map { $_->{data} } $_->events) ne join(',', map { "m$_" } 6..15) } @back;
 is($bad, 0, 'reconnected clients resumed m6..m15');
+--- expect_alert
+exited on signal 9
 --- no_error_log
 [emerg]
 
@@ -80,17 +96,31 @@ location /pub { sse_publish; }
 location /status { sse_status; }
 --- test
 my $h = {'Content-Type' => 'application/json'};
-my $sent = 0;
+my ($sent, @killed) = (0);
 for my $round (1..5) {
     for my $i (1..20) {
         my $r = http('POST', '/pub', '[' . join(',', map { qq({"channel":"x$_","data":"d"}) } 1..10) . ']', $h);
         $sent += 10 if $r->{status} == 200;
     }
-    my @w = worker_pids();
-    kill 'KILL', $w[$round % @w] if @w;
+    # two workers run again (the one killed last round was replaced)
+    my @w;
+    for (1..100) {
+        @w = worker_pids();
+        last if @w == 2 && !grep { my $p = $_; grep { $_ == $p } @killed } @w;
+        select(undef, undef, undef, 0.05);
+    }
+    is(scalar(@w), 2, "round $round: two workers");
+    my $victim = $w[$round % 2];
+    is(kill('KILL', $victim), 1, "round $round: worker $victim killed");
+    push @killed, $victim;
     select(undef, undef, undef, 0.2);
 }
 select(undef, undef, undef, 0.5);
+my %dead = map { ($_ => 1) } error_log_text() =~ /worker process (\d+) exited on signal 9\b/g;
+is(join(',', sort grep { $dead{$_} } @killed), join(',', sort @killed),
+   'the master saw each of the five die of SIGKILL');
+my @deaths = error_log_text() =~ /(exited on signal \d+)/g;
+is(scalar(@deaths), 5, 'and no other death');
 my $r = http('POST', '/pub?channel=after', 'alive', {'Content-Type' => 'text/plain'});
 is($r->{status}, 200, 'still publishing after five kills');
 my $j = decode_json(http('GET', '/status')->{body});
@@ -99,3 +129,5 @@ is($j->{subscribers}, 0, 'no ghost subscribers');
 my $s = sse_open('/sub?channel=after', {'Last-Event-ID' => '0'}, port => port2());
 my ($body) = $s->read_until(qr/data: alive/, 3);
 like($body, qr/data: alive/, 'history intact');
+--- expect_alert
+exited on signal 9

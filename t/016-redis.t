@@ -2,7 +2,9 @@
 #
 # The file starts its own redis-server on a free 127.0.0.1 port (so that it
 # can stop and restart it) and exports TEST_NGINX_REDIS_PORT; without
-# redis-server the blocks that need it are skipped.  Each block runs the
+# redis-server (SSE_REDIS_SERVER, or redis-server in PATH), or when it does
+# not start, the file fails, and so do the blocks that need it (their
+# placeholder is not set): make test installs it.  Each block runs the
 # harness's nginx (server A) and starts a second one itself (server B, two
 # workers), stopped at the end of the block in every case.
 use lib 't/lib';
@@ -76,10 +78,12 @@ sub start_b {
     $conf .= "user root;\n" if $> == 0;
     $conf .= "error_log logs/error.log info;\npid logs/nginx.pid;\n";
     $conf .= "events { worker_connections 1024; }\n";
-    $conf .= "http {\n    access_log off;\n"
+    $conf .= "http {\n    access_log logs/access.log;\n"
            . "    client_body_temp_path $dir/client_body_temp;\n"
            . "    $o{http}\n"
            . "    server {\n        listen 127.0.0.1:$port;\n"
+           # the harness's keep-alive probe (see Test::Nginx::SSE::_probe)
+           . "        location = $Test::Nginx::SSE::PROBE_URI { return 204; }\n"
            . "        $o{config}\n    }\n}\n";
     open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!";
     print {$fh} $conf;
@@ -140,14 +144,16 @@ sub ServerB::stop {
         kill 'KILL', -$pid;
         waitpid($pid, 0);
         ok(0, 'server B exited after SIGQUIT');
+    } elsif ($? != 0 && !$Test::Nginx::SSE::VALGRIND) {
+        ok(0, "server B exited normally (status $?)");
     }
-    # what the harness checks for its own nginx: crashes, sanitizers
+    # what the harness checks for its own nginx: crashes, alerts, sanitizers
     my $text = $b->log;
     if (open my $fh, '<', "$b->{dir}/logs/stderr.log") {
         local $/;
         $text .= <$fh> // '';
     }
-    my @bad = $text =~ /^(.*(?:exited on signal|\[alert\]|ERROR: AddressSanitizer|runtime error:).*)$/mg;
+    my @bad = $text =~ /^(.*(?:exited on signal|\[(?:alert|crit|emerg)\]|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:).*)$/mg;
     ok(0, "server B: $bad[0]") if @bad;
 }
 
@@ -215,18 +221,31 @@ sub tp { return {'Content-Type' => 'text/plain'} }
 sub ids { join ',', map { $_->{id} // '-' } grep { defined $_->{id} } $_[0]->events }
 sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
 
-for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
-    if (-x "$d/redis-server") {
-        $REDIS_BIN = "$d/redis-server";
-        last;
+$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
+if (!defined $REDIS_BIN) {
+    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
+        if (-x "$d/redis-server") {
+            $REDIS_BIN = "$d/redis-server";
+            last;
+        }
     }
 }
 
 delete $ENV{TEST_NGINX_REDIS_PORT};
 
-if ($REDIS_BIN) {
+# no Redis is a failure, not a skip: the blocks that need it fail too
+if (!$REDIS_BIN || !-x $REDIS_BIN) {
+    ok(0, 'redis-server started');
+    diag('redis-server not found' . ($REDIS_BIN ? " at $REDIS_BIN" : ' in PATH')
+         . ': scripts/deps.sh redis (make test) installs it');
+} else {
     $REDIS_PORT = Test::Nginx::SSE::_free_port();
-    $ENV{TEST_NGINX_REDIS_PORT} = $REDIS_PORT if redis_start();
+    if (redis_start()) {
+        $ENV{TEST_NGINX_REDIS_PORT} = $REDIS_PORT;
+    } else {
+        ok(0, 'redis-server started');
+        diag("$REDIS_BIN did not answer PING on 127.0.0.1:$REDIS_PORT");
+    }
 }
 
 # every block uses a zone of its own: keys never meet

@@ -9,8 +9,18 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 
 my $top = abs_path(dirname(__FILE__) . '/..');
-plan skip_all => 'module not built' unless -f "$top/build/ngx_http_sse_module.so";
-plan skip_all => 'dpkg-deb missing' unless system('command -v dpkg-deb >/dev/null') == 0;
+# a missing module or tool is a failure, not a skip (make test builds the
+# module and installs dpkg-dev)
+unless (-f "$top/build/ngx_http_sse_module.so") {
+    fail('module built (make)');
+    done_testing();
+    exit;
+}
+unless (system('command -v dpkg-deb >/dev/null') == 0) {
+    fail('dpkg-deb installed (scripts/deps.sh build)');
+    done_testing();
+    exit;
+}
 
 my $deb = `$top/scripts/deb.sh 2>&1`;
 chomp $deb;

@@ -25,10 +25,9 @@ my $ex = $main::EX;
 local $ENV{SSE_URL} = 'http://127.0.0.1:' . port();
 my $s = sse_open('/events?channel=user_123');
 like(`sh $ex/publish-curl.sh 2>&1`, qr/^\{"id":"1","channel":"user_123","subscribers":1\}$/m, 'curl');
-SKIP: {
-    skip 'node missing', 1 unless system('command -v node >/dev/null') == 0;
-    like(`node $ex/publish-node.mjs 60 2>&1`, qr/^200 \{"id":"2"/m, 'Node fetch');
-}
+# a missing tool is a failure (make test installs node: scripts/deps.sh browser)
+ok(system('command -v node >/dev/null') == 0, 'node is installed');
+like(`node $ex/publish-node.mjs 60 2>&1`, qr/^200 \{"id":"2"/m, 'Node fetch');
 like(`python3 $ex/publish-python.py 80 2>&1`, qr/^200 \{"id":"\d+"/m, 'Python urllib');
 
 # the n8n HTTP Request node: its method, URL path, content type and body
@@ -42,8 +41,7 @@ is($r->{status}, 200, 'n8n: its body is accepted');
 
 $s->read_until(qr/"progress":45,"message":"Halfway"\}\n\n.*"progress":45/s, 3);
 my @p = map { decode_json($_->{data})->{progress} } grep { ($_->{event} // '') eq 'workflow_update' } $s->events;
-my $want = system('command -v node >/dev/null') == 0 ? '45,60,80,45' : '45,80,45';
-is(join(',', @p), $want, 'the subscriber got every example, in order');
+is(join(',', @p), '45,60,80,45', 'the subscriber got every example, in order');
 
 
 
@@ -85,9 +83,11 @@ location = /publish { sse_publish; }
 --- test
 my $ex = $main::EX;
 my $mods = "$ex/../browser/node_modules";
-SKIP: {
-    skip 'node or browser/node_modules missing (make test-browser installs them)', 2
-        unless -d "$mods/eventsource" && system('command -v node >/dev/null') == 0;
+# a missing tool is a failure: make test runs make test-browser first,
+# which installs node and browser/node_modules
+ok(-d "$mods/eventsource", 'browser/node_modules/eventsource is installed (make test-browser)');
+ok(system('command -v node >/dev/null') == 0, 'node is installed');
+{
     symlink('../browser/node_modules', "$ex/node_modules") unless -e "$ex/node_modules";
     local $ENV{SSE_URL} = 'http://127.0.0.1:' . port();
     open(my $out, '-|', "timeout 10 node $ex/subscribe-node.mjs 2 2>&1") or die;

@@ -6,6 +6,13 @@
 //   ngx.url(0, '/events')  ->  http://127.0.0.1:<port0>/events
 //   await ngx.reload(); await ngx.stop();
 //
+// Like the Perl harness, nothing nginx reports is ignored: ngx.assertLogClean()
+// (run after each test) fails on the error.log / stderr lines written since
+// the last check that show a crash, an [alert], [crit] or [emerg], or a
+// sanitizer report; ngx.stop() fails when nginx does not exit with status 0
+// within 5 s, or when its whole log holds such a line. A test that provokes
+// one on purpose passes `allowLog: [/regex/]` to startNginx().
+//
 // Environment: SSE_NGINX (the nginx binary, default `nginx`), SSE_MODULE
 // (the .so, default build/ngx_http_sse_module.so of this repository).
 
@@ -21,6 +28,16 @@ export const nginxBinary = process.env.SSE_NGINX || 'nginx';
 export const modulePath = path.resolve(repoRoot, process.env.SSE_MODULE || 'build/ngx_http_sse_module.so');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// nginx instances not stopped yet: a test that fails before its stop() must
+// neither leave them running nor keep its test file from ending
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    for (const p of workerPids(child.pid)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    try { child.kill('SIGKILL'); } catch { /* gone */ }
+  }
+});
 
 // A port nobody listens on now (the kernel picks it).
 export function freePort() {
@@ -41,6 +58,14 @@ function canConnect(port) {
     s.once('connect', () => { s.destroy(); resolve(true); });
     s.once('error', () => resolve(false));
   });
+}
+
+// error.log / stderr lines that fail a test unless it allows them
+export const LOG_PROBLEM =
+  /exited on signal|\[(?:alert|crit|emerg)\]|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
+
+export function logProblems(text, allow = []) {
+  return text.split('\n').filter((l) => LOG_PROBLEM.test(l) && !allow.some((re) => re.test(l)));
 }
 
 function buildConf({ ports, http, workers, main }) {
@@ -120,10 +145,17 @@ export async function startNginx(opts) {
   }
 
   const child = spawn(nginxBinary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(child);
+  child.unref();
+  child.stderr.unref();
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   let exited = false;
-  const exit = new Promise((resolve) => child.on('exit', (code, sig) => { exited = true; resolve({ code, sig }); }));
+  const exit = new Promise((resolve) => child.on('exit', (code, sig) => {
+    exited = true;
+    running.delete(child);
+    resolve({ code, sig });
+  }));
 
   const deadline = Date.now() + 10000;
   for (;;) {
@@ -137,6 +169,9 @@ export async function startNginx(opts) {
     await sleep(50);
   }
 
+  const allow = opts.allowLog || [];
+  let logChecked = 0;
+  let stderrChecked = 0;
   const ngx = {
     ports,
     prefix,
@@ -144,6 +179,19 @@ export async function startNginx(opts) {
     origin: (i = 0) => `http://127.0.0.1:${ports[i]}`,
     url: (i, p) => `http://127.0.0.1:${ports[i]}${p}`,
     errorLog: () => readLog(prefix),
+    // the lines written to error.log and stderr since the last call that
+    // show a crash, an alert or a sanitizer report
+    newLogProblems() {
+      const log = readLog(prefix);
+      const fresh = log.slice(logChecked) + '\n' + stderr.slice(stderrChecked);
+      logChecked = log.length;
+      stderrChecked = stderr.length;
+      return logProblems(fresh, allow);
+    },
+    assertLogClean() {
+      const bad = this.newLogProblems();
+      if (bad.length) throw new Error(`nginx reported (${prefix}/logs/error.log):\n${bad.join('\n')}`);
+    },
     // a graceful reload (SIGHUP to the master): new workers, old ones end
     // their streams
     async reload() {
@@ -157,14 +205,31 @@ export async function startNginx(opts) {
       }
       throw new Error('nginx reload: new workers did not replace the old ones');
     },
+    // stops nginx (SIGTERM); rejects when it had to be killed, exited
+    // otherwise than with status 0, or logged a crash, an alert or a
+    // sanitizer report at any time (the prefix is then kept)
     async stop() {
-      if (exited) return;
-      process.kill(child.pid, 'SIGTERM');
-      const r = await Promise.race([exit, sleep(5000).then(() => null)]);
-      if (r === null) {
-        child.kill('SIGKILL');
-        for (const p of workerPids(child.pid)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-        await exit;
+      if (this.stopped) return;
+      this.stopped = true;
+      const wasRunning = !exited;
+      let killed = false;
+      if (wasRunning) {
+        process.kill(child.pid, 'SIGTERM');
+        const r = await Promise.race([exit, sleep(5000).then(() => null)]);
+        if (r === null) {
+          killed = true;
+          child.kill('SIGKILL');
+          for (const p of workerPids(child.pid)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+        }
+      }
+      const { code, sig } = await exit;
+      const problems = [];
+      if (!wasRunning) problems.push('nginx had exited before stop()');
+      if (killed) problems.push('nginx did not exit within 5 s of SIGTERM');
+      else if (sig || code !== 0) problems.push(`nginx exited with ${sig ? `signal ${sig}` : `status ${code}`}`);
+      problems.push(...logProblems(readLog(prefix) + '\n' + stderr, allow));
+      if (problems.length) {
+        throw new Error(`nginx (prefix ${prefix} kept):\n${problems.join('\n')}`);
       }
       if (!process.env.SSE_KEEP_PREFIX) fs.rmSync(prefix, { recursive: true, force: true });
     },

@@ -3,7 +3,7 @@
 // (sse_subscriber_timeout) several times and the client resumes with its
 // Last-Event-ID.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
 import { sleep, startNginx } from '../lib/nginx.js';
@@ -27,8 +27,10 @@ describe('npm eventsource client', { timeout: 90000 }, () => {
     ngx = await startNginx({ ports: 1, http: config });
   });
 
+  afterEach(() => ngx.assertLogClean());
+
   after(async () => {
-    if (ngx) await ngx.stop();
+    if (ngx) await ngx.stop();    // rejects on a bad exit status or log
   });
 
   test('1,000 messages complete and in order across forced reconnects', async () => {

@@ -39,9 +39,9 @@ use Time::HiRes ();
 our @EXPORT = qw(
     run_tests repeat_each
     port port2 server_root current_block
-    http sse_open sse_pump
+    http http_pipeline sse_open sse_pump
     nginx_pid worker_pids nginx_reload nginx_signal
-    error_log_text timeout_factor
+    error_log_text access_log_text timeout_factor
     explain note subtest
 );
 
@@ -83,9 +83,35 @@ my @EXPANDED_SECTIONS = qw(
     request requests raw_request more_headers
     subscribe subscribe_headers user_files
     response_body response_body_like response_headers response_headers_like
-    stream_body stream_body_like stream_headers stream_until
-    error_log no_error_log
+    stream_body stream_body_like stream_headers stream_headers_like
+    stream_until stream_error_code error_code
+    error_log no_error_log expect_alert allow_alert
 );
+
+# Every section a block may have: any other name is a typo that would
+# silently check nothing, so it fails the block.
+my %KNOWN_SECTIONS = map { ($_ => 1) } qw(
+    main_config http_config config event_config workers log_level must_die
+    request requests raw_request pipeline more_headers timeout wait
+    error_code response_headers response_headers_like response_body
+    response_body_like
+    subscribe subscribe_headers subscribe_timeout stream_until stream_timeout
+    stream_error_code stream_headers stream_headers_like stream_body
+    stream_body_like killed_workers user_files
+    error_log no_error_log expect_alert allow_alert
+    test ONLY SKIP LAST
+);
+
+# The request the harness sends after a reply on the same connection: its
+# reply must come back as the next, separate response (see _probe).
+our $PROBE_URI = '/__harness_probe';
+my $PROBE_REQUEST = "GET $PROBE_URI HTTP/1.1\r\nHost: localhost\r\n"
+                  . "Connection: close\r\n\r\n";
+my $PROBE_LOCATION = "location = $PROBE_URI { return 204; }";
+
+# Lines of error.log that fail a block unless it declares them
+my $ALERT_RE = qr/\[(?:alert|crit|emerg)\]/;
+my $SANITIZER_RE = qr/ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
 
 # prctl(PR_SET_PDEATHSIG) syscall number, so that nginx dies together with
 # the test script even if the script is SIGKILLed (Linux only, best effort).
@@ -277,7 +303,8 @@ sub _parse_header_lines {
 # Build the raw bytes of a request.
 #   method, uri, proto (default HTTP/1.1), body (undef: none),
 #   headers (arrayref of [name, value]; user headers replace the defaults
-#   Host: localhost, Connection: close and Content-Length of the same name).
+#   Host: localhost, Connection: close (not with keepalive => 1) and
+#   Content-Length of the same name).
 #   default_headers: extra defaults (pairs), overridable the same way.
 sub _build_request {
     my (%a) = @_;
@@ -289,7 +316,8 @@ sub _build_request {
     my @user = @{ $a{headers} || [] };
     my %user = map { (lc $_->[0] => 1) } @user;
 
-    my @defaults = (['Host', 'localhost'], ['Connection', 'close']);
+    my @defaults = (['Host', 'localhost']);
+    push @defaults, ['Connection', 'close'] unless $a{keepalive};
     push @defaults, @{ $a{default_headers} || [] };
     push @defaults, ['Content-Length', length $body]
         if defined $body && length $body;
@@ -342,53 +370,122 @@ sub _write_all {
 # complete (Content-Length / last chunk / EOF) or the timeout expires.
 # Writing and reading are interleaved, so an early error response to a large
 # body is still captured.
+#   opts: head_only (a HEAD request), probe (1: keep the connection and send
+#   the harness's probe request after the reply, see _probe; the result's
+#   probe_error says what went wrong, undef when nothing did)
 sub _do_request {
     my ($port, $bytes, $timeout, %o) = @_;
-    my $resp = Test::Nginx::SSE::Response->new(head_only => $o{head_only});
     my $deadline = _now() + $timeout;
-    my $sock = IO::Socket::INET->new(
-        PeerAddr => '127.0.0.1',
-        PeerPort => $port,
-        Proto    => 'tcp',
-        Timeout  => $timeout,
-    );
-    return _result($resp, error => "connect to port $port failed: $@")
-        unless $sock;
-    $sock->blocking(0);
-
-    my $out = $bytes;
-    my $sel = IO::Select->new($sock);
-    my ($timed_out, $error) = (0, undef);
-    while (!$resp->{complete} && !$resp->{eof}) {
-        my $left = $deadline - _now();
-        if ($left <= 0) {
-            $timed_out = 1;
-            last;
-        }
-        my ($r, $w) = IO::Select->select($sel, length $out ? $sel : undef,
-                                         undef, $left);
-        if ($w && @$w && length $out) {
-            my $n = syswrite($sock, $out);
-            if (defined $n) {
-                substr($out, 0, $n, '');
-            } elsif ($! != EAGAIN && $! != EWOULDBLOCK && $! != EINTR) {
-                $out = '';    # peer is gone; keep reading what it sent
-            }
-        }
-        if ($r && @$r) {
-            my $n = sysread($sock, my $buf, 65536);
-            if ($n) {
-                $resp->feed($buf);
-            } elsif (defined $n) {
-                $resp->set_eof;
-            } elsif ($! != EAGAIN && $! != EWOULDBLOCK && $! != EINTR) {
-                $error = "read failed: $!";
-                $resp->set_eof;
-            }
-        }
+    my $c = Test::Nginx::SSE::Conn->new(port => $port, timeout => $timeout);
+    return _result(Test::Nginx::SSE::Response->new, error => $c->{error})
+        unless $c->{sock};
+    $c->write($bytes);
+    my ($resp, $timed_out) = $c->read_response($deadline,
+                                               head_only => $o{head_only});
+    my $res = _result($resp, timed_out => $timed_out,
+                      error => $c->{read_error});
+    if ($o{probe} && $resp->{complete}) {
+        $res->{probe_error} = _probe($c, $resp, _now() + $timeout);
     }
-    close $sock;
-    return _result($resp, timed_out => $timed_out, error => $error);
+    $c->close;
+    return $res;
+}
+
+# Several requests written at once (pipelined) on one connection, then the
+# probe in the same write. Returns the list of results (a request whose
+# reply did not come, because the server closed the connection before it,
+# gets error "no reply"); $probe_error as in _do_request.
+sub _do_pipeline {
+    my ($port, $reqs, $timeout, %o) = @_;    # reqs: [bytes, head_only]
+    my $deadline = _now() + $timeout;
+    my $c = Test::Nginx::SSE::Conn->new(port => $port, timeout => $timeout);
+    unless ($c->{sock}) {
+        my @r = map { _result(Test::Nginx::SSE::Response->new,
+                              error => $c->{error}) } @$reqs;
+        return (\@r, undef);
+    }
+    $c->write(join '', map { $_->[0] } @$reqs);
+    $c->write($PROBE_REQUEST) if $o{probe};
+    my (@res, $last);
+    for my $r (@$reqs) {
+        if ($last && !$last->{complete}) {
+            push @res, _result(Test::Nginx::SSE::Response->new,
+                               error => 'no reply: an earlier reply did not complete');
+            next;
+        }
+        if ($last && $c->{eof} && !length $c->{in}) {
+            push @res, _result(Test::Nginx::SSE::Response->new,
+                               error => 'no reply: the server closed the connection');
+            next;
+        }
+        my ($resp, $timed_out) = $c->read_response($deadline,
+                                                   head_only => $r->[1]);
+        push @res, _result($resp, timed_out => $timed_out,
+                           error => $c->{read_error});
+        $last = $resp;
+    }
+    my $probe_error;
+    if ($o{probe} && $last && $last->{complete}) {
+        $probe_error = _probe($c, $last, $deadline, 1);
+    }
+    $c->close;
+    return (\@res, $probe_error);
+}
+
+# After a complete reply on a connection that the client keeps open: nothing
+# may follow that reply but the reply to the next request. The harness's
+# probe (GET /__harness_probe, "return 204" in every server the harness
+# writes) must come back as the next, separate response, and nothing after
+# it; or the server closes the connection cleanly (no bytes) after the
+# reply. Bytes left behind by a reply (a second response, a body longer
+# than announced), or a request body the server did not read and then took
+# for the next request (request smuggling), fail. Returns undef when all is
+# well, else what went wrong. $sent: the probe was already written
+# (pipelining).
+sub _probe {
+    my ($c, $resp, $deadline, $sent) = @_;
+    my $conn = lc($resp->{headers}{connection} // '');
+    my $closing = $conn =~ /\bclose\b/
+        || (($resp->{proto} // '') eq 'HTTP/1.0' && $conn !~ /keep-alive/);
+    if (length $c->{in} && !$sent) {
+        return length($c->{in}) . " unexpected bytes after the reply: "
+               . _snippet($c->{in});
+    }
+    if ($closing && !$sent) {
+        $c->wait_eof($deadline);
+        return length $c->{in}
+            ? "bytes after a reply that closes the connection: " . _snippet($c->{in})
+            : undef;
+    }
+    $c->write($PROBE_REQUEST) unless $sent;
+    my ($p, $timed_out) = $c->read_response($deadline);
+    if (!$p->{complete}) {
+        # the server closed the connection after the reply: fine, as long
+        # as it sent nothing more
+        return undef if $p->{raw} eq '' && $c->{eof};
+        return "no reply to the probe request within the timeout (got "
+               . ($p->{raw} eq '' ? 'nothing' : _snippet($p->{raw})) . ')'
+            if $timed_out;
+        return "bad reply to the probe request: " . _snippet($p->{raw});
+    }
+    if (($p->{status} // 0) != 204) {
+        return "the probe request got '$p->{proto} $p->{status} $p->{reason}'"
+             . " instead of 204: the reply before it left bytes behind, or"
+             . " the server took a request body for a request; got: "
+             . _snippet($p->{raw});
+    }
+    $c->wait_eof($deadline);
+    return length $c->{in}
+        ? "bytes after the probe's reply: " . _snippet($c->{in})
+        : undef;
+}
+
+sub _snippet {
+    my ($s) = @_;
+    my $more = length($s) > 200 ? '...' : '';
+    $s = substr($s, 0, 200);
+    $s =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+    return "'$s'$more";
 }
 
 # Convert a Response object into the plain hashref returned by http().
@@ -504,23 +601,98 @@ sub error_log_text {
     return _slurp("$dir/logs/error.log");
 }
 
+# The access log of the block's nginx (every server the harness writes logs
+# there, format "harness": remote address, time, "request line", status,
+# bytes sent, request length, connection number and its request count).
+sub access_log_text {
+    my $dir = _cur()->{dir};
+    return _slurp("$dir/logs/access.log");
+}
+
+# A failed harness check (not one of the block's own assertions): only
+# reported when it fails, so counts stay stable.
+sub _bk_fail {
+    my ($name, @diag) = @_;
+    my $builder = Test::More->builder;
+    $builder->ok(0, $name);
+    $builder->diag(join "\n", @diag) if @diag;
+    $CUR->{bk}{ $builder->current_test } = 1 if $CUR;
+}
+
+# A passing or failing harness check that is always reported.
+sub _bk_ok {
+    my ($ok, $name, @diag) = @_;
+    my $builder = Test::More->builder;
+    $builder->ok($ok, $name) or $builder->diag(join "\n", @diag);
+    $CUR->{bk}{ $builder->current_test } = 1 if $CUR;
+    return $ok;
+}
+
+sub _probe_fail {
+    my ($what, $err) = @_;
+    my $name = $CUR ? $CUR->{name} : '';
+    _bk_fail("$name - keep-alive probe after $what", $err);
+}
+
 # http($method, $uri, $body, \%headers, %opts)
 #   opts: port, proto ('HTTP/1.0'), timeout (seconds, scaled), raw (send
-#   these bytes verbatim instead of building a request)
+#   these bytes verbatim instead of building a request), probe => 0 (do not
+#   send the probe request after the reply)
+# The request goes out on a keep-alive connection (no "Connection: close"
+# unless given) and is followed on that connection by the harness's probe
+# (see _probe): a reply that leaves bytes behind fails the block.
 # Returns { status, headers => {lc name => value}, header_list, body, raw,
 #           timed_out, error, complete }.
 sub http {
     my ($method, $uri, $body, $headers, %o) = @_;
     my $port = $o{port} // port();
     my $bytes = defined $o{raw} ? $o{raw} : _build_request(
-        method  => $method,
-        uri     => $uri,
-        proto   => $o{proto},
-        body    => $body,
-        headers => _header_pairs($headers),
+        method    => $method,
+        uri       => $uri,
+        proto     => $o{proto},
+        body      => $body,
+        headers   => _header_pairs($headers),
+        keepalive => 1,
     );
-    return _do_request($port, $bytes, _tf($o{timeout} // 5),
-                       head_only => (uc($method // '') eq 'HEAD'));
+    my $res = _do_request($port, $bytes, _tf($o{timeout} // 5),
+                          head_only => (uc($method // '') eq 'HEAD'),
+                          probe => $o{probe} // 1);
+    _probe_fail(_what($method, $uri, $bytes), $res->{probe_error})
+        if defined $res->{probe_error};
+    return $res;
+}
+
+# http_pipeline(\@requests, %opts): all the requests in one write on one
+# connection (pipelining), followed by the probe; returns the list of
+# results, as http() (a list of hashrefs, in order). A request is raw bytes,
+# or an arrayref [$method, $uri, $body, \%headers, $proto]. opts: port,
+# timeout (for the whole exchange), probe => 0.
+sub http_pipeline {
+    my ($reqs, %o) = @_;
+    my $port = $o{port} // port();
+    my @r;
+    for my $q (@$reqs) {
+        if (ref $q) {
+            my ($m, $u, $b, $h, $proto) = @$q;
+            push @r, [_build_request(method => $m, uri => $u, body => $b,
+                                     proto => $proto, keepalive => 1,
+                                     headers => _header_pairs($h)),
+                      uc($m) eq 'HEAD'];
+        } else {
+            push @r, [$q, $q =~ /\AHEAD /];
+        }
+    }
+    my ($res, $perr) = _do_pipeline($port, \@r, _tf($o{timeout} // 5),
+                                    probe => $o{probe} // 1);
+    _probe_fail(scalar(@r) . ' pipelined requests', $perr) if defined $perr;
+    return @$res;
+}
+
+sub _what {
+    my ($method, $uri, $bytes) = @_;
+    return "$method $uri" if defined $method && defined $uri;
+    my ($line) = ($bytes // '') =~ /\A([^\r\n]*)/;
+    return "'$line'";
 }
 
 # sse_open($uri, \%headers, %opts) -> Test::Nginx::SSE::Client
@@ -658,7 +830,8 @@ sub nginx_reload {
 
 # Expand $TEST_NGINX_* placeholders in a section value (strings, and strings
 # inside arrayrefs; qr// objects are left alone). Unknown variables that are
-# not in the environment are recorded in $cur->{missing_env}.
+# not in the environment, and $TEST_* names without the TEST_NGINX_ prefix
+# (misspelled), are recorded in $cur->{missing_env}: the block fails.
 sub _expand {
     my ($cur, $v) = @_;
     return $v unless defined $v;
@@ -671,11 +844,11 @@ sub _expand {
         TEST_NGINX_PORT2       => $cur->{port2},
         TEST_NGINX_SERVER_ROOT => $cur->{dir},
     );
-    $v =~ s{\$(TEST_NGINX_[A-Za-z0-9_]+)}{
+    $v =~ s{\$(TEST_[A-Za-z0-9_]+)}{
         my $name = $1;
         if (defined $known{$name}) {
             $known{$name};
-        } elsif (defined $ENV{$name}) {
+        } elsif ($name =~ /^TEST_NGINX_/ && defined $ENV{$name}) {
             $ENV{$name};
         } else {
             push @{ $cur->{missing_env} }, $name;
@@ -756,6 +929,9 @@ sub _write_conf {
     my $evts = _section_text($cur, 'event_config');
     my $level = _sec($cur, 'log_level') || $LOG_LEVEL;
 
+    # every server of the block answers the probe (see _probe)
+    $http =~ s/(^|[\s;{}])(server\s*\{)/$1$2 $PROBE_LOCATION/g;
+
     my $text = "# generated by Test::Nginx::SSE for $cur->{name}\n";
     $text .= "load_module $MODULE_PATH;\n" if -f $MODULE_PATH;
     $text .= "daemon off;\n";
@@ -776,7 +952,10 @@ $evts
 }
 
 http {
-    access_log off;
+    log_format harness '\$remote_addr [\$time_local] "\$request" \$status '
+                       '\$body_bytes_sent \$request_length '
+                       'conn=\$connection req=\$connection_requests';
+    access_log $dir/logs/access.log harness;
     default_type text/plain;
 
     client_body_temp_path $dir/client_body_temp;
@@ -791,6 +970,7 @@ $http
         listen 127.0.0.1:$cur->{port};
         server_name localhost;
         root $dir/html;
+        $PROBE_LOCATION
 
 $conf
     }
@@ -959,8 +1139,9 @@ sub run_tests {
     my $builder = Test::More->builder;
     my @blocks = blocks();
     if (!_which($NGINX_BINARY)) {
-        $builder->plan(skip_all => "nginx binary '$NGINX_BINARY' not found")
-            unless $builder->has_plan;
+        # a missing tool fails the suite (scripts/deps.sh installs nginx)
+        $builder->ok(0, "nginx binary '$NGINX_BINARY' found");
+        $builder->done_testing unless $builder->has_plan;
         return;
     }
     if (!-f $MODULE_PATH && !$ENV{TEST_NGINX_QUIET}) {
@@ -1007,22 +1188,37 @@ sub _run_block {
     local $CUR = $cur;
     my $start_count = $builder->current_test;
 
-    # Skip if required environment variables are missing.
-    my @need = split ' ', ($block->{skip_unless_env} ? ($block->skip_unless_env // '') : '');
-    push @{ $cur->{missing_env} }, grep { !defined $ENV{$_} || $ENV{$_} eq '' } @need;
+    # A section name the harness does not know would check nothing, and a
+    # $TEST_NGINX_* placeholder that is not set (or misspelled) would send
+    # its own name to nginx: both fail the block, before nginx starts.
+    my @unknown = grep { !$KNOWN_SECTIONS{$_} }
+                  @{ $block->{_section_order}[0] || [] };
+    if (@unknown) {
+        _bk_fail("$name - known sections", "unknown section(s): @unknown");
+        return;
+    }
     _sec($cur, $_) for @EXPANDED_SECTIONS;    # records missing placeholders
+    for my $sec (@{ $block->{_section_order}[0] || [] }) {
+        next if $sec eq 'test' || grep { $_ eq $sec } @EXPANDED_SECTIONS;
+        my @v = eval { $block->$sec };
+        for my $v (@v) {
+            next if !defined $v || ref $v;
+            push @{ $cur->{missing_env} }, "$1 (in --- $sec, not expanded there)"
+                while $v =~ /\$(TEST_\w+)/g;
+        }
+    }
     if (@{ $cur->{missing_env} }) {
         my %seen;
         my @m = grep { !$seen{$_}++ } @{ $cur->{missing_env} };
-        $builder->skip("$name: environment variable(s) @m not set");
+        _bk_fail("$name - placeholders expanded",
+                 "placeholder(s) not set or misspelled: @m");
         return;
     }
 
     _prepare_dir($dir);
     _write_user_files($cur);
     eval { _write_conf($cur); 1 } or do {
-        $builder->ok(0, "$name - generate nginx.conf");
-        $builder->diag($@);
+        _bk_fail("$name - generate nginx.conf", $@);
         return;
     };
 
@@ -1032,9 +1228,18 @@ sub _run_block {
         _run_live($cur);
     }
 
-    if ($builder->current_test == $start_count) {
-        $builder->ok(1, "$name - nginx ran");
-    }
+    # A block must assert something itself: a passing block that checked
+    # nothing hides whatever it was meant to catch. The harness's own
+    # checks (crashes, alerts, the probe) and skipped tests do not count.
+    my @details = $builder->details;
+    my $own = grep {
+        !$cur->{bk}{ $_ + 1 } && ($details[$_]{type} // '') !~ /skip/
+    } $start_count .. $builder->current_test - 1;
+    _bk_fail("$name - the block makes an assertion of its own",
+             "no check ran: give the block a response check, an error_log "
+             . "check or assertions in --- test")
+        unless $own;
+
     my @summary = $builder->summary;
     if (grep { !$_ } @summary[$start_count .. $#summary]) {
         my @log = split /\n/, _slurp("$dir/logs/error.log");
@@ -1044,14 +1249,32 @@ sub _run_block {
     }
 }
 
+# --- must_die: "nginx -t" must fail the way a configuration error does:
+# a normal exit with a non-zero status (not a signal, not a sanitizer
+# report), and every [emerg] / [alert] / [crit] line must be one the block
+# names in --- error_log (which must name at least one).
 sub _run_must_die {
     my ($cur) = @_;
     my $builder = Test::More->builder;
+    my $name = $cur->{name};
     my ($status, $out) = _nginx_test_config($cur);
-    $builder->ok($status != 0, "$cur->{name} - nginx -t fails (must_die)")
-        or $builder->diag("nginx -t output:\n$out");
     my $log = $out . _slurp("$cur->{dir}/logs/error.log");
+    if (POSIX::WIFSIGNALED($status)) {
+        _bk_fail("$name - nginx -t killed by signal " . POSIX::WTERMSIG($status),
+                 "nginx -t output:\n$out");
+    } else {
+        $builder->ok(POSIX::WEXITSTATUS($status) != 0,
+                     "$name - nginx -t fails (must_die)")
+            or $builder->diag("nginx -t output:\n$out");
+    }
+    my @san = $log =~ /^(.*$SANITIZER_RE.*)$/mg;
+    _bk_fail("$name - sanitizer reports", join "\n", @san) if @san;
+    my @expected = _log_patterns($cur, 'error_log');
+    _bk_fail("$name - must_die names the expected error",
+             "a must_die block needs --- error_log with the error nginx -t must report")
+        unless @expected;
     _check_logs($cur, $log);
+    _check_alerts($cur, $log);
 }
 
 sub _run_live {
@@ -1061,8 +1284,7 @@ sub _run_live {
     my $name  = $cur->{name};
 
     unless (eval { _start_nginx($cur); 1 }) {
-        $builder->ok(0, "$name - nginx started");
-        $builder->diag($@);
+        _bk_fail("$name - nginx started", $@);
         _stop_nginx($cur);
         return;
     }
@@ -1077,10 +1299,15 @@ sub _run_live {
         1;
     };
     my $err = $@;
-    $_->close for @{ $cur->{clients} };
+    for my $c (@{ $cur->{clients} }) {
+        my $resp = $c->{resp};
+        _bk_fail("$name - nothing after the end of the response to GET $c->{uri}",
+                 "got " . Test::Nginx::SSE::_snippet($resp->{buf}))
+            if $resp->{complete} && length $resp->{buf};
+        $c->close;
+    }
     if (!$ok) {
-        $builder->ok(0, "$name - harness error");
-        $builder->diag($err);
+        _bk_fail("$name - harness error", $err);
     }
 
     _stop_nginx($cur);
@@ -1088,6 +1315,7 @@ sub _run_live {
     my $log = _slurp("$cur->{dir}/logs/error.log")
             . _slurp("$cur->{dir}/logs/stderr.log");
     _check_logs($cur, $log);
+    _check_alerts($cur, $log);
     _check_sanity($cur, $log);
 }
 
@@ -1121,7 +1349,9 @@ sub _run_requests {
         }
     }
 
-    # 2. requests (the last response is the one checked)
+    # 2. requests (the last response is the one checked), each on a
+    # keep-alive connection followed by the probe (see _probe); with
+    # --- pipeline all of them in one write on one connection
     my $more = _parse_header_lines(_sec($cur, 'more_headers'));
     my @reqs;
     if (exists $block->{raw_request}) {
@@ -1136,12 +1366,34 @@ sub _run_requests {
                                         !_is_eval($block, 'request'));
     }
     my $timeout = _tf(_sec($cur, 'timeout') || 5);
+    my @wire = map {
+        [defined $_->{raw} ? $_->{raw}
+                           : _build_request(%$_, headers => $more, keepalive => 1),
+         uc($_->{method} // '') eq 'HEAD' || ($_->{raw} // '') =~ /\AHEAD /]
+    } @reqs;
     my $res;
-    for my $r (@reqs) {
-        my $bytes = defined $r->{raw} ? $r->{raw} : _build_request(%$r, headers => $more);
-        $res = _do_request($cur->{port}, $bytes, $timeout,
-                           head_only => (uc($r->{method} // '') eq 'HEAD'));
-        push @{ $cur->{responses} }, $res;
+    if (@wire && exists $block->{pipeline}) {
+        my ($all, $perr) = _do_pipeline($cur->{port}, \@wire,
+                                        $timeout * @wire, probe => 1);
+        _probe_fail(scalar(@wire) . ' pipelined requests', $perr)
+            if defined $perr;
+        push @{ $cur->{responses} }, @$all;
+        for my $i (0 .. $#$all) {
+            my $r = $all->[$i];
+            next if $i == $#$all || $r->{complete};
+            _bk_fail("$name - pipelined request " . ($i + 1) . " answered",
+                     "error: " . ($r->{error} // 'incomplete reply'));
+        }
+        $res = $all->[-1];
+    } else {
+        for my $i (0 .. $#wire) {
+            $res = _do_request($cur->{port}, $wire[$i][0], $timeout,
+                               head_only => $wire[$i][1], probe => 1);
+            _probe_fail(_what($reqs[$i]{method}, $reqs[$i]{uri}, $wire[$i][0]),
+                        $res->{probe_error})
+                if defined $res->{probe_error};
+            push @{ $cur->{responses} }, $res;
+        }
     }
 
     # 3. collect the streams
@@ -1161,8 +1413,8 @@ sub _run_requests {
     # 4. checks on the (last) response
     if ($res) {
         if ($res->{timed_out} || ($res->{error} && !defined $res->{status})) {
-            $builder->ok(0, "$name - request completed")
-                or $builder->diag("error: " . ($res->{error} // 'timeout'));
+            _bk_fail("$name - request completed",
+                     "error: " . ($res->{error} // 'timeout'));
         }
         _check_response($cur, $res, '', 'response');
     }
@@ -1292,6 +1544,40 @@ sub _check_logs {
     }
 }
 
+sub _match_line {
+    my ($line, $p) = @_;
+    return ref $p ? $line =~ $p : index($line, $p) >= 0;
+}
+
+# Every [alert], [crit] and [emerg] line fails the block unless the block
+# declares it: --- expect_alert (each pattern must match such a line: the
+# test provokes it on purpose), --- allow_alert (may match), --- error_log
+# (the lines the block expects), or --- killed_workers ("exited on signal 9").
+sub _check_alerts {
+    my ($cur, $log) = @_;
+    my $builder = Test::More->builder;
+    my $name = $cur->{name};
+    my @lines = grep { /$ALERT_RE/ } split /\n/, $log;
+    my @expect = _log_patterns($cur, 'expect_alert');
+    for my $p (@expect) {
+        my $shown = ref $p ? "$p" : "'$p'";
+        $builder->ok(scalar(grep { _match_line($_, $p) } @lines),
+                     "$name - expect_alert $shown")
+            or $builder->diag("[alert]/[crit]/[emerg] lines:\n"
+                              . (join("\n", @lines) || '(none)'));
+    }
+    my @allow = (@expect, _log_patterns($cur, 'allow_alert'),
+                 _log_patterns($cur, 'error_log'));
+    push @allow, qr/exited on signal 9\b/ if exists $cur->{block}{killed_workers};
+    my @bad = grep { my $l = $_; !grep { _match_line($l, $_) } @allow } @lines;
+    if (@bad) {
+        @bad = (@bad[0 .. 9], '...') if @bad > 10;
+        _bk_fail("$name - no [alert], [crit] or [emerg] in error.log",
+                 join("\n", @bad),
+                 "(a block that provokes one on purpose names it in --- expect_alert)");
+    }
+}
+
 # Crash / sanitizer / valgrind checks after nginx stopped. Only failures are
 # reported as extra assertions (plus one "valgrind clean" / "asan clean" pass
 # when those modes are enabled), so plain runs have a predictable count.
@@ -1301,27 +1587,31 @@ sub _check_sanity {
     my $name = $cur->{name};
 
     if ($cur->{stop_timed_out}) {
-        $builder->ok(0, "$name - nginx exited after SIGQUIT");
+        _bk_fail("$name - nginx exited after SIGQUIT");
     } elsif (defined(my $st = $cur->{exit_status})) {
         if (POSIX::WIFSIGNALED($st)) {
-            $builder->ok(0, "$name - nginx killed by signal " . POSIX::WTERMSIG($st));
+            _bk_fail("$name - nginx killed by signal " . POSIX::WTERMSIG($st));
         } elsif (POSIX::WEXITSTATUS($st) != 0 && !$VALGRIND) {
-            $builder->ok(0, "$name - nginx exit status " . POSIX::WEXITSTATUS($st));
+            _bk_fail("$name - nginx exit status " . POSIX::WEXITSTATUS($st));
         }
     }
-    # --- killed_workers: the block kills workers itself (SIGKILL); any
-    # other signal is still a crash
+    # --- killed_workers: the block kills workers itself (SIGKILL), and at
+    # least one must have been killed; any other signal is still a crash
     my @signals = ($log =~ /^(.*exited on signal.*)$/mg);
-    @signals = grep { !/exited on signal 9\b/ } @signals
-        if exists $cur->{block}{killed_workers};
-    if (@signals) {
-        $builder->ok(0, "$name - worker crashed") or $builder->diag($signals[0]);
+    if (exists $cur->{block}{killed_workers}) {
+        $builder->ok(scalar(grep { /exited on signal 9\b/ } @signals),
+                     "$name - a worker was killed (killed_workers)")
+            or $builder->diag('no "exited on signal 9" in the log');
+        @signals = grep { !/exited on signal 9\b/ } @signals;
     }
-    my @san = $log =~ /^(.*(?:ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:).*)$/mg;
+    if (@signals) {
+        _bk_fail("$name - worker crashed", $signals[0]);
+    }
+    my @san = $log =~ /^(.*$SANITIZER_RE.*)$/mg;
     if (@san) {
-        $builder->ok(0, "$name - sanitizer reports") or $builder->diag(join "\n", @san);
+        _bk_fail("$name - sanitizer reports", join "\n", @san);
     } elsif ($ASAN) {
-        $builder->ok(1, "$name - no sanitizer reports");
+        _bk_ok(1, "$name - no sanitizer reports");
     }
 
     if ($VALGRIND) {
@@ -1335,9 +1625,127 @@ sub _check_sanity {
             push @bad, "$f (incomplete: process killed?)"
                 if $t !~ /ERROR SUMMARY:/ && !exists $cur->{block}{killed_workers};
         }
-        $builder->ok(!@bad, "$name - valgrind clean")
-            or $builder->diag("see @bad");
+        _bk_ok(!@bad, "$name - valgrind clean", "see @bad");
     }
+}
+
+#=============================================================================
+package Test::Nginx::SSE::Conn;
+# One client connection that may carry several requests (keep-alive,
+# pipelining): what is queued with write() goes out as the socket takes it
+# while replies are read; replies are parsed one after the other from what
+# arrived ("in" holds the bytes not parsed yet).
+
+use strict;
+use warnings;
+use Errno qw(EAGAIN EWOULDBLOCK EINTR);
+
+sub new {
+    my ($class, %a) = @_;
+    my $self = bless {
+        sock => undef, out => '', in => '', eof => 0,
+        error => undef, read_error => undef,
+    }, $class;
+    my $sock = IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1',
+        PeerPort => $a{port},
+        Proto    => 'tcp',
+        Timeout  => $a{timeout},
+    );
+    unless ($sock) {
+        $self->{error} = "connect to port $a{port} failed: $@";
+        $self->{eof} = 1;
+        return $self;
+    }
+    $sock->blocking(0);
+    $self->{sock} = $sock;
+    return $self;
+}
+
+sub write { $_[0]{out} .= $_[1] }
+
+# One select(): writes what the socket takes, reads what is there. False
+# when nothing can happen any more (closed, nothing to write).
+sub _io {
+    my ($self, $left) = @_;
+    my $sock = $self->{sock} or return 0;
+    my $want_r = !$self->{eof};
+    my $want_w = length $self->{out};
+    return 0 unless $want_r || $want_w;
+    my $sel = IO::Select->new($sock);
+    my ($r, $w) = IO::Select->select($want_r ? $sel : undef,
+                                     $want_w ? $sel : undef, undef,
+                                     $left > 0 ? $left : 0);
+    if ($w && @$w && length $self->{out}) {
+        my $n = syswrite($sock, $self->{out});
+        if (defined $n) {
+            substr($self->{out}, 0, $n, '');
+        } elsif ($! != EAGAIN && $! != EWOULDBLOCK && $! != EINTR) {
+            $self->{out} = '';    # the peer is gone; keep reading what it sent
+        }
+    }
+    if ($r && @$r) {
+        my $n = sysread($sock, my $buf, 65536);
+        if ($n) {
+            $self->{in} .= $buf;
+        } elsif (defined $n) {
+            $self->{eof} = 1;
+        } elsif ($! != EAGAIN && $! != EWOULDBLOCK && $! != EINTR) {
+            $self->{read_error} = "read failed: $!";
+            $self->{eof} = 1;
+        }
+    }
+    return 1;
+}
+
+# Reads the next reply. Returns (Response, timed_out). Bytes after a
+# complete reply stay in "in" for the next one.
+sub read_response {
+    my ($self, $deadline, %o) = @_;
+    my $resp = Test::Nginx::SSE::Response->new(head_only => $o{head_only});
+    my $timed_out = 0;
+    while (1) {
+        if (length $self->{in}) {
+            $resp->feed($self->{in});
+            $self->{in} = '';
+        }
+        last if $resp->{complete} || $resp->{state} eq 'done';
+        if ($self->{eof}) {
+            $resp->set_eof;
+            last;
+        }
+        my $left = $deadline - Time::HiRes::time();
+        if ($left <= 0) {
+            $timed_out = 1;
+            last;
+        }
+        $self->_io($left) or last;
+    }
+    if ($resp->{complete} && length $resp->{buf}) {
+        # what follows this reply belongs to the next one
+        $self->{in} = $resp->{buf};
+        substr($resp->{raw}, -length $resp->{buf}) = '';
+        $resp->{buf} = '';
+    }
+    return ($resp, $timed_out);
+}
+
+# Reads (and writes what is queued) until the server closes the connection
+# or the deadline; what arrives meanwhile is in "in".
+sub wait_eof {
+    my ($self, $deadline) = @_;
+    while (!$self->{eof}) {
+        my $left = $deadline - Time::HiRes::time();
+        last if $left <= 0;
+        $self->_io($left) or last;
+    }
+    return $self->{eof};
+}
+
+sub close {
+    my ($self) = @_;
+    CORE::close($self->{sock}) if $self->{sock};
+    $self->{sock} = undef;
 }
 
 #=============================================================================
@@ -1550,6 +1958,9 @@ sub _parse {
             } elsif ($d->{complete}) {
                 $self->{complete} = 1;
                 $self->{state} = 'done';
+                # bytes after the last chunk are not this reply's
+                $self->{buf} = $d->{buf};
+                $d->{buf} = '';
             }
             return;
         } else {
@@ -1727,19 +2138,26 @@ Configuration (all accept Test::Base filters, e.g. C<--- config eval>):
   workers: N      master_process on + worker_processes N (default: single
                   process, master_process off); always daemon off
   log_level: L    error_log level for this block (default $TEST_NGINX_LOG_LEVEL)
-  must_die        only run "nginx -t" and expect it to fail; error_log /
-                  no_error_log are matched against its output + error.log
+  must_die        only run "nginx -t"; it must exit normally with a
+                  non-zero status (a signal or a sanitizer report fails),
+                  and --- error_log must name the error (every [emerg] /
+                  [alert] / [crit] line must match one of its patterns);
+                  error_log / no_error_log are matched against its
+                  output + error.log
 
 Requests:
 
   request         "METHOD URI [HTTP/1.0]" then the body (one trailing newline
                   of the section is stripped; use "--- request eval" for exact
-                  strings). Sends Host: localhost, Connection: close and
-                  Content-Length (if there is a body).
+                  strings). Sends Host: localhost and Content-Length (if there
+                  is a body), on a keep-alive connection (no Connection:
+                  close), followed by the probe (see KEEP-ALIVE PROBE).
   requests        several requests sent in order (one per line, or with eval
                   an arrayref of "METHOD URI\nbody" strings); the last
                   response is the one checked
-  raw_request     bytes sent verbatim (use eval)
+  raw_request     bytes sent verbatim (use eval), then the probe
+  pipeline        (flag) the request(s) and the probe in one write on one
+                  connection; every reply must come, the last is checked
   more_headers    "Name: value" lines added to every request; a name replaces
                   the default header of the same name; "!Name" removes it
   timeout: N      seconds for each request (default 5)
@@ -1773,7 +2191,8 @@ Streaming subscribers:
   stream_headers      like response_headers, subscriber 1 (also
                       stream_headers_like)
   killed_workers      the block SIGKILLs workers itself: "exited on signal 9"
-                      is not a crash (any other signal still is)
+                      is not a crash (any other signal still is), and at
+                      least one such line must be in the log
   user_files          ">>> name" lines start files written under the server
                       root (nginx's prefix) before nginx starts
   stream_body         exact de-chunked body of subscriber 1 (usually eval)
@@ -1784,25 +2203,68 @@ Logs (checked after nginx has been stopped, on error.log + stderr):
   error_log       each line is a substring that must appear (with eval:
                   qr// objects or an arrayref of strings / qr//)
   no_error_log    each line must not appear
+  expect_alert    [alert] / [crit] / [emerg] lines the block provokes on
+                  purpose: each pattern must match one such line (an
+                  assertion), and the lines it matches are allowed
+  allow_alert     such lines that may appear (not asserted)
 
 Other:
 
   test            perl code run while nginx is up, in package main, with
                   $block set; use ok/is/like/is_deeply/... and the helpers
-  skip_unless_env: VAR ...   skip the block unless these env vars are set
   ONLY / SKIP     Test::Base: run only this block / skip this block
+
+Any other section name fails the block (a typo would check nothing).
 
 Placeholders in config/request/check sections: $TEST_NGINX_SERVER_PORT,
 $TEST_NGINX_PORT2 (a second free port), $TEST_NGINX_SERVER_ROOT (the block's
 directory, with html/ as the server root), and any other $TEST_NGINX_FOO
 taken from the environment (e.g. $TEST_NGINX_REDIS_PORT). A block that uses
-an unset variable is skipped.
+an unset variable, a $TEST_* name without the TEST_NGINX_ prefix, or a
+placeholder in a section that is not expanded, fails (it is not skipped).
 
-Extra automatic assertions (only emitted on failure, so counts stay stable):
-nginx did not exit within 5s of SIGQUIT, nginx killed by a signal / non-zero
-exit, "exited on signal" in the log, sanitizer reports; "valgrind clean"
-(TEST_NGINX_VALGRIND) and "no sanitizer reports" (TEST_NGINX_ASAN) add one
-assertion per block. A block without any check gets "nginx ran".
+=head1 WHAT FAILS A BLOCK BESIDES ITS OWN CHECKS
+
+These harness checks are reported only when they fail, so counts stay
+stable ("valgrind clean" (TEST_NGINX_VALGRIND) and "no sanitizer reports"
+(TEST_NGINX_ASAN) add one passing assertion per block):
+
+  - nginx did not start, did not exit within 5s of SIGQUIT, was killed by a
+    signal, or exited with a non-zero status;
+  - "exited on signal" in the log (a crashed worker), a sanitizer report,
+    valgrind errors;
+  - any [alert], [crit] or [emerg] line the block does not declare
+    (expect_alert, allow_alert, error_log, or killed_workers for
+    "exited on signal 9");
+  - the keep-alive probe (below) after any request;
+  - bytes after the end of a subscriber's complete response;
+  - a block that makes no assertion of its own: its response, stream and
+    log checks and the assertions of --- test count; the harness's checks
+    and skipped tests do not ("nginx ran" is gone);
+  - an unknown section, an unset or misspelled placeholder.
+
+=head1 KEEP-ALIVE PROBE
+
+Every request the harness sends (--- request, --- requests, --- raw_request,
+http(), http_pipeline()) goes out without "Connection: close" and, once its
+reply is complete, the harness sends on the same connection
+
+  GET /__harness_probe HTTP/1.1       (Connection: close)
+
+which every server of the generated nginx.conf answers with 204 (the
+location is added to the test server and to every "server {" of
+--- http_config). The block fails unless the probe's reply is the next,
+separate response, with nothing before or after it, or the server closed
+the connection cleanly after the first reply (no more bytes). This catches
+replies that leave bytes behind (a second response, a body longer than its
+Content-Length) and request bodies a module did not read that nginx then
+parses as the next request (request smuggling). http(..., probe => 0) skips
+it for requests that must not be followed by anything.
+
+The access log is on: logs/access.log in the block's directory, format
+"harness": '$remote_addr [$time_local] "$request" $status $body_bytes_sent
+$request_length conn=$connection req=$connection_requests'; see
+access_log_text().
 
 =head1 HELPERS (exported)
 
@@ -1810,7 +2272,12 @@ assertion per block. A block without any check gets "nginx ran".
   http($method, $uri, $body, \%headers, %opt)
       -> { status, headers => {lc name => value}, header_list, body (de-chunked),
            raw, complete, timed_out, error }
-      opt: port, proto => 'HTTP/1.0', timeout, raw => $bytes
+      keep-alive, followed by the probe; opt: port, proto => 'HTTP/1.0',
+      timeout, raw => $bytes, probe => 0
+  http_pipeline(\@requests, %opt) -> list of results as http()
+      all requests (raw bytes, or [$method, $uri, $body, \%headers, $proto])
+      and the probe in one write on one connection; opt: port, timeout,
+      probe => 0
   sse_open($uri, \%headers, %opt) -> client (header value undef = do not send)
       opt: port, method, body, proto, timeout (headers wait, default 5),
            no_wait => 1 (return at once; call ->wait_headers later)
@@ -1822,7 +2289,7 @@ assertion per block. A block without any check gets "nginx ran".
   sse_pump(\@clients, $secs [, sub { my ($clients) = @_; ... }])
       read all concurrently; returns 1 as soon as the callback is true,
       0 on timeout or when all are closed
-  worker_pids(), nginx_signal($sig), error_log_text()
+  worker_pids(), nginx_signal($sig), error_log_text(), access_log_text()
   nginx_reload(config => ..., http_config => ..., main_config => ...)
       (--- workers only) rewrites nginx.conf, sends HUP, returns the new
       worker pids once they run and the old ones stopped accepting
