@@ -967,6 +967,10 @@ ngx_http_sse_token_control(ngx_pool_t *pool, ngx_str_t *name,
     size_t       len;
     const char  *what;
 
+    if (name->len == 0) {
+        return NGX_OK;
+    }
+
     end = name->data + name->len;
 
     for (p = name->data; p < end; p++) {
