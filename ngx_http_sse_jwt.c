@@ -75,8 +75,8 @@ ngx_int_t
 ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,
     ngx_str_t *secret, time_t now, ngx_http_sse_jwt_t *jwt, const char **err)
 {
-    u_char     *p, *dot1, *dot2, *end, mac[NGX_HTTP_SSE_SHA256_LEN];
     void       *alg, *crit;
+    u_char     *p, *dot1, *dot2, *end, mac[NGX_HTTP_SSE_SHA256_LEN];
     cJSON      *header, *payload;
     ngx_int_t   rc;
     ngx_str_t   sig;

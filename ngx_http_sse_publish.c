@@ -43,8 +43,8 @@ void *
 ngx_http_sse_json_parse(ngx_pool_t *pool, u_char *text, size_t len,
     ngx_str_t *err)
 {
-    u_char      *p, *end;
     cJSON       *json;
+    u_char      *p, *end;
     ngx_uint_t   in_string, depth, max_depth;
     const char  *what, *parse_end;
 
@@ -180,8 +180,8 @@ ngx_int_t
 ngx_http_sse_json_member(ngx_pool_t *pool, void *object, const char *name,
     const char *alias, void **member, const char **err)
 {
-    u_char      *p;
     cJSON       *item, *found;
+    u_char      *p;
     size_t       len;
     ngx_uint_t   n, a;
 
