@@ -243,6 +243,7 @@ ngx_http_sse_token_issue(ngx_http_request_t *r)
 {
     u_char                   *p;
     time_t                    ttl, expires;
+    ngx_int_t                 rc;
     ngx_str_t                 body, user, err, token, reply;
     ngx_array_t               channels;
     ngx_http_sse_loc_conf_t  *slcf;
@@ -269,11 +270,20 @@ ngx_http_sse_token_issue(ngx_http_request_t *r)
 
     expires = ngx_time() + ttl;
 
-    if (ngx_http_sse_jwt_sign(r->pool, &slcf->token_secret, &user,
-                              channels.elts, channels.nelts, ngx_time(),
-                              expires, &token)
-        != NGX_OK)
-    {
+    rc = ngx_http_sse_jwt_sign(r->pool, &slcf->token_secret, &user,
+                               channels.elts, channels.nelts, ngx_time(),
+                               expires, &token);
+
+    if (rc == NGX_DECLINED) {
+        /* subscribers would refuse it: not minted */
+        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "the token would be longer than the "
+                                       "%d bytes subscribers accept: ask for "
+                                       "fewer or shorter channels",
+                                       NGX_HTTP_SSE_MAX_TOKEN);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -19,7 +19,13 @@
 #include <openssl/hmac.h>
 
 
-#define NGX_HTTP_SSE_SHA256_LEN  32
+#define NGX_HTTP_SSE_SHA256_LEN     32
+
+/* 9999-12-31T23:59:59Z: exp and nbf beyond it are refused */
+#define NGX_HTTP_SSE_JWT_MAX_TIME   253402300799.0
+
+/* the longest exp an sse_token request may ask for: ten years */
+#define NGX_HTTP_SSE_TOKEN_MAX_TTL  315360000
 
 
 static ngx_int_t ngx_http_sse_b64url_decode(ngx_pool_t *pool, u_char *src,
@@ -31,6 +37,14 @@ static ngx_int_t ngx_http_sse_hs256(ngx_str_t *secret, u_char *data,
 static cJSON *ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len);
 static ngx_int_t ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload,
     time_t now, ngx_http_sse_jwt_t *jwt, const char **err);
+static ngx_int_t ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
+    ngx_str_t *err);
+static ngx_int_t ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
+    ngx_str_t *err);
+static ngx_int_t ngx_http_sse_token_control(ngx_pool_t *pool,
+    ngx_str_t *name, const char *prefix, ngx_str_t *err);
 
 
 static int8_t  ngx_http_sse_b64url_value[256] = {
@@ -61,8 +75,9 @@ ngx_int_t
 ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,
     ngx_str_t *secret, time_t now, ngx_http_sse_jwt_t *jwt, const char **err)
 {
+    void       *alg, *crit;
     u_char     *p, *dot1, *dot2, *end, mac[NGX_HTTP_SSE_SHA256_LEN];
-    cJSON      *header, *payload, *alg;
+    cJSON      *header, *payload;
     ngx_int_t   rc;
     ngx_str_t   sig;
 
@@ -97,10 +112,21 @@ ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,
         return NGX_DECLINED;
     }
 
-    alg = cJSON_GetObjectItemCaseSensitive(header, "alg");
+    /* "alg" once, and no "crit": no extension this code does not know */
 
-    rc = (cJSON_IsString(alg) && ngx_strcmp(alg->valuestring, "HS256") == 0
-          && cJSON_GetObjectItemCaseSensitive(header, "crit") == NULL)
+    if (ngx_http_sse_json_member(pool, header, "alg", NULL, &alg, err)
+        != NGX_OK
+        || ngx_http_sse_json_member(pool, header, "crit", NULL, &crit, err)
+           != NGX_OK)
+    {
+        cJSON_Delete(header);
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    rc = (cJSON_IsString((cJSON *) alg)
+          && ngx_strcmp(((cJSON *) alg)->valuestring, "HS256") == 0
+          && crit == NULL)
          ? NGX_OK : NGX_DECLINED;
 
     cJSON_Delete(header);
@@ -148,7 +174,9 @@ static ngx_int_t
 ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
     ngx_http_sse_jwt_t *jwt, const char **err)
 {
+    void        *exp, *nbf, *sub, *user_id, *channel;
     cJSON       *item, *ch;
+    time_t       t;
     ngx_uint_t   i, n;
 
     if (!cJSON_IsObject(payload)) {
@@ -156,36 +184,54 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
         return NGX_DECLINED;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(payload, "exp");
+    /* a claim given twice is not guessed at: the token is invalid */
 
-    if (item == NULL) {
-        *err = "token has no exp";
-        return NGX_DECLINED;
-    }
-
-    if (!cJSON_IsNumber(item) || item->valuedouble < 0
-        || item->valuedouble > 253402300799.0)
+    if (ngx_http_sse_json_member(pool, payload, "exp", NULL, &exp, err)
+        != NGX_OK
+        || ngx_http_sse_json_member(pool, payload, "nbf", NULL, &nbf, err)
+           != NGX_OK
+        || ngx_http_sse_json_member(pool, payload, "sub", NULL, &sub, err)
+           != NGX_OK
+        || ngx_http_sse_json_member(pool, payload, "userId", NULL, &user_id,
+                                    err)
+           != NGX_OK
+        || ngx_http_sse_json_member(pool, payload, "channel", NULL, &channel,
+                                    err)
+           != NGX_OK)
     {
         *err = "invalid token";
         return NGX_DECLINED;
     }
 
-    jwt->exp = (time_t) item->valuedouble;
+    if (exp == NULL) {
+        *err = "token has no exp";
+        return NGX_DECLINED;
+    }
+
+    /* seconds from 0 to the end of year 9999, fractions cut off */
+
+    if (ngx_http_sse_json_time(exp, 0, NGX_HTTP_SSE_JWT_MAX_TIME, 0,
+                               &jwt->exp)
+        != NGX_OK)
+    {
+        *err = "invalid token";
+        return NGX_DECLINED;
+    }
 
     if (now >= jwt->exp) {
         *err = "token expired";
         return NGX_DECLINED;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(payload, "nbf");
-
-    if (item) {
-        if (!cJSON_IsNumber(item) || item->valuedouble > 253402300799.0) {
+    if (nbf) {
+        if (ngx_http_sse_json_time(nbf, 0, NGX_HTTP_SSE_JWT_MAX_TIME, 0, &t)
+            != NGX_OK)
+        {
             *err = "invalid token";
             return NGX_DECLINED;
         }
 
-        if (now < (time_t) item->valuedouble) {
+        if (now < t) {
             *err = "token not yet valid";
             return NGX_DECLINED;
         }
@@ -193,11 +239,7 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
 
     /* who: sub, else userId */
 
-    item = cJSON_GetObjectItemCaseSensitive(payload, "sub");
-
-    if (item == NULL) {
-        item = cJSON_GetObjectItemCaseSensitive(payload, "userId");
-    }
+    item = sub ? sub : user_id;
 
     if (item) {
         if (!cJSON_IsString(item)
@@ -211,7 +253,7 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
 
     /* which channels: a string, an array, "*" for any; none: any */
 
-    item = cJSON_GetObjectItemCaseSensitive(payload, "channel");
+    item = channel;
 
     if (item == NULL) {
         jwt->any_channel = 1;
@@ -301,6 +343,10 @@ ngx_http_sse_jwt_allows(ngx_http_sse_jwt_t *jwt, ngx_str_t *channel)
 /*
  * {"alg":"HS256","typ":"JWT"} . {"sub":U,"userId":U,"channel":C,"iat":now,
  * "exp":exp} . HMAC-SHA256
+ *
+ * NGX_DECLINED: the token would be longer than subscribers accept
+ * (NGX_HTTP_SSE_MAX_TOKEN).  A name longer than 255 bytes or holding a NUL
+ * (which cJSON would cut short) is never signed: NGX_ERROR.
  */
 
 ngx_int_t
@@ -315,6 +361,33 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
     ngx_uint_t   i;
 
     static u_char  header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+
+    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
+        || (user->len
+            && ngx_strlchr(user->data, user->data + user->len, '\0')))
+    {
+        return NGX_ERROR;
+    }
+
+    len = user->len;
+
+    for (i = 0; i < nchannels; i++) {
+        if (channels[i].len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
+            || (channels[i].len
+                && ngx_strlchr(channels[i].data,
+                               channels[i].data + channels[i].len, '\0')))
+        {
+            return NGX_ERROR;
+        }
+
+        len += channels[i].len;
+    }
+
+    /* the names alone do not fit: no need to build it to know */
+
+    if (len > NGX_HTTP_SSE_MAX_TOKEN) {
+        return NGX_DECLINED;
+    }
 
     payload = cJSON_CreateObject();
     if (payload == NULL) {
@@ -397,6 +470,10 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
 
     token->len = p - token->data;
 
+    if (token->len > NGX_HTTP_SSE_MAX_TOKEN) {
+        return NGX_DECLINED;
+    }
+
     return NGX_OK;
 
 failed:
@@ -406,20 +483,21 @@ failed:
 }
 
 
+/* a header or a payload: one JSON object, as for request bodies */
+
 static cJSON *
 ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len)
 {
     cJSON      *json;
-    ngx_str_t   text;
+    ngx_str_t   text, err;
 
     if (ngx_http_sse_b64url_decode(pool, src, len, &text) != NGX_OK
-        || text.len == 0
-        || ngx_strlchr(text.data, text.data + text.len, '\0') != NULL)
+        || text.len == 0)
     {
         return NULL;
     }
 
-    json = cJSON_ParseWithLength((const char *) text.data, text.len);
+    json = ngx_http_sse_json_parse(pool, text.data, text.len, &err);
 
     if (json && !cJSON_IsObject(json)) {
         cJSON_Delete(json);
@@ -577,7 +655,9 @@ ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest)
 /*
  * A request to sse_token: JSON {"userId":"alex","channel":"chat" or [...],
  * "exp":86400} or the same form fields (channel may repeat or hold a
- * comma-separated list).  exp: seconds from now, default a day.
+ * comma-separated list).  exp: seconds from now, default a day.  channel
+ * is required ("*" for every channel).  Whatever a subscriber would not
+ * take is refused here, with the reason (for a 400).
  */
 
 ngx_int_t
@@ -585,172 +665,363 @@ ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
     ngx_str_t *err)
 {
-    u_char      *p, *end, *amp, *eq;
-    cJSON       *root, *item, *ch;
-    double       exp;
-    ngx_str_t    key, value, *c;
-    ngx_int_t    rc, n;
+    ngx_int_t   rc;
+    ngx_str_t  *c;
+    ngx_uint_t  i;
 
     ngx_str_null(user);
     *ttl = 86400;
 
-    if (json) {
-        root = cJSON_ParseWithLength((const char *) body, len);
+    rc = json ? ngx_http_sse_token_json(pool, body, len, user, channels, ttl,
+                                        err)
+              : ngx_http_sse_token_form(pool, body, len, user, channels, ttl,
+                                        err);
 
-        if (root == NULL || !cJSON_IsObject(root)) {
-            cJSON_Delete(root);
-            ngx_str_set(err, "body is not a JSON object");
-            return NGX_ERROR;
-        }
-
-        rc = NGX_ERROR;
-
-        item = cJSON_GetObjectItemCaseSensitive(root, "userId");
-        if (item == NULL) {
-            item = cJSON_GetObjectItemCaseSensitive(root, "sub");
-        }
-
-        if (item && !cJSON_IsNull(item)) {
-            if (!cJSON_IsString(item)
-                || ngx_http_sse_json_copy(pool, item, user) != NGX_OK)
-            {
-                ngx_str_set(err, "\"userId\" must be a string");
-                goto done;
-            }
-        }
-
-        item = cJSON_GetObjectItemCaseSensitive(root, "channel");
-
-        if (cJSON_IsString(item)) {
-            c = ngx_array_push(channels);
-            if (c == NULL || ngx_http_sse_json_copy(pool, item, c) != NGX_OK) {
-                ngx_str_set(err, "out of memory");
-                goto done;
-            }
-
-        } else if (cJSON_IsArray(item)) {
-            cJSON_ArrayForEach(ch, item) {
-                c = ngx_array_push(channels);
-
-                if (!cJSON_IsString(ch) || c == NULL
-                    || ngx_http_sse_json_copy(pool, ch, c) != NGX_OK)
-                {
-                    ngx_str_set(err, "\"channel\" must be a string or an "
-                                "array of strings");
-                    goto done;
-                }
-            }
-
-        } else if (item && !cJSON_IsNull(item)) {
-            ngx_str_set(err, "\"channel\" must be a string or an array of "
-                        "strings");
-            goto done;
-        }
-
-        item = cJSON_GetObjectItemCaseSensitive(root, "exp");
-
-        if (item && !cJSON_IsNull(item)) {
-            exp = cJSON_IsNumber(item) ? item->valuedouble : -1;
-
-            if (exp < 1 || exp > 315360000 || exp != (double) (time_t) exp) {
-                ngx_str_set(err, "\"exp\" must be whole seconds from now, "
-                            "1 to 315360000");
-                goto done;
-            }
-
-            *ttl = (time_t) exp;
-        }
-
-        rc = NGX_OK;
-
-    done:
-
-        cJSON_Delete(root);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-    } else {
-        p = body;
-        end = body + len;
-
-        while (p < end) {
-            amp = ngx_strlchr(p, end, '&');
-            if (amp == NULL) {
-                amp = end;
-            }
-
-            eq = ngx_strlchr(p, amp, '=');
-
-            key.data = p;
-            key.len = (eq ? eq : amp) - p;
-            p = amp + 1;
-
-            if (eq == NULL) {
-                continue;
-            }
-
-            value.data = ngx_pnalloc(pool, amp - eq);
-            if (value.data == NULL) {
-                ngx_str_set(err, "out of memory");
-                return NGX_ERROR;
-            }
-
-            if (ngx_http_sse_form_decode(eq + 1, amp - eq - 1, &value)
-                != NGX_OK)
-            {
-                ngx_str_set(err, "bad %-escape in a field");
-                return NGX_ERROR;
-            }
-
-            if ((key.len == 6 && ngx_strncmp(key.data, "userId", 6) == 0)
-                || (key.len == 3 && ngx_strncmp(key.data, "sub", 3) == 0))
-            {
-                *user = value;
-
-            } else if (key.len == 7
-                       && ngx_strncmp(key.data, "channel", 7) == 0)
-            {
-                /* "a,b" or "*": a valid list either way */
-                if (ngx_http_sse_split_channels(&value, channels, err)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-
-            } else if (key.len == 3 && ngx_strncmp(key.data, "exp", 3) == 0) {
-                n = ngx_atotm(value.data, value.len);
-
-                if (n == NGX_ERROR || n < 1 || n > 315360000) {
-                    ngx_str_set(err, "\"exp\" must be whole seconds from "
-                                "now, 1 to 315360000");
-                    return NGX_ERROR;
-                }
-
-                *ttl = (time_t) n;
-            }
-        }
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
-        || (user->len
-            && ngx_strlchr(user->data, user->data + user->len, '\0')))
-    {
+    if (channels->nelts == 0) {
+        ngx_str_set(err, "\"channel\" is missing: name the channels the "
+                    "token allows (\"*\" for every channel)");
+        return NGX_ERROR;
+    }
+
+    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN) {
         ngx_str_set(err, "\"userId\" is longer than 255 bytes");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_sse_token_control(pool, user,
+                                   "\"userId\" must not contain control "
+                                   "characters", err)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     c = channels->elts;
 
-    for (n = 0; n < (ngx_int_t) channels->nelts; n++) {
-        if (!(c[n].len == 1 && c[n].data[0] == '*')
-            && ngx_http_sse_channel_valid(&c[n]) != NGX_OK)
+    for (i = 0; i < channels->nelts; i++) {
+
+        if (c[i].len == 1 && c[i].data[0] == '*') {
+            continue;
+        }
+
+        if (ngx_http_sse_token_control(pool, &c[i], "invalid channel name",
+                                       err)
+            != NGX_OK)
         {
-            ngx_str_set(err, "invalid channel name");
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_sse_channel_valid(&c[i]) != NGX_OK) {
+            ngx_str_set(err, "invalid channel name: it must be 1 to 255 "
+                        "bytes without control characters, commas or "
+                        "white space");
             return NGX_ERROR;
         }
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
+{
+    void        *member;
+    cJSON       *root, *item, *ch;
+    ngx_int_t    rc;
+    ngx_str_t   *c;
+    const char  *what;
+
+    if (len == 0) {
+        ngx_str_set(err, "empty body");
+        return NGX_ERROR;
+    }
+
+    root = ngx_http_sse_json_parse(pool, body, len, err);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+    what = NULL;
+
+    if (!cJSON_IsObject(root)) {
+        what = "body is not a JSON object";
+        goto done;
+    }
+
+    /* userId, or its alias sub (not both) */
+
+    if (ngx_http_sse_json_member(pool, root, "userId", "sub", &member, &what)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    item = member;
+
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsString(item)) {
+            what = "\"userId\" must be a string";
+            goto done;
+        }
+
+        if (ngx_http_sse_json_copy(pool, item, user) != NGX_OK) {
+            what = "out of memory";
+            goto done;
+        }
+    }
+
+    /* channel: a string or an array of strings; null is missing */
+
+    if (ngx_http_sse_json_member(pool, root, "channel", NULL, &member, &what)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    item = member;
+
+    if (cJSON_IsString(item)) {
+        c = ngx_array_push(channels);
+        if (c == NULL || ngx_http_sse_json_copy(pool, item, c) != NGX_OK) {
+            what = "out of memory";
+            goto done;
+        }
+
+    } else if (cJSON_IsArray(item)) {
+
+        if (cJSON_GetArraySize(item) == 0) {
+            what = "\"channel\" is an empty array";
+            goto done;
+        }
+
+        cJSON_ArrayForEach(ch, item) {
+            if (!cJSON_IsString(ch)) {
+                what = "\"channel\" must be a string or an array of strings";
+                goto done;
+            }
+
+            c = ngx_array_push(channels);
+            if (c == NULL || ngx_http_sse_json_copy(pool, ch, c) != NGX_OK) {
+                what = "out of memory";
+                goto done;
+            }
+        }
+
+    } else if (item && !cJSON_IsNull(item)) {
+        what = "\"channel\" must be a string or an array of strings";
+        goto done;
+    }
+
+    /* exp: whole seconds, bounded before any conversion */
+
+    if (ngx_http_sse_json_member(pool, root, "exp", NULL, &member, &what)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    item = member;
+
+    if (item && !cJSON_IsNull(item)
+        && ngx_http_sse_json_time(item, 1, NGX_HTTP_SSE_TOKEN_MAX_TTL, 1, ttl)
+           != NGX_OK)
+    {
+        what = "\"exp\" must be whole seconds from now, 1 to 315360000";
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    cJSON_Delete(root);
+
+    if (rc != NGX_OK) {
+        err->data = (u_char *) what;
+        err->len = ngx_strlen(what);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
+{
+    u_char      *p, *end, *amp, *eq;
+    ngx_int_t    n;
+    ngx_str_t    key, value;
+    ngx_uint_t   has_user, has_exp;
+
+    has_user = 0;
+    has_exp = 0;
+
+    p = body;
+    end = body + len;
+
+    while (p < end) {
+        amp = ngx_strlchr(p, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        key.data = p;
+        key.len = (eq ? eq : amp) - p;
+        p = amp + 1;
+
+        if (eq == NULL) {
+            continue;
+        }
+
+        value.data = ngx_pnalloc(pool, amp - eq);
+        if (value.data == NULL) {
+            ngx_str_set(err, "out of memory");
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_sse_form_decode(eq + 1, amp - eq - 1, &value)
+            != NGX_OK)
+        {
+            ngx_str_set(err, "bad %-escape in a field");
+            return NGX_ERROR;
+        }
+
+        if ((key.len == 6 && ngx_strncmp(key.data, "userId", 6) == 0)
+            || (key.len == 3 && ngx_strncmp(key.data, "sub", 3) == 0))
+        {
+            if (has_user++) {
+                ngx_str_set(err, "\"userId\" (or its alias \"sub\") appears "
+                            "more than once");
+                return NGX_ERROR;
+            }
+
+            *user = value;
+
+        } else if (key.len == 7 && ngx_strncmp(key.data, "channel", 7) == 0) {
+
+            /* named first: the list below would only say "invalid" */
+
+            if (ngx_http_sse_token_control(pool, &value,
+                                           "invalid channel name", err)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (value.len == 0) {
+                ngx_str_set(err, "invalid channel name: it is empty");
+                return NGX_ERROR;
+            }
+
+            /* "a,b" or "*": a valid list either way */
+
+            if (ngx_http_sse_split_channels(&value, channels, err)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (key.len == 3 && ngx_strncmp(key.data, "exp", 3) == 0) {
+
+            if (has_exp++) {
+                ngx_str_set(err, "\"exp\" appears more than once");
+                return NGX_ERROR;
+            }
+
+            n = ngx_atotm(value.data, value.len);
+
+            if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_SSE_TOKEN_MAX_TTL) {
+                ngx_str_set(err, "\"exp\" must be whole seconds from "
+                            "now, 1 to 315360000");
+                return NGX_ERROR;
+            }
+
+            *ttl = (time_t) n;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A name holding a control character (a NUL above all: it would cut the
+ * name short in the token) is refused, and the message names it.
+ */
+
+static ngx_int_t
+ngx_http_sse_token_control(ngx_pool_t *pool, ngx_str_t *name,
+    const char *prefix, ngx_str_t *err)
+{
+    u_char      *p, *end;
+    size_t       len;
+    const char  *what;
+
+    if (name->len == 0) {
+        return NGX_OK;
+    }
+
+    end = name->data + name->len;
+
+    for (p = name->data; p < end; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            break;
+        }
+    }
+
+    if (p == end) {
+        return NGX_OK;
+    }
+
+    switch (*p) {
+
+    case '\0':
+        what = "a NUL character";
+        break;
+
+    case '\t':
+        what = "a tab";
+        break;
+
+    case LF:
+        what = "a line feed";
+        break;
+
+    case CR:
+        what = "a carriage return";
+        break;
+
+    case 0x7f:
+        what = "a DEL character";
+        break;
+
+    default:
+        what = "a control character";
+    }
+
+    len = ngx_strlen(prefix) + ngx_strlen(what)
+          + sizeof(": it holds  (U+0000) at byte ") + NGX_SIZE_T_LEN;
+
+    err->data = ngx_pnalloc(pool, len);
+    if (err->data == NULL) {
+        ngx_str_set(err, "a name holds a control character");
+        return NGX_ERROR;
+    }
+
+    err->len = ngx_snprintf(err->data, len, "%s: it holds %s (U+%04Xd) at "
+                            "byte %uz", prefix, what, (int) *p,
+                            (size_t) (p - name->data))
+               - err->data;
+
+    return NGX_ERROR;
 }

@@ -384,6 +384,12 @@ ngx_int_t ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body,
 ngx_int_t ngx_http_sse_form_decode(u_char *src, size_t len, ngx_str_t *dst);
 ngx_int_t ngx_http_sse_json_copy(ngx_pool_t *pool, void *item,
     ngx_str_t *value);
+void *ngx_http_sse_json_parse(ngx_pool_t *pool, u_char *text, size_t len,
+    ngx_str_t *err);
+ngx_int_t ngx_http_sse_json_member(ngx_pool_t *pool, void *object,
+    const char *name, const char *alias, void **member, const char **err);
+ngx_int_t ngx_http_sse_json_time(void *item, double min, double max,
+    ngx_uint_t whole, time_t *t);
 ngx_int_t ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m,
     size_t max_size, ngx_str_t *err);
 ngx_int_t ngx_http_sse_channel_valid(ngx_str_t *name);

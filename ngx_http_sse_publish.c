@@ -14,45 +14,265 @@
 #define NGX_HTTP_SSE_MAX_NAME_LEN  255
 
 
-static ngx_int_t ngx_http_sse_json_has_nul(u_char *p, size_t len);
 static ngx_int_t ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err);
 static ngx_int_t ngx_http_sse_set_err(ngx_pool_t *pool, ngx_str_t *err,
     ngx_uint_t index, const char *what);
+static ngx_int_t ngx_http_sse_form_field(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *seen, ngx_str_t *err);
 
 
 /*
- * cJSON keeps strings NUL-terminated: a "\u0000" escape would cut a value
- * short without a word, so a body holding one is refused instead.
+ * One JSON document, read by cJSON.  The text is first scanned for what
+ * cJSON does not report:
+ *
+ * - a NUL, as a byte or as a "\u0000" escape: cJSON strings end at a NUL,
+ *   so a name or a value would be cut short without a word;
+ * - control bytes between tokens, which cJSON takes for white space, and a
+ *   leading byte order mark, which it skips: neither is JSON.
+ *
+ * cJSON stops after the value: anything but white space after it is
+ * refused too, rather than ignored.  cJSON limits nesting to
+ * CJSON_NESTING_LIMIT (1000) levels, and so its recursion.
+ *
+ * The value (cJSON is not included by the module's header, hence the
+ * void *), to be freed with cJSON_Delete(); or NULL and why, for a 400.
  */
 
-static ngx_int_t
-ngx_http_sse_json_has_nul(u_char *p, size_t len)
+void *
+ngx_http_sse_json_parse(ngx_pool_t *pool, u_char *text, size_t len,
+    ngx_str_t *err)
 {
-    u_char  *end;
+    cJSON       *json;
+    u_char      *p, *end;
+    ngx_uint_t   in_string, depth, max_depth;
+    const char  *what, *parse_end;
 
-    end = p + len;
+    end = text + len;
+    in_string = 0;
+    depth = 0;
+    max_depth = 0;
 
-    for ( /* void */ ; p < end; p++) {
+    if (len >= 3 && text[0] == 0xef && text[1] == 0xbb && text[2] == 0xbf) {
+        p = text;
+        what = "body is not valid JSON: a byte order mark (U+FEFF) at "
+               "offset %uz";
+        goto failed;
+    }
+
+    for (p = text; p < end; p++) {
 
         if (*p == '\0') {
-            return 1;
+            what = "NUL characters are not allowed: a NUL byte at offset %uz";
+            goto failed;
         }
 
-        if (*p != '\\' || p + 1 == end) {
+        if (in_string) {
+
+            if (*p == '"') {
+                in_string = 0;
+                continue;
+            }
+
+            if (*p != '\\' || end - p < 2) {
+                continue;
+            }
+
+            if (end - p >= 6 && p[1] == 'u'
+                && p[2] == '0' && p[3] == '0' && p[4] == '0' && p[5] == '0')
+            {
+                what = "NUL characters are not allowed: \\u0000 at "
+                       "offset %uz";
+                goto failed;
+            }
+
+            /* the escaped byte; a NUL there is found on the next round */
+
+            if (p[1] != '\0') {
+                p++;
+            }
+
             continue;
         }
 
-        p++;
+        switch (*p) {
 
-        if (*p == 'u' && end - p > 4
-            && p[1] == '0' && p[2] == '0' && p[3] == '0' && p[4] == '0')
-        {
-            return 1;
+        case '"':
+            in_string = 1;
+            break;
+
+        case '[':
+        case '{':
+            if (++depth > max_depth) {
+                max_depth = depth;
+            }
+
+            break;
+
+        case ']':
+        case '}':
+            if (depth) {
+                depth--;
+            }
+
+            break;
+
+        default:
+            if (*p < 0x20 && *p != '\t' && *p != CR && *p != LF) {
+                what = "body is not valid JSON: a control character at "
+                       "offset %uz";
+                goto failed;
+            }
         }
     }
 
-    return 0;
+    parse_end = NULL;
+
+    json = cJSON_ParseWithLengthOpts((const char *) text, len, &parse_end, 0);
+
+    if (json == NULL) {
+        if (max_depth > CJSON_NESTING_LIMIT) {
+            ngx_str_set(err, "body is not valid JSON: nested deeper than "
+                        "1000 levels");
+
+        } else {
+            ngx_str_set(err, "body is not valid JSON");
+        }
+
+        return NULL;
+    }
+
+    for (p = (u_char *) parse_end; p < end; p++) {
+        if (*p != ' ' && *p != '\t' && *p != CR && *p != LF) {
+            cJSON_Delete(json);
+            what = "body is not valid JSON: only white space may follow the "
+                   "JSON value, at offset %uz";
+            goto failed;
+        }
+    }
+
+    return json;
+
+failed:
+
+    err->len = ngx_strlen(what) + NGX_SIZE_T_LEN;
+    err->data = ngx_pnalloc(pool, err->len);
+
+    if (err->data == NULL) {
+        ngx_str_set(err, "body is not valid JSON");
+        return NULL;
+    }
+
+    err->len = ngx_snprintf(err->data, err->len, what, (size_t) (p - text))
+               - err->data;
+
+    return NULL;
+}
+
+
+/*
+ * The member "name" (or its alias) of a JSON object: NGX_OK and the member,
+ * NULL when absent; or NGX_ERROR and why when the field comes more than
+ * once, which cJSON would settle by taking the first without a word.
+ */
+
+ngx_int_t
+ngx_http_sse_json_member(ngx_pool_t *pool, void *object, const char *name,
+    const char *alias, void **member, const char **err)
+{
+    cJSON       *item, *found;
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   n, a;
+
+    found = NULL;
+    n = 0;
+    a = 0;
+
+    for (item = ((cJSON *) object)->child; item; item = item->next) {
+
+        if (item->string == NULL) {
+            continue;
+        }
+
+        if (ngx_strcmp(item->string, name) == 0) {
+            n++;
+
+        } else if (alias && ngx_strcmp(item->string, alias) == 0) {
+            a++;
+
+        } else {
+            continue;
+        }
+
+        if (found == NULL) {
+            found = item;
+        }
+    }
+
+    *member = found;
+
+    if (n + a <= 1) {
+        return NGX_OK;
+    }
+
+    len = sizeof("\"\" and \"\" are the same field: send one")
+          + ngx_strlen(name) + (alias ? ngx_strlen(alias) : 0);
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    *err = (const char *) p;
+
+    if (n && a) {
+        p = ngx_snprintf(p, len - 1, "\"%s\" and \"%s\" are the same field: "
+                         "send one", name, alias);
+
+    } else {
+        p = ngx_snprintf(p, len - 1, "\"%s\" appears more than once",
+                         n ? name : alias);
+    }
+
+    *p = '\0';
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A JSON number of seconds from min to max.  The range is tested on the
+ * double, before any cast: converting NaN, an infinity or a value beyond
+ * time_t is undefined.  With whole, a fraction is refused, else cut off.
+ */
+
+ngx_int_t
+ngx_http_sse_json_time(void *json, double min, double max, ngx_uint_t whole,
+    time_t *t)
+{
+    cJSON   *item = json;
+    double   d;
+
+    if (!cJSON_IsNumber(item)) {
+        return NGX_ERROR;
+    }
+
+    d = item->valuedouble;
+
+    /* false for NaN as well */
+    if (!(d >= min && d <= max)) {
+        return NGX_ERROR;
+    }
+
+    *t = (time_t) d;
+
+    if (whole && (double) *t != d) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -71,14 +291,8 @@ ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
         return NGX_ERROR;
     }
 
-    if (ngx_http_sse_json_has_nul(body, len)) {
-        ngx_str_set(err, "NUL characters are not allowed");
-        return NGX_ERROR;
-    }
-
-    root = cJSON_ParseWithLength((const char *) body, len);
+    root = ngx_http_sse_json_parse(pool, body, len, err);
     if (root == NULL) {
-        ngx_str_set(err, "body is not valid JSON");
         return NGX_ERROR;
     }
 
@@ -143,9 +357,10 @@ static ngx_int_t
 ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err)
 {
-    char       *text;
-    cJSON      *item, *ch;
-    ngx_uint_t  i, n;
+    char        *text;
+    void        *member;
+    cJSON       *item, *ch;
+    ngx_uint_t   i, n;
 
     ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
 
@@ -156,7 +371,13 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
 
     /* channel */
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, "channel");
+    if (ngx_http_sse_json_member(pool, obj, "channel", NULL, &member, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    item = member;
 
     if (item == NULL || cJSON_IsNull(item)) {
         m->channels = default_channel;
@@ -212,7 +433,13 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
 
     /* event */
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, "event");
+    if (ngx_http_sse_json_member(pool, obj, "event", NULL, &member, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    item = member;
 
     if (item && !cJSON_IsNull(item)) {
         if (!cJSON_IsString(item)) {
@@ -226,13 +453,15 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
         }
     }
 
-    /* user, or its alias userId */
+    /* user, or its alias userId (not both) */
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, "user");
-
-    if (item == NULL) {
-        item = cJSON_GetObjectItemCaseSensitive(obj, "userId");
+    if (ngx_http_sse_json_member(pool, obj, "user", "userId", &member, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
+
+    item = member;
 
     if (item && !cJSON_IsNull(item)) {
         if (!cJSON_IsString(item)) {
@@ -252,7 +481,13 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
 
     /* data: a string as it is, any other value as compact JSON */
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, "data");
+    if (ngx_http_sse_json_member(pool, obj, "data", NULL, &member, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    item = member;
 
     if (item == NULL) {
         *err = "\"data\" is missing";
@@ -350,8 +585,8 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err)
 {
     u_char               *p, *end, *amp, *eq;
-    ngx_str_t             key, value, *field;
-    ngx_uint_t            has_data;
+    ngx_str_t             key, value, *field, seen[4];
+    ngx_uint_t            has_data, i;
     ngx_http_sse_pmsg_t  *m;
 
     m = ngx_array_push(msgs);
@@ -361,6 +596,7 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
     }
 
     ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
+    ngx_memzero(seen, sizeof(seen));
 
     has_data = 0;
 
@@ -388,9 +624,37 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
 
         p = amp + 1;
 
-        field = NULL;
-
         if (key.len == 7 && ngx_strncmp(key.data, "channel", 7) == 0) {
+            i = 0;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "event", 5) == 0) {
+            i = 1;
+
+        } else if ((key.len == 4 && ngx_strncmp(key.data, "data", 4) == 0)
+                   || (key.len == 7
+                       && ngx_strncmp(key.data, "payload", 7) == 0))
+        {
+            i = 2;
+
+        } else if ((key.len == 4 && ngx_strncmp(key.data, "user", 4) == 0)
+                   || (key.len == 6
+                       && ngx_strncmp(key.data, "userId", 6) == 0))
+        {
+            i = 3;
+
+        } else {
+            continue;
+        }
+
+        /* each field (with its alias) once: a repeat is refused */
+
+        if (ngx_http_sse_form_field(pool, &key, &seen[i], err) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        switch (i) {
+
+        case 0:
             m->channels = ngx_palloc(pool, sizeof(ngx_str_t));
             if (m->channels == NULL) {
                 ngx_str_set(err, "out of memory");
@@ -399,26 +663,19 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
 
             m->nchannels = 1;
             field = m->channels;
+            break;
 
-        } else if (key.len == 5 && ngx_strncmp(key.data, "event", 5) == 0) {
+        case 1:
             field = &m->event;
+            break;
 
-        } else if ((key.len == 4 && ngx_strncmp(key.data, "data", 4) == 0)
-                   || (key.len == 7
-                       && ngx_strncmp(key.data, "payload", 7) == 0))
-        {
+        case 2:
             field = &m->data;
             has_data = 1;
+            break;
 
-        } else if ((key.len == 4 && ngx_strncmp(key.data, "user", 4) == 0)
-                   || (key.len == 6
-                       && ngx_strncmp(key.data, "userId", 6) == 0))
-        {
+        default:
             field = &m->user;
-        }
-
-        if (field == NULL) {
-            continue;
         }
 
         field->data = ngx_pnalloc(pool, value.len + 1);
@@ -460,6 +717,46 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
     }
 
     return NGX_OK;
+}
+
+
+/* the first key of a form field, or why a second one is refused */
+
+static ngx_int_t
+ngx_http_sse_form_field(ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *seen,
+    ngx_str_t *err)
+{
+    size_t  len;
+
+    if (seen->data == NULL) {
+        *seen = *key;
+        return NGX_OK;
+    }
+
+    len = sizeof("\"\" and \"\" are the same field: send one") + seen->len
+          + key->len;
+
+    err->data = ngx_pnalloc(pool, len);
+    if (err->data == NULL) {
+        ngx_str_set(err, "a field appears more than once");
+        return NGX_ERROR;
+    }
+
+    if (seen->len == key->len
+        && ngx_strncmp(seen->data, key->data, key->len) == 0)
+    {
+        err->len = ngx_snprintf(err->data, len,
+                                "\"%V\" appears more than once", key)
+                   - err->data;
+
+    } else {
+        err->len = ngx_snprintf(err->data, len,
+                                "\"%V\" and \"%V\" are the same field: "
+                                "send one", seen, key)
+                   - err->data;
+    }
+
+    return NGX_ERROR;
 }
 
 

@@ -390,7 +390,7 @@ POST /pub
 Content-Type: application/json
 --- error_code: 400
 --- response_body chomp
-{"error":"NUL characters are not allowed","status":400}
+{"error":"NUL characters are not allowed: \\u0000 at offset 25","status":400}
 
 
 

@@ -332,7 +332,7 @@ is(sse_open("/sub?channel=a,b&token=$j->{token}")->status, 200, 'form token, two
 # errors
 is(http('POST', '/token', '{}', {'Content-Type' => 'application/json'})->{status}, 401, 'API key required');
 is(http('GET', '/token', undef, {'X-API-Key' => 'ctl-key'})->{status}, 405, 'GET not allowed');
-$r = http('POST', '/token', '{"exp":-5}', {'Content-Type' => 'application/json', 'X-API-Key' => 'ctl-key'});
+$r = http('POST', '/token', '{"channel":"a","exp":-5}', {'Content-Type' => 'application/json', 'X-API-Key' => 'ctl-key'});
 is($r->{status}, 400, 'bad exp');
 is($r->{body}, '{"error":"\"exp\" must be whole seconds from now, 1 to 315360000","status":400}', 'says why');
 $r = http('POST', '/token', '{"channel":"a b"}', {'Content-Type' => 'application/json', 'X-API-Key' => 'ctl-key'});
