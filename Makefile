@@ -58,7 +58,7 @@ fuzz-http:
 
 test-fuzz-http: $(MODULE)
 	FUZZ_HTTP_NGINX=module FUZZ_HTTP_SECONDS=$${FUZZ_HTTP_SECONDS:-20} \
-	    scripts/fuzz-http.sh
+	    FUZZ_HTTP_TOKEN_LOG=$${FUZZ_HTTP_TOKEN_LOG:-report} scripts/fuzz-http.sh
 
 test-asan:
 	@scripts/asan.sh

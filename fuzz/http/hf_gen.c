@@ -375,7 +375,8 @@ hf_gen_channel(hf_rng_t *r, hf_buf_t *b)
 
     switch (hf_below(r, 14)) {
     case 0:
-        hf_fill(r, b, 1 + hf_below(r, 24), "abcdefghijklmnopqrstuvwxyz0123_-.:@");
+        hf_fill(r, b, 1 + hf_below(r, 24),
+                "abcdefghijklmnopqrstuvwxyz0123_-.:@");
         break;
     case 1:
         hf_fill(r, b, 255, "z");
@@ -600,7 +601,8 @@ hf_gen_jwt(hf_rng_t *r, hf_buf_t *b)
         hf_buf_str(&part, "{\"alg\":\"HS512\",\"typ\":\"JWT\"}");
         break;
     case 2:
-        hf_buf_str(&part, "{\"typ\":\"JWT\",\"alg\":\"HS256\",\"alg\":\"none\"}");
+        hf_buf_str(&part, "{\"typ\":\"JWT\",\"alg\":\"HS256\","
+                          "\"alg\":\"none\"}");
         break;
     case 3:
         hf_buf_str(&part, "{\"alg\":\"HS256\"");
@@ -1310,8 +1312,9 @@ hf_gen_body(hf_rng_t *r, hf_ctx_t *ctx, hf_buf_t *b, hf_buf_t *ctype,
     /* a body in another format than its Content-Type says */
     if (hf_chance(r, 4)) {
         hf_buf_reset(ctype);
-        hf_buf_str(ctype, hf_chance(r, 50) ? "application/json"
-                                           : "application/x-www-form-urlencoded");
+        hf_buf_str(ctype, hf_chance(r, 50)
+                          ? "application/json"
+                          : "application/x-www-form-urlencoded");
     }
 }
 
@@ -2051,9 +2054,13 @@ hf_gen_publish_burst(hf_plan_t *plan, hf_rng_t *r, hf_ctx_t *ctx)
         hf_buf_reset(&body);
         how = (int) hf_below(r, 10);
 
-        switch (hf_below(r, 8)) {
+        switch (hf_below(r, 9)) {
         case 0:
             path = "/open/pub";
+            break;
+        case 8:
+            /* the tiny zone: full zones */
+            path = "/pub2";
             break;
         case 1:
             path = "/app/x";
@@ -2069,7 +2076,21 @@ hf_gen_publish_burst(hf_plan_t *plan, hf_rng_t *r, hf_ctx_t *ctx)
             break;
         }
 
-        if (how < 5) {
+        if (strcmp(path, "/pub2") == 0 && hf_chance(r, 25)) {
+            /* and room made again */
+            hf_buf_fmt(b, "DELETE /pub2?c=t%u HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "\r\n", (unsigned) hf_below(r, 12));
+            plan->requests++;
+            continue;
+
+        } else if (strcmp(path, "/pub2") == 0) {
+            /* big messages on many channels: the tiny zone fills (507) */
+            hf_fill(r, &body, 1000 + hf_below(r, 15000), "big\n");
+            hf_buf_fmt(b, "POST /pub2?c=t%u&e=big HTTP/1.1\r\n"
+                       "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n",
+                       (unsigned) hf_below(r, 12));
+
+        } else if (how < 5) {
             hf_gen_json_publish(r, &body, 1);
             hf_buf_fmt(b, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                        "Content-Type: application/json\r\n",

@@ -214,10 +214,10 @@ hf_h2_settings(hf_rng_t *r, hf_buf_t *b, int sub)
     n = (int) hf_below(r, 5);
 
     if (sub && hf_chance(r, 40)) {
-        /* a small window: streams stall on flow control */
+        /* a small window, or none: streams stall on flow control */
         p[0] = 0;
         p[1] = 4;
-        hf_h2_u32(p + 2, (uint32_t) (1 + hf_below(r, 2000)));
+        hf_h2_u32(p + 2, (uint32_t) hf_below(r, 2000));
         hf_h2_frame(b, HF_H2_SETTINGS, 0, 0, p, 6);
     }
 

@@ -154,8 +154,8 @@ hf_base64url(hf_buf_t *b, const u_char *p, size_t n)
 {
     size_t       i;
     uint32_t     v;
-    static char  alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                           "0123456789-_";
+    static char  alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                           "abcdefghijklmnopqrstuvwxyz0123456789-_";
 
     for (i = 0; i + 2 < n; i += 3) {
         v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
