@@ -218,20 +218,31 @@ reproduce() {
     echo "fuzz-http: $dir: reproduced only by its ${#cands[@]} candidates together: $keep/"
 }
 
-# token_leaks DIR: log lines about a subscriber that show a valid token
-# (SPEC: a ?token= value shows as [redacted]); the access log's GET/HEAD
-# on subscriber locations answered by the module, and error.log lines
-# naming such a request.  The tokens are the fuzzer's (tokens.txt).
+# token_leaks DIR: log lines about a subscriber whose ?token= value holds
+# a valid token (SPEC: it shows as [redacted]): the access log's GET/HEAD
+# on subscriber locations answered by the module (200, 401, 403), and
+# error.log lines naming such a request once it was read.  The tokens
+# are the fuzzer's (DIR/tokens.txt), found by their signature.
 token_leaks() {
-    local dir=$1 sigs="$out/token-sigs.txt" t
+    local dir=$1
     [ -f "$dir/tokens.txt" ] || return 0
-    while read -r t; do echo "${t##*.}"; done < "$dir/tokens.txt" > "$sigs"
-    {
-        grep -aF -f "$sigs" "$prefix/logs/access.log" 2>/dev/null \
-            | grep -aE '"(GET|HEAD) /(sub|jsub|xsub)[^ "]*[?&]token=[^ "]* HTTP/1\.[01]" (200|401|403) ' || true
-        grep -aF -f "$sigs" "$prefix/logs/error.log" 2>/dev/null \
-            | grep -aE 'request: "(GET|HEAD) /(sub|jsub|xsub)[^ "]*[?&]token=' || true
-    }
+    perl -ne '
+        BEGIN {
+            open(my $f, "<", shift @ARGV) or die;
+            @sigs = map { chomp; (split /\./)[2] // () } <$f>;
+        }
+        my $sub = qr{/(?:sub|sub/all|sub2|jsub|xsub)\?[^ "]*};
+        # not the lines of requests nginx refused while still reading them
+        next if /while reading client (?:pipelined )?request/;
+        next unless m{"(?:GET|HEAD) ($sub) HTTP/1\.[01]" (?:200|401|403) }
+                    || m{request: "(?:GET|HEAD) ($sub)};
+        my $uri = $1;
+        VALUE: for my $v ($uri =~ /[?&]token=([^&]*)/g) {
+            for my $s (@sigs) {
+                if (index($v, $s) >= 0) { print; last VALUE; }
+            }
+        }
+    ' "$dir/tokens.txt" "$prefix/logs/access.log" "$prefix/logs/error.log"
 }
 
 # scripts/fuzz-http.sh replay FILE.bin...: the connections at once
@@ -295,6 +306,7 @@ for mode in $modes; do
     fuzz --seconds "$secs" --seed "$seed" --conns "${FUZZ_HTTP_CONNS:-6}" \
         --subs "${FUZZ_HTTP_SUBS:-6}" --out "$out/findings-$mode" \
         --rss-slack-mb "$([ "$flavour" = asan ] && echo 48 || echo 8)" \
+        --rss-max-mb "$([ "$flavour" = asan ] && echo 1024 || echo 256)" \
         2>&1 | tee "$out/fuzz-$mode.log"
     rc=${PIPESTATUS[0]}
     set -e

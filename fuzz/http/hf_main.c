@@ -364,6 +364,12 @@ hf_conn_start(hf_conn_t *c, int pool, hf_kind_e kind, uint64_t index)
         hf.refused++;
         hf.refused_streak++;
         c->state = HF_FREE;
+
+        if (pool == HF_POOL_PROBE && !hf.stop) {
+            hf_finding("no answer", (u_char *) "GET /status: connect()"
+                       " failed", 29);
+        }
+
         return;
     }
 
