@@ -5,6 +5,7 @@
 #   make test     the whole suite (t/)
 #   make test-valgrind   the suite under valgrind, leak checks on
 #   make fuzz     libFuzzer over the parsers (FUZZ_SECONDS each, default 60)
+#   make fuzz-http       HTTP-level fuzzer, ASan+UBSan nginx (FUZZ_HTTP_SECONDS, 600)
 #   make test-asan       the suite against nginx built with ASan and UBSan
 #   make bench    side by side with nchan;  make soak   bounded soak
 #   make deb      a Debian package for Debian's nginx
@@ -14,7 +15,7 @@ MODULE := build/ngx_http_sse_module.so
 PROVE_ARGS ?= -r t/
 
 .PHONY: all deps run test test-prove test-fuzz test-browser test-valgrind \
-        test-asan fuzz deb \
+        test-asan fuzz fuzz-http test-fuzz-http deb \
         clean FORCE
 
 all: $(MODULE)
@@ -33,7 +34,7 @@ run: $(MODULE)
 
 # the browser tests first: they install the npm packages the examples use;
 # prove last, so that its summary closes the output
-test: test-browser test-fuzz test-prove
+test: test-browser test-fuzz test-fuzz-http test-prove
 
 test-prove: deps $(MODULE)
 	prove $(PROVE_ARGS)
@@ -48,6 +49,15 @@ test-fuzz:
 
 fuzz:
 	@scripts/fuzz.sh
+
+# the HTTP-level fuzzer (fuzz/http/) against the ASan+UBSan nginx that
+# make test-asan builds; briefly in make test, against Debian's nginx with
+# the built module (no sanitizers there: crashes, alerts, answers, RSS)
+fuzz-http:
+	@scripts/fuzz-http.sh
+
+test-fuzz-http: $(MODULE)
+	FUZZ_HTTP_NGINX=module FUZZ_HTTP_SECONDS=$${FUZZ_HTTP_SECONDS:-20} scripts/fuzz-http.sh
 
 test-asan:
 	@scripts/asan.sh
