@@ -6,7 +6,7 @@
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_store.h"
 
 
 /* what a log shows in place of a token */
@@ -17,8 +17,11 @@ static ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_sse_publish_method(ngx_http_request_t *r);
 static void ngx_http_sse_publish_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_channel_delete(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_channel_op(ngx_http_request_t *r,
+    ngx_uint_t type);
+static ngx_int_t ngx_http_sse_store_run(ngx_http_request_t *r,
+    ngx_http_sse_op_t *op, ngx_uint_t as_array);
+static void ngx_http_sse_store_done(ngx_http_sse_op_t *op);
 static ngx_int_t ngx_http_sse_target_channel(ngx_http_request_t *r,
     ngx_str_t *channel);
 static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
@@ -51,6 +54,8 @@ static char *ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_sse_set_role(ngx_conf_t *cf,
     ngx_http_sse_loc_conf_t *slcf, ngx_uint_t role);
 static const char *ngx_http_sse_role_name(ngx_uint_t role);
+static ngx_http_sse_main_conf_t *ngx_http_sse_cycle_main_conf(
+    ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_sse_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sse_exit_process(ngx_cycle_t *cycle);
 
@@ -269,7 +274,7 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_sse_channel_info(r);
+        return ngx_http_sse_channel_op(r, NGX_HTTP_SSE_OP_INFO);
     }
 
     if (method == NGX_HTTP_DELETE) {
@@ -278,7 +283,7 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_sse_channel_delete(r);
+        return ngx_http_sse_channel_op(r, NGX_HTTP_SSE_OP_DELETE);
     }
 
     return ngx_http_sse_send_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -338,6 +343,7 @@ ngx_http_sse_publish(ngx_http_request_t *r)
     ngx_str_t                 body, channel, err;
     ngx_uint_t                i, n, as_array;
     ngx_array_t               msgs;
+    ngx_http_sse_op_t        *op;
     ngx_http_sse_pmsg_t      *m;
     ngx_http_sse_presult_t   *res;
     ngx_http_sse_loc_conf_t  *slcf;
@@ -459,87 +465,32 @@ ngx_http_sse_publish(ngx_http_request_t *r)
         n += m[i].nchannels;
     }
 
-    if (slcf->zone->redis) {
-        /* answered when Redis has numbered the messages */
-        return ngx_http_sse_redis_publish(r, m, msgs.nelts,
-                                          as_array || n > 1);
-    }
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_op_t));
+    res = ngx_pcalloc(r->pool, n * sizeof(ngx_http_sse_presult_t));
 
-    res = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_presult_t));
-    if (res == NULL) {
+    if (op == NULL || res == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_sse_store_publish(slcf->zone, m, msgs.nelts, res,
-                                    r->connection->log);
+    op->type = NGX_HTTP_SSE_OP_PUBLISH;
+    op->zone = slcf->zone;
+    op->msgs = m;
+    op->nmsgs = msgs.nelts;
+    op->res = res;
+    op->nres = n;
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
-                                       &slcf->zone->name);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_sse_publish_reply(r, res, n, as_array || n > 1);
+    return ngx_http_sse_store_run(r, op, as_array || n > 1);
 }
 
 
-ngx_int_t
-ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
-    ngx_uint_t n, ngx_uint_t as_array)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_str_t    body;
-    ngx_uint_t   i;
-
-    len = 2;
-
-    for (i = 0; i < n; i++) {
-        len += sizeof("{\"id\":\"\",\"channel\":\"\",\"subscribers\":},") - 1
-               + NGX_INT64_LEN + NGX_INT_T_LEN
-               + ngx_http_sse_json_escape_size(&res[i].channel);
-    }
-
-    body.data = ngx_pnalloc(r->pool, len);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = body.data;
-
-    if (as_array) {
-        *p++ = '[';
-    }
-
-    for (i = 0; i < n; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-
-        p = ngx_sprintf(p, "{\"id\":\"%uL\",\"channel\":\"", res[i].id);
-        p = ngx_http_sse_json_escape(p, &res[i].channel);
-        p = ngx_sprintf(p, "\",\"subscribers\":%ui}", res[i].subscribers);
-    }
-
-    if (as_array) {
-        *p++ = ']';
-    }
-
-    body.len = p - body.data;
-
-    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
-}
-
+/* GET (info) or DELETE of the one channel the request names */
 
 static ngx_int_t
-ngx_http_sse_channel_info(ngx_http_request_t *r)
+ngx_http_sse_channel_op(ngx_http_request_t *r, ngx_uint_t type)
 {
     ngx_int_t                 rc;
     ngx_str_t                 channel;
-    ngx_http_sse_info_t       info;
+    ngx_http_sse_op_t        *op;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
@@ -555,114 +506,62 @@ ngx_http_sse_channel_info(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (slcf->zone->redis) {
-        /* subscribers of the other servers come from Redis */
-        return ngx_http_sse_redis_info(r, &channel);
-    }
-
-    if (ngx_http_sse_store_info(slcf->zone, &channel, &info) != NGX_OK) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                       "unknown channel");
-    }
-
-    return ngx_http_sse_info_reply(r, &info);
-}
-
-
-ngx_int_t
-ngx_http_sse_info_reply(ngx_http_request_t *r, ngx_http_sse_info_t *info)
-{
-    u_char     *p;
-    ngx_str_t   body;
-
-    body.data = ngx_pnalloc(r->pool,
-                        sizeof("{\"channel\":\"\",\"subscribers\":,"
-                               "\"messages\":,\"last_event_id\":\"\"}") - 1
-                        + ngx_http_sse_json_escape_size(&info->channel)
-                        + 2 * NGX_INT_T_LEN + NGX_INT64_LEN);
-    if (body.data == NULL) {
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_op_t));
+    if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &info->channel);
-    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"messages\":%ui,"
-                    "\"last_event_id\":\"%uL\"}",
-                    info->subscribers, info->messages, info->last_id);
+    op->type = type;
+    op->zone = slcf->zone;
+    op->info.channel = channel;
 
-    body.len = p - body.data;
-
-    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+    return ngx_http_sse_store_run(r, op, 0);
 }
 
+
+/*
+ * A store operation for a request: answered now, or when the backend
+ * completes it (the request waits, held by its count).
+ */
 
 static ngx_int_t
-ngx_http_sse_channel_delete(ngx_http_request_t *r)
+ngx_http_sse_store_run(ngx_http_request_t *r, ngx_http_sse_op_t *op,
+    ngx_uint_t as_array)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 channel;
-    ngx_http_sse_info_t       info;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_int_t  rc;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    op->pool = r->pool;
+    op->log = r->connection->log;
+    op->handler = ngx_http_sse_store_done;
+    op->data = r;
+    op->as_array = as_array;
 
-    rc = ngx_http_sse_target_channel(r, &channel);
+    rc = ngx_http_sse_store_start(op);
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid channel name");
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
     }
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (slcf->zone->redis) {
-        /* deleted in Redis, then on every server through its log */
-        return ngx_http_sse_redis_delete(r, &channel);
-    }
-
-    rc = ngx_http_sse_store_delete(slcf->zone, &channel, 0, &info,
-                                   r->connection->log);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                       "unknown channel");
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
-                                       &slcf->zone->name);
-    }
-
-    return ngx_http_sse_delete_reply(r, &channel, info.subscribers);
+    return ngx_http_sse_store_reply(r, op);
 }
 
 
-ngx_int_t
-ngx_http_sse_delete_reply(ngx_http_request_t *r, ngx_str_t *channel,
-    ngx_uint_t subscribers)
+static void
+ngx_http_sse_store_done(ngx_http_sse_op_t *op)
 {
-    u_char     *p;
-    ngx_str_t   body;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
-    body.data = ngx_pnalloc(r->pool,
-                        sizeof("{\"channel\":\"\",\"deleted\":true,"
-                               "\"subscribers\":}") - 1
-                        + ngx_http_sse_json_escape_size(channel)
-                        + NGX_INT_T_LEN);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    r = op->data;
+    c = r->connection;
 
-    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, channel);
-    p = ngx_sprintf(p, "\",\"deleted\":true,\"subscribers\":%ui}",
-                    subscribers);
-
-    body.len = p - body.data;
-
-    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+    ngx_http_finalize_request(r, ngx_http_sse_store_reply(r, op));
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1082,7 +981,7 @@ ngx_http_sse_token_name(u_char *name, size_t len)
 }
 
 
-ngx_http_sse_main_conf_t *
+static ngx_http_sse_main_conf_t *
 ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle)
 {
     if (cycle->conf_ctx == NULL
@@ -1490,6 +1389,10 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (zone->backend == NULL) {
+        zone->backend = &ngx_http_sse_shm_backend;
+    }
+
     if (ngx_http_sse_zone_add(cf, zone, size) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -1730,20 +1633,71 @@ ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * A worker starts, in this order: its stream list and shutdown watch; its
+ * wake-up socket, which installs each zone's "arrived" hook; its slot in
+ * each zone, named by that socket; then the Redis backends, which mirror
+ * their log into the zone through that slot.
+ */
+
 static ngx_int_t
 ngx_http_sse_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_sse_ipc_init(cycle) != NGX_OK) {
+    uint32_t                   nonce;
+    ngx_uint_t                 i;
+    ngx_http_sse_zone_t      **zones;
+    ngx_http_sse_main_conf_t  *smcf;
+
+    smcf = ngx_http_sse_cycle_main_conf(cycle);
+
+    if (smcf == NULL || smcf->zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_sse_stream_init(cycle);
+
+    if (ngx_http_sse_ipc_init(cycle, &smcf->zones,
+                              ngx_http_sse_stream_deliver, &nonce)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_sse_redis_init_process(cycle);
+    zones = smcf->zones.elts;
+
+    for (i = 0; i < smcf->zones.nelts; i++) {
+        if (ngx_http_sse_store_claim_slot(zones[i], nonce, cycle->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_sse_redis_init_process(cycle, &smcf->zones);
 }
 
 
 static void
 ngx_http_sse_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_sse_redis_exit_process(cycle);
-    ngx_http_sse_ipc_exit(cycle);
+    ngx_uint_t                 i;
+    ngx_http_sse_zone_t      **zones;
+    ngx_http_sse_main_conf_t  *smcf;
+
+    smcf = ngx_http_sse_cycle_main_conf(cycle);
+
+    if (smcf == NULL || smcf->zones.nelts == 0) {
+        return;
+    }
+
+    ngx_http_sse_redis_exit_process(&smcf->zones);
+    ngx_http_sse_ipc_exit();
+
+    zones = smcf->zones.elts;
+
+    for (i = 0; i < smcf->zones.nelts; i++) {
+        ngx_http_sse_store_release_slot(zones[i]);
+    }
+
+    ngx_http_sse_stream_exit();
 }

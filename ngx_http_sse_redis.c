@@ -30,7 +30,7 @@
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_store.h"
 
 #include <ngx_sha1.h>
 
@@ -96,6 +96,9 @@ typedef void (*ngx_http_sse_rcall_pt)(ngx_http_sse_rcall_t *call,
     redisReply *reply);
 
 
+typedef struct ngx_http_sse_redis_s  ngx_http_sse_redis_t;
+
+
 /* a connection to Redis, with its retry state */
 typedef struct {
     redisAsyncContext          *ac;
@@ -139,11 +142,14 @@ struct ngx_http_sse_redis_s {
 };
 
 
-/* a script call, with its own pool: it may outlive its request */
+/*
+ * A script call, with its own pool: it may outlive the store operation it
+ * completes (whose pool goes first when the worker shuts down).
+ */
 struct ngx_http_sse_rcall_s {
     ngx_pool_t                 *pool;
     ngx_http_sse_redis_t       *rd;
-    ngx_http_request_t         *request;
+    ngx_http_sse_op_t          *op;          /* NULL: none, or gone */
     ngx_pool_cleanup_t         *cln;
     ngx_http_sse_rcall_pt       handler;
     ngx_uint_t                  script;
@@ -151,12 +157,8 @@ struct ngx_http_sse_rcall_s {
     const char                **argv;
     size_t                     *argvlen;
 
-    ngx_http_sse_presult_t     *res;         /* publish */
-    ngx_uint_t                  nres;
-    ngx_str_t                   channel;     /* info, delete */
-    ngx_uint_t                  local;
+    ngx_uint_t                  local;       /* delete: subscribers here */
 
-    unsigned                    as_array:1;
     unsigned                    retried:1;
 };
 
@@ -197,17 +199,21 @@ static ngx_int_t ngx_http_sse_rcall_arg(ngx_http_sse_rcall_t *call,
 static ngx_int_t ngx_http_sse_rcall_arg_id(ngx_http_sse_rcall_t *call,
     uint64_t id);
 static ngx_int_t ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call,
-    ngx_http_request_t *r);
+    ngx_http_sse_op_t *op);
 static void ngx_http_sse_rcall_unbind(void *data);
 static ngx_int_t ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call);
 static ngx_int_t ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call,
-    ngx_http_request_t *r);
+    ngx_http_sse_op_t *op);
 static void ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data,
     void *privdata);
 static void ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call,
-    ngx_int_t rc);
+    ngx_uint_t status);
 static void ngx_http_sse_rcall_free(ngx_http_sse_rcall_t *call);
 
+static ngx_int_t ngx_http_sse_redis_publish(ngx_http_sse_op_t *op);
+static ngx_int_t ngx_http_sse_redis_info(ngx_http_sse_op_t *op);
+static ngx_int_t ngx_http_sse_redis_delete(ngx_http_sse_op_t *op);
+static void ngx_http_sse_redis_changed(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_redis_init_done(ngx_http_sse_rcall_t *call,
     redisReply *reply);
 static void ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call,
@@ -220,6 +226,7 @@ static void ngx_http_sse_redis_synced(ngx_http_sse_rcall_t *call,
     redisReply *reply);
 static ngx_uint_t ngx_http_sse_redis_local(ngx_http_sse_zone_t *zone,
     ngx_str_t *channel, ngx_http_sse_info_t *info);
+static ngx_int_t ngx_http_sse_redis_log_args(ngx_http_sse_rcall_t *call);
 
 static void ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd);
 static void ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data,
@@ -337,6 +344,14 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
 static ngx_uint_t  ngx_http_sse_redis_exiting;
 
 
+static ngx_http_sse_backend_t  ngx_http_sse_redis_backend = {
+    "redis",
+    ngx_http_sse_redis_publish,
+    ngx_http_sse_redis_info,
+    ngx_http_sse_redis_delete
+};
+
+
 /* redis=redis://host[:port][/db] */
 
 char *
@@ -350,7 +365,7 @@ ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     ngx_str_t              url, hostport;
     ngx_http_sse_redis_t  *rd;
 
-    if (zone->redis) {
+    if (zone->backend_conf) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "duplicate \"%V\" in sse_zone", value);
         return NGX_CONF_ERROR;
@@ -440,28 +455,27 @@ ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     rd->url = url;
     rd->db = db;
     rd->zone = zone;
-    zone->redis = rd;
+    zone->backend = &ngx_http_sse_redis_backend;
+    zone->backend_conf = rd;
 
     return NGX_CONF_OK;
 }
 
 
+/*
+ * In each worker, after it has its slot in every zone: the zones with
+ * redis= connect.
+ */
+
 ngx_int_t
-ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
+ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
 {
-    u_char                     hash[20];
-    ngx_uint_t                 i;
-    ngx_sha1_t                 sha1;
-    ngx_http_sse_zone_t       *zone, **zones;
-    ngx_http_sse_redis_t      *rd;
-    ngx_http_sse_script_t     *s;
-    ngx_http_sse_main_conf_t  *smcf;
-
-    smcf = ngx_http_sse_cycle_main_conf(cycle);
-
-    if (smcf == NULL || smcf->zones.nelts == 0) {
-        return NGX_OK;
-    }
+    u_char                  hash[20];
+    ngx_uint_t              i;
+    ngx_sha1_t              sha1;
+    ngx_http_sse_zone_t    *zone, **zones;
+    ngx_http_sse_redis_t   *rd;
+    ngx_http_sse_script_t  *s;
 
     ngx_http_sse_redis_exiting = 0;
 
@@ -478,15 +492,16 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
         s->sha[40] = '\0';
     }
 
-    zones = smcf->zones.elts;
+    zones = all->elts;
 
-    for (i = 0; i < smcf->zones.nelts; i++) {
+    for (i = 0; i < all->nelts; i++) {
         zone = zones[i];
-        rd = zone->redis;
 
-        if (rd == NULL || zone->slot == NULL) {
+        if (zone->backend != &ngx_http_sse_redis_backend) {
             continue;
         }
+
+        rd = zone->backend_conf;
 
         rd->log = cycle->log;
 
@@ -536,6 +551,9 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
         rd->sync.log = cycle->log;
         rd->sync.cancelable = 1;
 
+        /* the store tells when this worker's subscribers change */
+        zone->changed = ngx_http_sse_redis_changed;
+
         ngx_http_sse_rconn_connect(&rd->cmd);
         ngx_http_sse_rconn_connect(&rd->sub);
 
@@ -547,31 +565,30 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
 
 
 void
-ngx_http_sse_redis_exit_process(ngx_cycle_t *cycle)
+ngx_http_sse_redis_exit_process(ngx_array_t *all)
 {
-    ngx_uint_t                 i, j;
-    redisAsyncContext         *ac;
-    ngx_http_sse_zone_t      **zones;
-    ngx_http_sse_redis_t      *rd;
-    ngx_http_sse_rconn_t      *rc;
-    ngx_http_sse_main_conf_t  *smcf;
-
-    smcf = ngx_http_sse_cycle_main_conf(cycle);
-
-    if (smcf == NULL) {
-        return;
-    }
+    ngx_uint_t              i, j;
+    redisAsyncContext      *ac;
+    ngx_http_sse_zone_t   **zones;
+    ngx_http_sse_redis_t   *rd;
+    ngx_http_sse_rconn_t   *rc;
 
     ngx_http_sse_redis_exiting = 1;
 
-    zones = smcf->zones.elts;
+    zones = all->elts;
 
-    for (i = 0; i < smcf->zones.nelts; i++) {
-        rd = zones[i]->redis;
-
-        if (rd == NULL || rd->log == NULL) {
+    for (i = 0; i < all->nelts; i++) {
+        if (zones[i]->backend != &ngx_http_sse_redis_backend) {
             continue;
         }
+
+        rd = zones[i]->backend_conf;
+
+        if (rd->log == NULL) {
+            continue;
+        }
+
+        zones[i]->changed = NULL;
 
         if (rd->tick.timer_set) {
             ngx_del_timer(&rd->tick);
@@ -1193,11 +1210,11 @@ ngx_http_sse_rcall_arg_id(ngx_http_sse_rcall_t *call, uint64_t id)
 
 
 static ngx_int_t
-ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
+ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call, ngx_http_sse_op_t *op)
 {
     ngx_pool_cleanup_t  *cln;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(op->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
@@ -1205,21 +1222,21 @@ ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
     cln->handler = ngx_http_sse_rcall_unbind;
     cln->data = call;
 
-    call->request = r;
+    call->op = op;
     call->cln = cln;
 
     return NGX_OK;
 }
 
 
-/* the request went first (the worker is shutting down): no reply */
+/* the operation went first (the worker is shutting down): no completion */
 
 static void
 ngx_http_sse_rcall_unbind(void *data)
 {
     ngx_http_sse_rcall_t *call = data;
 
-    call->request = NULL;
+    call->op = NULL;
     call->cln = NULL;
 }
 
@@ -1248,20 +1265,23 @@ ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call)
 }
 
 
-/* sends a call bound to a request, which then waits for the reply */
+/* sends a call bound to an operation, which then waits for the reply */
 
 static ngx_int_t
-ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
+ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call, ngx_http_sse_op_t *op)
 {
-    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+    if (ngx_http_sse_rcall_bind(call, op) != NGX_OK) {
         ngx_http_sse_rcall_free(call);
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
+        return NGX_ERROR;
     }
 
-    r->main->count++;
+    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+        ngx_http_sse_rcall_free(call);
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
+    }
 
-    return NGX_DONE;
+    return NGX_AGAIN;
 }
 
 
@@ -1310,19 +1330,20 @@ ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data, void *privdata)
 }
 
 
+/* the operation is complete: its owner is told, unless it is gone */
+
 static void
-ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call, ngx_int_t rc)
+ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call, ngx_uint_t status)
 {
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_http_sse_op_t  *op;
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
-    call->request = NULL;
+    call->op = NULL;
 
     if (call->cln) {
         call->cln->handler = NULL;
@@ -1333,10 +1354,8 @@ ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call, ngx_int_t rc)
         return;
     }
 
-    c = r->connection;
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    op->status = status;
+    op->handler(op);
 }
 
 
@@ -1367,70 +1386,39 @@ ngx_http_sse_redis_init_done(ngx_http_sse_rcall_t *call, redisReply *reply)
 
 /* publishing */
 
-ngx_int_t
-ngx_http_sse_redis_publish(ngx_http_request_t *r, ngx_http_sse_pmsg_t *msgs,
-    ngx_uint_t n, ngx_uint_t as_array)
+static ngx_int_t
+ngx_http_sse_redis_publish(ngx_http_sse_op_t *op)
 {
-    ngx_uint_t                i, j, k, total;
-    ngx_http_sse_pmsg_t      *m;
-    ngx_http_sse_rcall_t     *call;
-    ngx_http_sse_redis_t     *rd;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_uint_t             i, j, k;
+    ngx_http_sse_pmsg_t   *m;
+    ngx_http_sse_rcall_t  *call;
+    ngx_http_sse_redis_t  *rd;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    rd = slcf->zone->redis;
+    rd = op->zone->backend_conf;
 
     if (!rd->cmd.ready) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
-    }
-
-    total = 0;
-    for (i = 0; i < n; i++) {
-        total += msgs[i].nchannels;
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
     }
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_PUBLISH,
-                                     7 + 4 * total,
+                                     7 + 4 * op->nres,
                                      ngx_http_sse_redis_published);
     if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    call->res = ngx_pcalloc(r->pool, total * sizeof(ngx_http_sse_presult_t));
-    if (call->res == NULL) {
-        goto failed;
-    }
-
-    call->nres = total;
-    call->as_array = as_array;
-
-    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
-        != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
-        || ngx_http_sse_rcall_arg_id(call,
-                                     ngx_http_sse_store_last_id(slcf->zone))
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
-                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
-           != NGX_OK)
-    {
+    if (ngx_http_sse_redis_log_args(call) != NGX_OK) {
         goto failed;
     }
 
     k = 0;
 
-    for (i = 0; i < n; i++) {
-        m = &msgs[i];
+    for (i = 0; i < op->nmsgs; i++) {
+        m = &op->msgs[i];
 
         for (j = 0; j < m->nchannels; j++) {
-            call->res[k++].channel = m->channels[j];
+            op->res[k++].channel = m->channels[j];
 
             if (ngx_http_sse_rcall_arg(call, m->channels[j].data,
                                        m->channels[j].len)
@@ -1447,25 +1435,48 @@ ngx_http_sse_redis_publish(ngx_http_request_t *r, ngx_http_sse_pmsg_t *msgs,
         }
     }
 
-    if (ngx_http_sse_rcall_bind(call, r) != NGX_OK) {
-        goto failed;
-    }
-
-    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
-        ngx_http_sse_rcall_free(call);
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_sse_rcall_start(call, op);
 
 failed:
 
     ngx_http_sse_rcall_free(call);
 
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_ERROR;
+}
+
+
+/*
+ * What publish and delete pass first: KEYS id, log; ARGV prefix, server,
+ * floor (the newest id this server holds), log length, doorbell channel.
+ */
+
+static ngx_int_t
+ngx_http_sse_redis_log_args(ngx_http_sse_rcall_t *call)
+{
+    ngx_http_sse_redis_t  *rd;
+
+    rd = call->rd;
+
+    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
+        != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
+        || ngx_http_sse_rcall_arg_id(call,
+                                     ngx_http_sse_store_last_id(rd->zone))
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
+                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1474,7 +1485,7 @@ ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call, redisReply *reply)
 {
     ngx_uint_t               k;
     redisReply             **el;
-    ngx_http_request_t      *r;
+    ngx_http_sse_op_t       *op;
     ngx_http_sse_info_t      info;
     ngx_http_sse_presult_t  *res;
 
@@ -1483,32 +1494,27 @@ ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call, redisReply *reply)
         ngx_http_sse_redis_fetch(call->rd);
     }
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
     if (reply == NULL) {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis unavailable"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNAVAILABLE);
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2 * call->nres)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 * op->nres)
     {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis refused the publish"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_REFUSED);
         return;
     }
 
     el = reply->element;
-    res = call->res;
+    res = op->res;
 
-    for (k = 0; k < call->nres; k++) {
+    for (k = 0; k < op->nres; k++) {
         res[k].id = (uint64_t) el[2 * k]->integer;
         res[k].subscribers = (ngx_uint_t) el[2 * k + 1]->integer
                              + ngx_http_sse_redis_local(call->rd->zone,
@@ -1516,9 +1522,7 @@ ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call, redisReply *reply)
                                                         &info);
     }
 
-    ngx_http_sse_rcall_finish(call,
-                              ngx_http_sse_publish_reply(r, res, call->nres,
-                                                         call->as_array));
+    ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_OK);
 }
 
 
@@ -1538,157 +1542,134 @@ ngx_http_sse_redis_local(ngx_http_sse_zone_t *zone, ngx_str_t *channel,
 }
 
 
-/* GET: this server's mirror, and the other servers' subscribers */
+/* info: this server's mirror, and the other servers' subscribers */
 
-ngx_int_t
-ngx_http_sse_redis_info(ngx_http_request_t *r, ngx_str_t *channel)
+static ngx_int_t
+ngx_http_sse_redis_info(ngx_http_sse_op_t *op)
 {
-    ngx_http_sse_rcall_t     *call;
-    ngx_http_sse_redis_t     *rd;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_str_t             *channel;
+    ngx_http_sse_rcall_t  *call;
+    ngx_http_sse_redis_t  *rd;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    rd = slcf->zone->redis;
+    rd = op->zone->backend_conf;
+    channel = &op->info.channel;
 
     if (!rd->cmd.ready) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
     }
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_COUNT, 3,
                                      ngx_http_sse_redis_counted);
     if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
-
-    call->channel = *channel;
 
     if (ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
         != NGX_OK
         || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
         || ngx_http_sse_rcall_arg(call, channel->data, channel->len)
-           != NGX_OK
-        || ngx_http_sse_rcall_bind(call, r) != NGX_OK)
+           != NGX_OK)
     {
         ngx_http_sse_rcall_free(call);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    return ngx_http_sse_rcall_start(call, r);
+    return ngx_http_sse_rcall_start(call, op);
 }
 
 
 static void
 ngx_http_sse_redis_counted(ngx_http_sse_rcall_t *call, redisReply *reply)
 {
-    ngx_http_request_t   *r;
-    ngx_http_sse_info_t   info;
+    ngx_str_t            channel;
+    ngx_http_sse_op_t   *op;
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis unavailable"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNAVAILABLE);
         return;
     }
 
-    if (ngx_http_sse_store_info(call->rd->zone, &call->channel, &info)
-        != NGX_OK)
-    {
+    channel = op->info.channel;
+
+    if (ngx_http_sse_store_info(op->zone, &channel, &op->info) != NGX_OK) {
         if (reply->integer == 0) {
-            ngx_http_sse_rcall_finish(call,
-                ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                        "unknown channel"));
+            ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNKNOWN);
             return;
         }
 
         /* only subscribers on other servers so far */
-        ngx_memzero(&info, sizeof(ngx_http_sse_info_t));
+        ngx_memzero(&op->info, sizeof(ngx_http_sse_info_t));
     }
 
-    info.channel = call->channel;
-    info.subscribers += (ngx_uint_t) reply->integer;
+    op->info.channel = channel;
+    op->info.subscribers += (ngx_uint_t) reply->integer;
 
-    ngx_http_sse_rcall_finish(call, ngx_http_sse_info_reply(r, &info));
+    ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_OK);
 }
 
 
-/* DELETE: a marker through the log, applied by every server */
+/* delete: a marker through the log, applied by every server */
 
-ngx_int_t
-ngx_http_sse_redis_delete(ngx_http_request_t *r, ngx_str_t *channel)
+static ngx_int_t
+ngx_http_sse_redis_delete(ngx_http_sse_op_t *op)
 {
-    ngx_uint_t                known;
-    ngx_http_sse_info_t       info;
-    ngx_http_sse_rcall_t     *call;
-    ngx_http_sse_redis_t     *rd;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_str_t             *channel;
+    ngx_uint_t             known;
+    ngx_http_sse_info_t    info;
+    ngx_http_sse_rcall_t  *call;
+    ngx_http_sse_redis_t  *rd;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    rd = slcf->zone->redis;
+    rd = op->zone->backend_conf;
+    channel = &op->info.channel;
 
     if (!rd->cmd.ready) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
     }
 
-    known = (ngx_http_sse_store_info(slcf->zone, channel, &info) == NGX_OK);
+    known = (ngx_http_sse_store_info(op->zone, channel, &info) == NGX_OK);
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_DELETE, 9,
                                      ngx_http_sse_redis_deleted);
     if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    call->channel = *channel;
     call->local = known ? info.subscribers : 0;
 
-    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
-        != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
-        || ngx_http_sse_rcall_arg_id(call,
-                                     ngx_http_sse_store_last_id(slcf->zone))
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
-                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
-           != NGX_OK
+    if (ngx_http_sse_redis_log_args(call) != NGX_OK
         || ngx_http_sse_rcall_arg(call, channel->data, channel->len)
            != NGX_OK
         || ngx_http_sse_rcall_arg(call, (u_char *) (known ? "1" : "0"), 1)
-           != NGX_OK
-        || ngx_http_sse_rcall_bind(call, r) != NGX_OK)
+           != NGX_OK)
     {
         ngx_http_sse_rcall_free(call);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    return ngx_http_sse_rcall_start(call, r);
+    return ngx_http_sse_rcall_start(call, op);
 }
 
 
 static void
 ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call, redisReply *reply)
 {
-    ngx_http_request_t  *r;
+    ngx_http_sse_op_t  *op;
 
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
         ngx_http_sse_redis_fetch(call->rd);
     }
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
@@ -1697,23 +1678,19 @@ ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call, redisReply *reply)
         || reply->element[0]->type != REDIS_REPLY_INTEGER
         || reply->element[1]->type != REDIS_REPLY_INTEGER)
     {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis unavailable"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNAVAILABLE);
         return;
     }
 
     if (reply->element[0]->integer == 0) {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                    "unknown channel"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNKNOWN);
         return;
     }
 
-    ngx_http_sse_rcall_finish(call,
-        ngx_http_sse_delete_reply(r, &call->channel,
-                                  call->local
-                                  + (ngx_uint_t) reply->element[1]->integer));
+    op->info.subscribers = call->local
+                           + (ngx_uint_t) reply->element[1]->integer;
+
+    ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_OK);
 }
 
 
@@ -2050,14 +2027,14 @@ ngx_http_sse_redis_tick(ngx_event_t *ev)
 }
 
 
-/* subscribers came or went here: reported within 100 ms */
+/* subscribers came or went here (a store hook): reported within 100 ms */
 
-void
+static void
 ngx_http_sse_redis_changed(ngx_http_sse_zone_t *zone)
 {
     ngx_http_sse_redis_t  *rd;
 
-    rd = zone->redis;
+    rd = zone->backend_conf;
 
     if (rd->log == NULL || rd->sync.timer_set
         || ngx_exiting || ngx_terminate || ngx_quit
