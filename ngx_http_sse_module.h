@@ -458,7 +458,7 @@ ngx_int_t ngx_http_sse_send_body(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 
-/* handlers: ngx_http_sse_module.c */
+/* what the handlers read from a request: ngx_http_sse_request.c */
 ngx_int_t ngx_http_sse_complex_value(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *value);
 ngx_int_t ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,

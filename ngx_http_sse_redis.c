@@ -25,23 +25,18 @@
  * skips ids it holds already, so every worker may read the log: no
  * election, nothing lost or doubled.
  *
- * hiredis runs on nginx's event loop through the adapter below: the socket
- * is an nginx connection, level-triggered (hiredis reads 16k at a time).
+ * This file is the protocol: the scripts, the log mirrored into the zone
+ * and the store operations; the connections are ngx_http_sse_redis_conn.c.
+ * Nothing here knows of HTTP: an operation completes through its handler.
  */
 
 
-#include "ngx_http_sse_store.h"
+#include "ngx_http_sse_redis.h"
 
 #include <ngx_sha1.h>
 
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
-
-#define NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT  3000
 #define NGX_HTTP_SSE_REDIS_REPLY_TIMEOUT    5000
-#define NGX_HTTP_SSE_REDIS_BACKOFF_MIN      100
-#define NGX_HTTP_SSE_REDIS_BACKOFF_MAX      5000
 #define NGX_HTTP_SSE_REDIS_TICK             1000
 #define NGX_HTTP_SSE_REDIS_SOON             100
 #define NGX_HTTP_SSE_REDIS_FETCH            256
@@ -99,26 +94,8 @@ typedef void (*ngx_http_sse_rcall_pt)(ngx_http_sse_rcall_t *call,
 typedef struct ngx_http_sse_redis_s  ngx_http_sse_redis_t;
 
 
-/* a connection to Redis, with its retry state */
-typedef struct {
-    redisAsyncContext          *ac;
-    ngx_connection_t           *c;
-    ngx_http_sse_redis_t       *rd;
-    ngx_event_t                 timer;       /* connect timeout, retry */
-    ngx_msec_t                  backoff;
-    ngx_uint_t                  pending;     /* replies awaited */
-    ngx_msec_t                  progress;    /* last reply, or first wait */
-    const char                 *dropped;     /* why we closed it */
-    unsigned                    subscriber:1;
-    unsigned                    ready:1;
-} ngx_http_sse_rconn_t;
-
-
 struct ngx_http_sse_redis_s {
-    ngx_str_t                   url;
-    char                        host[NGX_SOCKADDR_STRLEN + 1];
-    int                         port;
-    ngx_uint_t                  db;
+    ngx_http_sse_redis_peer_t   peer;
     ngx_http_sse_zone_t        *zone;
 
     /* process-local, set when the worker starts */
@@ -132,7 +109,6 @@ struct ngx_http_sse_redis_s {
     ngx_http_sse_rconn_t        sub;
     ngx_event_t                 tick;
     ngx_event_t                 sync;
-    u_char                      error[128];
 
     unsigned                    up:1;
     unsigned                    logged:1;
@@ -163,33 +139,11 @@ struct ngx_http_sse_rcall_s {
 };
 
 
-static void ngx_http_sse_rconn_init(ngx_http_sse_redis_t *rd,
-    ngx_http_sse_rconn_t *rc, ngx_uint_t subscriber);
-static void ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc,
+static const char *ngx_http_sse_redis_connected(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_redis_failed(ngx_http_sse_rconn_t *rc,
     const char *err);
-static void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc,
-    const char *why);
-static void ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc,
-    const char *why);
-static void ngx_http_sse_rconn_timer_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_connected(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_sse_rconn_read_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_write_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_add_read(void *data);
-static void ngx_http_sse_rconn_del_read(void *data);
-static void ngx_http_sse_rconn_add_write(void *data);
-static void ngx_http_sse_rconn_del_write(void *data);
-static void ngx_http_sse_rconn_cleanup(void *data);
-static void ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd,
     const char *err);
-static void ngx_http_sse_redis_selected(redisAsyncContext *ac, void *data,
-    void *privdata);
 
 static ngx_http_sse_rcall_t *ngx_http_sse_rcall_create(
     ngx_http_sse_redis_t *rd, ngx_uint_t script, ngx_uint_t nargs,
@@ -448,12 +402,12 @@ ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     }
 
     len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
-                        (u_char *) rd->host, NGX_SOCKADDR_STRLEN, 0);
-    rd->host[len] = '\0';
-    rd->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+                        (u_char *) rd->peer.host, NGX_SOCKADDR_STRLEN, 0);
+    rd->peer.host[len] = '\0';
+    rd->peer.port = ngx_inet_get_port(u.addrs[0].sockaddr);
 
-    rd->url = url;
-    rd->db = db;
+    rd->peer.url = url;
+    rd->peer.db = db;
     rd->zone = zone;
     zone->backend = &ngx_http_sse_redis_backend;
     zone->backend_conf = rd;
@@ -471,13 +425,15 @@ ngx_int_t
 ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
 {
     u_char                  hash[20];
-    ngx_uint_t              i;
+    ngx_uint_t              i, j;
     ngx_sha1_t              sha1;
     ngx_http_sse_zone_t    *zone, **zones;
+    ngx_http_sse_rconn_t   *rc;
     ngx_http_sse_redis_t   *rd;
     ngx_http_sse_script_t  *s;
 
     ngx_http_sse_redis_exiting = 0;
+    ngx_http_sse_rconn_exiting(0);
 
     for (i = 0; i < sizeof(ngx_http_sse_scripts)
                     / sizeof(ngx_http_sse_script_t); i++)
@@ -538,8 +494,17 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
                                   zone->sh->server_id, &cycle->hostname)
                       - rd->sid.data;
 
-        ngx_http_sse_rconn_init(rd, &rd->cmd, 0);
-        ngx_http_sse_rconn_init(rd, &rd->sub, 1);
+        ngx_http_sse_rconn_init(&rd->cmd, &rd->peer, cycle->log);
+        ngx_http_sse_rconn_init(&rd->sub, &rd->peer, cycle->log);
+
+        rd->sub.subscriber = 1;
+
+        for (j = 0; j < 2; j++) {
+            rc = j ? &rd->sub : &rd->cmd;
+            rc->connected = ngx_http_sse_redis_connected;
+            rc->failed = ngx_http_sse_redis_failed;
+            rc->data = rd;
+        }
 
         rd->tick.handler = ngx_http_sse_redis_tick;
         rd->tick.data = rd;
@@ -567,13 +532,12 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
 void
 ngx_http_sse_redis_exit_process(ngx_array_t *all)
 {
-    ngx_uint_t              i, j;
-    redisAsyncContext      *ac;
+    ngx_uint_t              i;
     ngx_http_sse_zone_t   **zones;
     ngx_http_sse_redis_t   *rd;
-    ngx_http_sse_rconn_t   *rc;
 
     ngx_http_sse_redis_exiting = 1;
+    ngx_http_sse_rconn_exiting(1);
 
     zones = all->elts;
 
@@ -598,268 +562,43 @@ ngx_http_sse_redis_exit_process(ngx_array_t *all)
             ngx_del_timer(&rd->sync);
         }
 
-        for (j = 0; j < 2; j++) {
-            rc = j ? &rd->sub : &rd->cmd;
+        /* pending calls get a NULL reply and complete nothing */
 
-            if (rc->timer.timer_set) {
-                ngx_del_timer(&rc->timer);
-            }
-
-            /* pending calls get a NULL reply and let their requests be */
-
-            ac = rc->ac;
-
-            if (ac) {
-                rc->ac = NULL;
-                redisAsyncFree(ac);
-            }
-        }
+        ngx_http_sse_rconn_close(&rd->cmd);
+        ngx_http_sse_rconn_close(&rd->sub);
     }
 }
 
 
-/* connections */
+/* connections: what the protocol does when one comes or goes */
 
-static void
-ngx_http_sse_rconn_init(ngx_http_sse_redis_t *rd, ngx_http_sse_rconn_t *rc,
-    ngx_uint_t subscriber)
+static const char *
+ngx_http_sse_redis_connected(ngx_http_sse_rconn_t *rc)
 {
-    rc->rd = rd;
-    rc->subscriber = subscriber;
-
-    rc->timer.handler = ngx_http_sse_rconn_timer_handler;
-    rc->timer.data = rc;
-    rc->timer.log = rd->log;
-    rc->timer.cancelable = 1;
-}
-
-
-static void
-ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc)
-{
-    ngx_connection_t      *c;
-    redisAsyncContext     *ac;
-    ngx_http_sse_redis_t  *rd;
-
-    rd = rc->rd;
-    rc->dropped = NULL;
-
-    /* a numeric address: the connect(2) does not block */
-
-    ac = redisAsyncConnect(rd->host, rd->port);
-
-    if (ac == NULL) {
-        ngx_http_sse_rconn_failed(rc, "out of memory");
-        return;
-    }
-
-    if (ac->err) {
-        ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, (char *) rd->error);
-        return;
-    }
-
-    c = ngx_get_connection(ac->c.fd, rd->log);
-
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, "no free connection");
-        return;
-    }
-
-    c->data = rc;
-    c->read->handler = ngx_http_sse_rconn_read_handler;
-    c->write->handler = ngx_http_sse_rconn_write_handler;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-
-    rc->ac = ac;
-    rc->c = c;
-    rc->pending = 0;
-
-    ac->data = rc;
-    ac->ev.data = rc;
-    ac->ev.addRead = ngx_http_sse_rconn_add_read;
-    ac->ev.delRead = ngx_http_sse_rconn_del_read;
-    ac->ev.addWrite = ngx_http_sse_rconn_add_write;
-    ac->ev.delWrite = ngx_http_sse_rconn_del_write;
-    ac->ev.cleanup = ngx_http_sse_rconn_cleanup;
-
-    (void) redisAsyncSetConnectCallback(ac, ngx_http_sse_rconn_connected);
-    (void) redisAsyncSetDisconnectCallback(ac,
-                                           ngx_http_sse_rconn_disconnected);
-
-    /* a peer gone without a word is noticed in about a minute */
-    (void) redisEnableKeepAlive(&ac->c);
-
-    /* writable: the connect(2) finished, one way or the other */
-    ngx_http_sse_rconn_add_write(rc);
-
-    ngx_add_timer(&rc->timer, NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT);
-}
-
-
-/* not connected: logged once, tried again after a growing, jittered delay */
-
-static void
-ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
-{
-    ngx_msec_t             delay;
-    ngx_http_sse_redis_t  *rd;
-
-    rd = rc->rd;
-
-    rc->ready = 0;
-
-    if ((u_char *) err != rd->error) {
-        ngx_cpystrn(rd->error, (u_char *) err, sizeof(rd->error));
-    }
-
-    ngx_http_sse_redis_state(rd, (char *) rd->error);
-
-    if (ngx_exiting || ngx_terminate || ngx_quit
-        || ngx_http_sse_redis_exiting)
-    {
-        return;
-    }
-
-    if (rc->backoff == 0) {
-        rc->backoff = NGX_HTTP_SSE_REDIS_BACKOFF_MIN;
-
-    } else {
-        rc->backoff = ngx_min(rc->backoff * 2,
-                              NGX_HTTP_SSE_REDIS_BACKOFF_MAX);
-    }
-
-    delay = rc->backoff / 2 + (ngx_msec_t) ngx_random() % (rc->backoff / 2);
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    ngx_add_timer(&rc->timer, delay);
-}
-
-
-/* closes a connection that misbehaves; it is opened again */
-
-static void
-ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
-{
-    redisAsyncContext  *ac;
-
-    ac = rc->ac;
-
-    if (ac == NULL) {
-        return;
-    }
-
-    if (!(ac->c.flags & REDIS_CONNECTED)) {
-        rc->ac = NULL;
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, why);
-        return;
-    }
-
-    /* the disconnect callback tells why and retries */
-    rc->dropped = why;
-    redisAsyncFree(ac);
-}
-
-
-/*
- * hiredis uses its context after the connect callback returns: a drop
- * decided there waits for the timer.
- */
-
-static void
-ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc, const char *why)
-{
-    rc->dropped = why;
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    ngx_add_timer(&rc->timer, 1);
-}
-
-
-static void
-ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
-{
-    ngx_http_sse_rconn_t  *rc;
-
-    rc = ev->data;
-
-    if (rc->ac) {
-        ngx_http_sse_rconn_drop(rc, rc->dropped ? rc->dropped
-                                                : "connection timed out");
-        return;
-    }
-
-    if (ngx_exiting || ngx_terminate || ngx_quit
-        || ngx_http_sse_redis_exiting)
-    {
-        return;
-    }
-
-    ngx_http_sse_rconn_connect(rc);
-}
-
-
-static void
-ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
-{
-    ngx_http_sse_rconn_t  *rc;
+    size_t                 argvlen[2];
+    const char            *argv[2];
     ngx_http_sse_rcall_t  *call;
     ngx_http_sse_redis_t  *rd;
 
-    rc = ac->data;
-    rd = rc->rd;
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    if (status != REDIS_OK) {
-        /* hiredis frees the context when this returns */
-        rc->ac = NULL;
-        ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
-        ngx_http_sse_rconn_failed(rc, (char *) rd->error);
-        return;
-    }
-
-    rc->backoff = 0;
+    rd = rc->data;
 
     if (rc->subscriber) {
         /* ready once Redis confirms the subscription */
 
-        if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_notified, rc,
-                              "SUBSCRIBE %b", rd->events.data,
-                              rd->events.len)
-            != REDIS_OK)
+        argv[0] = "SUBSCRIBE";
+        argvlen[0] = sizeof("SUBSCRIBE") - 1;
+        argv[1] = (char *) rd->events.data;
+        argvlen[1] = rd->events.len;
+
+        if (ngx_http_sse_rconn_send(rc, ngx_http_sse_redis_notified, rc, 2,
+                                    argv, argvlen)
+            != NGX_OK)
         {
-            ngx_http_sse_rconn_defer_drop(rc, "cannot subscribe");
+            return "cannot subscribe";
         }
 
-        return;
+        return NULL;
     }
-
-    if (rd->db) {
-        if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_selected, rc,
-                              "SELECT %d", (int) rd->db)
-            != REDIS_OK)
-        {
-            ngx_http_sse_rconn_defer_drop(rc, "cannot select the database");
-            return;
-        }
-
-        ngx_http_sse_rconn_sent(rc);
-    }
-
-    rc->ready = 1;
 
     ngx_http_sse_redis_state(rd, NULL);
 
@@ -868,7 +607,7 @@ ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_INIT, 3,
                                      ngx_http_sse_redis_init_done);
     if (call == NULL) {
-        return;
+        return NULL;
     }
 
     if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
@@ -882,60 +621,24 @@ ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
     {
         ngx_http_sse_rcall_free(call);
     }
+
+    return NULL;
 }
 
 
 static void
-ngx_http_sse_redis_selected(redisAsyncContext *ac, void *data,
-    void *privdata)
+ngx_http_sse_redis_failed(ngx_http_sse_rconn_t *rc, const char *err)
 {
-    redisReply            *reply = data;
-    ngx_http_sse_rconn_t  *rc = privdata;
-
-    ngx_http_sse_rconn_replied(rc);
-
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, rc->rd->log, 0,
-                      "sse_zone \"%V\": redis %V: SELECT %ui failed: %s",
-                      &rc->rd->zone->name, &rc->rd->url, rc->rd->db,
-                      reply->str);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac, int status)
-{
-    ngx_http_sse_rconn_t  *rc;
     ngx_http_sse_redis_t  *rd;
 
-    rc = ac->data;
-    rd = rc->rd;
-
-    rc->ac = NULL;
-    rc->ready = 0;
-    rc->pending = 0;
+    rd = rc->data;
 
     if (!rc->subscriber) {
+        /* a log read in flight is lost with its connection */
         rd->fetching = 0;
     }
 
-    if (ngx_http_sse_redis_exiting) {
-        return;
-    }
-
-    if (rc->dropped) {
-        ngx_http_sse_rconn_failed(rc, rc->dropped);
-        return;
-    }
-
-    if (status == REDIS_OK || ac->errstr[0] == '\0') {
-        ngx_http_sse_rconn_failed(rc, "connection closed");
-        return;
-    }
-
-    ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
-    ngx_http_sse_rconn_failed(rc, (char *) rd->error);
+    ngx_http_sse_redis_state(rd, err);
 }
 
 
@@ -955,7 +658,7 @@ ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd, const char *err)
 
         ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                       "sse_zone \"%V\": redis %V %s",
-                      &rd->zone->name, &rd->url,
+                      &rd->zone->name, &rd->peer.url,
                       rd->was_up ? "reconnected" : "connected");
 
         rd->up = 1;
@@ -967,162 +670,12 @@ ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd, const char *err)
     if (err && (rd->up || !rd->logged)) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "sse_zone \"%V\": redis %V %s (%s), retrying",
-                      &rd->zone->name, &rd->url,
+                      &rd->zone->name, &rd->peer.url,
                       rd->up ? "lost" : "unavailable", err);
         rd->logged = 1;
     }
 
     rd->up = 0;
-}
-
-
-static void
-ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_sse_rconn_t  *rc;
-
-    c = ev->data;
-    rc = c->data;
-
-    if (rc->ac) {
-        redisAsyncHandleRead(rc->ac);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_sse_rconn_t  *rc;
-
-    c = ev->data;
-    rc = c->data;
-
-    if (rc->ac) {
-        redisAsyncHandleWrite(rc->ac);
-    }
-}
-
-
-/*
- * The adapter.  Events are level-triggered: hiredis reads at most 16k a
- * call and would otherwise miss the rest of a large reply with epoll's
- * edge-triggered mode.
- */
-
-static void
-ngx_http_sse_rconn_add_read(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && !rc->c->read->active) {
-        if (ngx_add_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, rc->rd->log, 0,
-                          "sse: cannot watch a redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_del_read(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && rc->c->read->active) {
-        (void) ngx_del_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_add_write(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && !rc->c->write->active) {
-        if (ngx_add_event(rc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, rc->rd->log, 0,
-                          "sse: cannot watch a redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_del_write(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && rc->c->write->active) {
-        (void) ngx_del_event(rc->c->write, NGX_WRITE_EVENT,
-                             NGX_LEVEL_EVENT);
-    }
-}
-
-
-/* hiredis closes the socket right after this: only nginx's side goes */
-
-static void
-ngx_http_sse_rconn_cleanup(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    ngx_connection_t  *c;
-
-    c = rc->c;
-
-    if (c == NULL) {
-        return;
-    }
-
-    rc->c = NULL;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;
-}
-
-
-static void
-ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc)
-{
-    if (rc->pending++ == 0) {
-        rc->progress = ngx_current_msec;
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc)
-{
-    if (rc->pending) {
-        rc->pending--;
-    }
-
-    rc->progress = ngx_current_msec;
 }
 
 
@@ -1248,20 +801,8 @@ ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call)
 
     rc = &call->rd->cmd;
 
-    if (!rc->ready || rc->ac == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (redisAsyncCommandArgv(rc->ac, ngx_http_sse_rcall_reply, call,
-                              call->argc, call->argv, call->argvlen)
-        != REDIS_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    ngx_http_sse_rconn_sent(rc);
-
-    return NGX_OK;
+    return ngx_http_sse_rconn_send(rc, ngx_http_sse_rcall_reply, call,
+                                   call->argc, call->argv, call->argvlen);
 }
 
 
@@ -1321,7 +862,7 @@ ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data, void *privdata)
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, call->rd->log, 0,
                       "sse_zone \"%V\": redis %V: %s",
-                      &call->rd->zone->name, &call->rd->url, reply->str);
+                      &call->rd->zone->name, &call->rd->peer.url, reply->str);
     }
 
     call->handler(call, reply);
@@ -1702,34 +1243,38 @@ ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call, redisReply *reply)
 static void
 ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd)
 {
-    u_char                *p, start[NGX_INT64_LEN + 2];
-    ngx_http_sse_rconn_t  *rc;
-
-    rc = &rd->cmd;
+    u_char       *p, *q, start[NGX_INT64_LEN + 2], count[NGX_INT_T_LEN];
+    size_t        argvlen[6];
+    const char   *argv[6];
 
     if (rd->fetching) {
         rd->fetch_again = 1;
         return;
     }
 
-    if (!rc->ready || rc->ac == NULL) {
-        return;
-    }
-
     p = ngx_sprintf(start, "%uL-0",
                     ngx_http_sse_store_last_id(rd->zone) + 1);
 
-    if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_fetched, rd,
-                          "XRANGE %b %b + COUNT %d",
-                          rd->log_key.data, rd->log_key.len,
-                          start, (size_t) (p - start),
-                          NGX_HTTP_SSE_REDIS_FETCH)
-        != REDIS_OK)
+    argv[0] = "XRANGE";
+    argvlen[0] = sizeof("XRANGE") - 1;
+    argv[1] = (char *) rd->log_key.data;
+    argvlen[1] = rd->log_key.len;
+    argv[2] = (char *) start;
+    argvlen[2] = p - start;
+    argv[3] = "+";
+    argvlen[3] = 1;
+    argv[4] = "COUNT";
+    argvlen[4] = sizeof("COUNT") - 1;
+    q = ngx_sprintf(count, "%d", NGX_HTTP_SSE_REDIS_FETCH);
+    argv[5] = (char *) count;
+    argvlen[5] = q - count;
+
+    if (ngx_http_sse_rconn_send(&rd->cmd, ngx_http_sse_redis_fetched, rd,
+                                6, argv, argvlen)
+        != NGX_OK)
     {
         return;
     }
-
-    ngx_http_sse_rconn_sent(rc);
 
     rd->fetching = 1;
     rd->fetch_again = 0;
@@ -1756,7 +1301,7 @@ ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data, void *privdata)
         if (reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "sse_zone \"%V\": redis %V: XRANGE: %s",
-                          &rd->zone->name, &rd->url, reply->str);
+                          &rd->zone->name, &rd->peer.url, reply->str);
         }
 
         return;
@@ -1924,7 +1469,7 @@ ngx_http_sse_redis_notified(redisAsyncContext *ac, void *data,
     redisReply           **el;
     ngx_http_sse_redis_t  *rd;
 
-    rd = rc->rd;
+    rd = rc->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3

@@ -2,7 +2,8 @@
 # The dependency graph between the module's C files, from the compiler's
 # own output: for each object file, the symbols it uses (nm -u: calls and
 # functions taken by address, such as handlers) that another object file of
-# the module defines.  Fails if two files depend on each other, directly or
+# the module defines.  ngx_http_sse_module itself, nginx's module object
+# that every file reads its configuration through, is no edge.  Fails if two files depend on each other, directly or
 # in a circle; prints the graph with CALLGRAPH_SHOW=1.
 #   scripts/callgraph.sh [OBJDIR]     (default: the tree make builds)
 set -euo pipefail
@@ -31,7 +32,7 @@ def nm(args, path):
 defined = {}
 for f in files:
     for s in nm(['--defined-only', '-g'], os.path.join(objs, f)):
-        if s.startswith('ngx_http_sse'):
+        if s.startswith('ngx_http_sse') and s != 'ngx_http_sse_module':
             defined[s] = f[:-2] + '.c'
 
 graph = {f[:-2] + '.c': {} for f in files}
