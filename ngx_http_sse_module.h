@@ -386,6 +386,9 @@ void ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone);
 void ngx_http_sse_stream_init(ngx_cycle_t *cycle);
 void ngx_http_sse_stream_exit(void);
 
+/* the publisher location: ngx_http_sse_publisher.c */
+ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
+
 /* publishers: ngx_http_sse_publish.c (no request objects: fuzzable) */
 ngx_int_t ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err);
