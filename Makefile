@@ -15,7 +15,7 @@ MODULE := build/ngx_http_sse_module.so
 PROVE_ARGS ?= -r t/
 
 .PHONY: all deps run test test-prove test-fuzz test-browser test-valgrind \
-        test-asan fuzz fuzz-http test-fuzz-http deb \
+        test-asan test-callgraph fuzz fuzz-http test-fuzz-http deb \
         clean FORCE
 
 all: $(MODULE)
@@ -34,7 +34,11 @@ run: $(MODULE)
 
 # the browser tests first: they install the npm packages the examples use;
 # prove last, so that its summary closes the output
-test: test-browser test-fuzz test-fuzz-http test-prove
+test: test-callgraph test-browser test-fuzz test-fuzz-http test-prove
+
+# no two C files call each other, directly or in a circle (from nm)
+test-callgraph: $(MODULE)
+	@scripts/callgraph.sh
 
 test-prove: deps $(MODULE)
 	prove $(PROVE_ARGS)

@@ -731,8 +731,8 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
 
     ngx_free(out);
 
-    if (nring) {
-        ngx_http_sse_ipc_ring(ring, nring, log);
+    if (nring && zone->arrived) {
+        zone->arrived(ring, nring, log);
     }
 
     return NGX_OK;
@@ -879,8 +879,8 @@ ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (nring) {
-        ngx_http_sse_ipc_ring(ring, nring, log);
+    if (nring && zone->arrived) {
+        zone->arrived(ring, nring, log);
     }
 
     return NGX_OK;
@@ -968,8 +968,8 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (zone->redis) {
-        ngx_http_sse_redis_changed(zone);
+    if (zone->changed) {
+        zone->changed(zone);
     }
 
     return NGX_OK;
@@ -1349,8 +1349,8 @@ ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
     ngx_http_sse_unsubscribe_locked(zone, channels, n);
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (zone->redis) {
-        ngx_http_sse_redis_changed(zone);
+    if (zone->changed) {
+        zone->changed(zone);
     }
 }
 

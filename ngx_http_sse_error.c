@@ -8,9 +8,15 @@
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_store.h"
 
 
+static ngx_int_t ngx_http_sse_publish_reply(ngx_http_request_t *r,
+    ngx_http_sse_presult_t *res, ngx_uint_t n, ngx_uint_t as_array);
+static ngx_int_t ngx_http_sse_info_reply(ngx_http_request_t *r,
+    ngx_http_sse_info_t *info);
+static ngx_int_t ngx_http_sse_delete_reply(ngx_http_request_t *r,
+    ngx_http_sse_info_t *info);
 static ngx_int_t ngx_http_sse_error_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *what, ngx_str_t *body);
 static ngx_int_t ngx_http_sse_error_header_filter(ngx_http_request_t *r);
@@ -115,6 +121,161 @@ ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
                    "sse: %ui %V", status, &what);
 
     return ngx_http_sse_send_json(r, status, &body);
+}
+
+
+/*
+ * The reply to a store operation, whichever backend answered: its results,
+ * or the error its status means.
+ */
+
+ngx_int_t
+ngx_http_sse_store_reply(ngx_http_request_t *r, ngx_http_sse_op_t *op)
+{
+    const char  *name;
+
+    name = op->zone->backend->name;
+
+    switch (op->status) {
+
+    case NGX_HTTP_SSE_STORE_OK:
+        break;
+
+    case NGX_HTTP_SSE_STORE_UNKNOWN:
+        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
+                                       "unknown channel");
+
+    case NGX_HTTP_SSE_STORE_FULL:
+        return ngx_http_sse_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                       "sse_zone \"%V\" is full",
+                                       &op->zone->name);
+
+    case NGX_HTTP_SSE_STORE_REFUSED:
+        if (op->type == NGX_HTTP_SSE_OP_PUBLISH) {
+            return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "%s refused the publish", name);
+        }
+
+        /* fall through */
+
+    default: /* NGX_HTTP_SSE_STORE_UNAVAILABLE */
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "%s unavailable", name);
+    }
+
+    switch (op->type) {
+
+    case NGX_HTTP_SSE_OP_PUBLISH:
+        return ngx_http_sse_publish_reply(r, op->res, op->nres,
+                                          op->as_array);
+
+    case NGX_HTTP_SSE_OP_INFO:
+        return ngx_http_sse_info_reply(r, &op->info);
+
+    default: /* NGX_HTTP_SSE_OP_DELETE */
+        return ngx_http_sse_delete_reply(r, &op->info);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
+    ngx_uint_t n, ngx_uint_t as_array)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    body;
+    ngx_uint_t   i;
+
+    len = 2;
+
+    for (i = 0; i < n; i++) {
+        len += sizeof("{\"id\":\"\",\"channel\":\"\",\"subscribers\":},") - 1
+               + NGX_INT64_LEN + NGX_INT_T_LEN
+               + ngx_http_sse_json_escape_size(&res[i].channel);
+    }
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body.data;
+
+    if (as_array) {
+        *p++ = '[';
+    }
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_sprintf(p, "{\"id\":\"%uL\",\"channel\":\"", res[i].id);
+        p = ngx_http_sse_json_escape(p, &res[i].channel);
+        p = ngx_sprintf(p, "\",\"subscribers\":%ui}", res[i].subscribers);
+    }
+
+    if (as_array) {
+        *p++ = ']';
+    }
+
+    body.len = p - body.data;
+
+    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+static ngx_int_t
+ngx_http_sse_info_reply(ngx_http_request_t *r, ngx_http_sse_info_t *info)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
+    body.data = ngx_pnalloc(r->pool,
+                        sizeof("{\"channel\":\"\",\"subscribers\":,"
+                               "\"messages\":,\"last_event_id\":\"\"}") - 1
+                        + ngx_http_sse_json_escape_size(&info->channel)
+                        + 2 * NGX_INT_T_LEN + NGX_INT64_LEN);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
+    p = ngx_http_sse_json_escape(p, &info->channel);
+    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"messages\":%ui,"
+                    "\"last_event_id\":\"%uL\"}",
+                    info->subscribers, info->messages, info->last_id);
+
+    body.len = p - body.data;
+
+    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+static ngx_int_t
+ngx_http_sse_delete_reply(ngx_http_request_t *r, ngx_http_sse_info_t *info)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
+    body.data = ngx_pnalloc(r->pool,
+                        sizeof("{\"channel\":\"\",\"deleted\":true,"
+                               "\"subscribers\":}") - 1
+                        + ngx_http_sse_json_escape_size(&info->channel)
+                        + NGX_INT_T_LEN);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
+    p = ngx_http_sse_json_escape(p, &info->channel);
+    p = ngx_sprintf(p, "\",\"deleted\":true,\"subscribers\":%ui}",
+                    info->subscribers);
+
+    body.len = p - body.data;
+
+    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
 }
 
 

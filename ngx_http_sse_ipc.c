@@ -21,40 +21,37 @@
 #include <sys/un.h>
 
 
-#define NGX_HTTP_SSE_WATCH_PERIOD  250
-
-
 static socklen_t ngx_http_sse_ipc_addr(struct sockaddr_un *sun, ngx_pid_t pid,
     uint32_t nonce);
 static void ngx_http_sse_ipc_read_handler(ngx_event_t *ev);
 static void ngx_http_sse_ipc_wake_handler(ngx_event_t *ev);
-static void ngx_http_sse_ipc_watch_handler(ngx_event_t *ev);
+static void ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
+    ngx_log_t *log);
 
 
-static ngx_connection_t  *ngx_http_sse_bell;
-static ngx_event_t        ngx_http_sse_wake_event;
-static ngx_event_t        ngx_http_sse_watch_event;
+static ngx_connection_t      *ngx_http_sse_bell;
+static ngx_event_t            ngx_http_sse_wake_event;
+static ngx_array_t           *ngx_http_sse_wake_zones;
+static ngx_http_sse_wake_pt   ngx_http_sse_wake;
 
+
+/*
+ * In each worker: its wake-up socket, named by *nonce (which the worker
+ * then writes into its slot of each zone).  Each zone's "arrived" hook
+ * rings; a wake-up calls wake() for each zone.
+ */
 
 ngx_int_t
-ngx_http_sse_ipc_init(ngx_cycle_t *cycle)
+ngx_http_sse_ipc_init(ngx_cycle_t *cycle, ngx_array_t *all,
+    ngx_http_sse_wake_pt wake, uint32_t *pnonce)
 {
-    int                        fd;
-    uint32_t                   nonce;
-    socklen_t                  len;
-    ngx_uint_t                 i;
-    ngx_connection_t          *c;
-    struct sockaddr_un         sun;
-    ngx_http_sse_zone_t      **zones;
-    ngx_http_sse_main_conf_t  *smcf;
-
-    smcf = ngx_http_sse_cycle_main_conf(cycle);
-
-    if (smcf == NULL || smcf->zones.nelts == 0) {
-        return NGX_OK;
-    }
-
-    ngx_http_sse_stream_init();
+    int                    fd;
+    uint32_t               nonce;
+    socklen_t              len;
+    ngx_uint_t             i;
+    ngx_connection_t      *c;
+    struct sockaddr_un     sun;
+    ngx_http_sse_zone_t  **zones;
 
     fd = socket(AF_UNIX, SOCK_DGRAM, 0);
     if (fd == -1) {
@@ -101,21 +98,16 @@ ngx_http_sse_ipc_init(ngx_cycle_t *cycle)
     ngx_http_sse_wake_event.log = cycle->log;
     ngx_http_sse_wake_event.data = cycle;
 
-    ngx_http_sse_watch_event.handler = ngx_http_sse_ipc_watch_handler;
-    ngx_http_sse_watch_event.log = cycle->log;
-    ngx_http_sse_watch_event.data = cycle;
+    ngx_http_sse_wake_zones = all;
+    ngx_http_sse_wake = wake;
 
-    zones = smcf->zones.elts;
+    zones = all->elts;
 
-    for (i = 0; i < smcf->zones.nelts; i++) {
-        if (ngx_http_sse_store_claim_slot(zones[i], nonce, cycle->log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    for (i = 0; i < all->nelts; i++) {
+        zones[i]->arrived = ngx_http_sse_ipc_ring;
     }
 
-    ngx_add_timer(&ngx_http_sse_watch_event, NGX_HTTP_SSE_WATCH_PERIOD);
+    *pnonce = nonce;
 
     return NGX_OK;
 }
@@ -141,34 +133,19 @@ ngx_http_sse_ipc_addr(struct sockaddr_un *sun, ngx_pid_t pid, uint32_t nonce)
 
 
 void
-ngx_http_sse_ipc_watch(void)
+ngx_http_sse_ipc_exit(void)
 {
-    if (ngx_http_sse_bell && !ngx_http_sse_watch_event.timer_set) {
-        ngx_add_timer(&ngx_http_sse_watch_event, NGX_HTTP_SSE_WATCH_PERIOD);
-    }
-}
-
-
-void
-ngx_http_sse_ipc_exit(ngx_cycle_t *cycle)
-{
-    ngx_uint_t                 i;
-    ngx_http_sse_zone_t      **zones;
-    ngx_http_sse_main_conf_t  *smcf;
+    ngx_uint_t             i;
+    ngx_http_sse_zone_t  **zones;
 
     if (ngx_http_sse_bell == NULL) {
         return;
     }
 
-    smcf = ngx_http_sse_cycle_main_conf(cycle);
-    zones = smcf->zones.elts;
+    zones = ngx_http_sse_wake_zones->elts;
 
-    for (i = 0; i < smcf->zones.nelts; i++) {
-        ngx_http_sse_store_release_slot(zones[i]);
-    }
-
-    if (ngx_http_sse_watch_event.timer_set) {
-        ngx_del_timer(&ngx_http_sse_watch_event);
+    for (i = 0; i < ngx_http_sse_wake_zones->nelts; i++) {
+        zones[i]->arrived = NULL;
     }
 
     if (ngx_http_sse_wake_event.posted) {
@@ -180,7 +157,9 @@ ngx_http_sse_ipc_exit(ngx_cycle_t *cycle)
 }
 
 
-void
+/* the store's "arrived" hook: wakes these workers */
+
+static void
 ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
     ngx_log_t *log)
 {
@@ -249,14 +228,12 @@ ngx_http_sse_ipc_read_handler(ngx_event_t *ev)
 static void
 ngx_http_sse_ipc_wake_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                 i;
-    ngx_http_sse_zone_t       *zone, **zones;
-    ngx_http_sse_main_conf_t  *smcf;
+    ngx_uint_t             i;
+    ngx_http_sse_zone_t   *zone, **zones;
 
-    smcf = ngx_http_sse_cycle_main_conf(ev->data);
-    zones = smcf->zones.elts;
+    zones = ngx_http_sse_wake_zones->elts;
 
-    for (i = 0; i < smcf->zones.nelts; i++) {
+    for (i = 0; i < ngx_http_sse_wake_zones->nelts; i++) {
         zone = zones[i];
 
         if (zone->slot == NULL) {
@@ -266,28 +243,6 @@ ngx_http_sse_ipc_wake_handler(ngx_event_t *ev)
         /* clear the bell first: a publish after this rings again */
         (void) ngx_atomic_cmp_set(&zone->slot->bell, 1, 0);
 
-        ngx_http_sse_stream_deliver(zone);
+        ngx_http_sse_wake(zone);
     }
-}
-
-
-/*
- * nginx tells a module nothing when a graceful shutdown or a reload
- * starts; this timer notices it and ends the streams, which would
- * otherwise hold the old worker until worker_shutdown_timeout.
- */
-
-static void
-ngx_http_sse_ipc_watch_handler(ngx_event_t *ev)
-{
-    if (ngx_exiting || ngx_quit || ngx_terminate) {
-        ngx_http_sse_stream_end_all();
-
-        /* streams started while exiting are ended by the next round */
-        if (ngx_http_sse_stream_count() == 0) {
-            return;
-        }
-    }
-
-    ngx_add_timer(ev, NGX_HTTP_SSE_WATCH_PERIOD);
 }

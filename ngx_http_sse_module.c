@@ -1,28 +1,18 @@
 
 /*
- * ngx_http_sse_module: directives, configuration and the publisher
- * handler.  Subscriber streams live in ngx_http_sse_stream.c, the shared
- * store in ngx_http_sse_channel.c.
+ * ngx_http_sse_module: directives, configuration, the redaction of tokens
+ * in the request line, and the worker's start-up.  The handlers are
+ * ngx_http_sse_publisher.c, ngx_http_sse_stream.c, ngx_http_sse_status.c
+ * and ngx_http_sse_auth.c (tokens); the store is ngx_http_sse_store.h.
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_store.h"
 
 
 /* what a log shows in place of a token */
 #define NGX_HTTP_SSE_REDACTED  "[redacted]"
 
-
-static ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_sse_publish_method(ngx_http_request_t *r);
-static void ngx_http_sse_publish_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_channel_info(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_channel_delete(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_target_channel(ngx_http_request_t *r,
-    ngx_str_t *channel);
-static ngx_int_t ngx_http_sse_default_channel(ngx_http_request_t *r,
-    ngx_str_t *channel);
 
 static ngx_int_t ngx_http_sse_redact_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_redact_tokens(ngx_pool_t *pool,
@@ -51,6 +41,8 @@ static char *ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_sse_set_role(ngx_conf_t *cf,
     ngx_http_sse_loc_conf_t *slcf, ngx_uint_t role);
 static const char *ngx_http_sse_role_name(ngx_uint_t role);
+static ngx_http_sse_main_conf_t *ngx_http_sse_cycle_main_conf(
+    ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_sse_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sse_exit_process(ngx_cycle_t *cycle);
 
@@ -223,651 +215,6 @@ ngx_module_t  ngx_http_sse_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-static ngx_int_t
-ngx_http_sse_publish_handler(ngx_http_request_t *r)
-{
-    ngx_int_t   rc;
-    ngx_uint_t  method;
-
-    rc = ngx_http_sse_auth_api_key(r);
-
-    if (rc == NGX_HTTP_UNAUTHORIZED) {
-        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
-    }
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    method = ngx_http_sse_publish_method(r);
-
-    if (method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
-
-        rc = ngx_http_read_client_request_body(r, ngx_http_sse_publish_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            r->keepalive = 0;
-
-            if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-                return ngx_http_sse_send_error(r, rc, "request body is "
-                                               "larger than "
-                                               "client_max_body_size");
-            }
-
-            return ngx_http_sse_send_error(r, rc, "cannot read the request "
-                                           "body");
-        }
-
-        return NGX_DONE;
-    }
-
-    if (method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_sse_channel_info(r);
-    }
-
-    if (method == NGX_HTTP_DELETE) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_sse_channel_delete(r);
-    }
-
-    return ngx_http_sse_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                   "method not allowed: publish with POST "
-                                   "or PUT, read with GET, remove with "
-                                   "DELETE");
-}
-
-
-/*
- * The method a publisher location acts on.  Reached by an internal redirect
- * (X-Accel-Redirect from an upstream, error_page), a POST or PUT is a GET
- * by now, and its body may not have been read yet (error_page after
- * "return 404"): the original request's method, which its request line
- * still shows, decides.  A subrequest (mirror) has the method its module
- * gave it.
- */
-
-static ngx_uint_t
-ngx_http_sse_publish_method(ngx_http_request_t *r)
-{
-    ngx_str_t  *line;
-
-    if (!r->internal || r != r->main) {
-        return r->method;
-    }
-
-    line = &r->request_line;
-
-    if (line->len > sizeof("POST ") - 1
-        && ngx_strncmp(line->data, "POST ", sizeof("POST ") - 1) == 0)
-    {
-        return NGX_HTTP_POST;
-    }
-
-    if (line->len > sizeof("PUT ") - 1
-        && ngx_strncmp(line->data, "PUT ", sizeof("PUT ") - 1) == 0)
-    {
-        return NGX_HTTP_PUT;
-    }
-
-    return r->method;
-}
-
-
-static void
-ngx_http_sse_publish_body(ngx_http_request_t *r)
-{
-    ngx_http_finalize_request(r, ngx_http_sse_publish(r));
-}
-
-
-static ngx_int_t
-ngx_http_sse_publish(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_str_t                 body, channel, err;
-    ngx_uint_t                i, n, as_array;
-    ngx_array_t               msgs;
-    ngx_http_sse_pmsg_t      *m;
-    ngx_http_sse_presult_t   *res;
-    ngx_http_sse_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-
-    if (ngx_http_sse_request_body(r, &body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /*
-     * Reached by an internal redirect after the body was streamed on
-     * (proxy_request_buffering off), nginx no longer holds it whole:
-     * refused rather than published short.
-     */
-
-    if (r->request_body_no_buffering
-        || (!r->headers_in.chunked && r->headers_in.content_length_n >= 0
-            && (off_t) body.len != r->headers_in.content_length_n))
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "sse: the request body was not kept whole, nothing "
-                      "published (proxy_request_buffering off?)");
-        return ngx_http_sse_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       "the request body was not kept "
-                                       "whole (proxy_request_buffering "
-                                       "off?): nothing published");
-    }
-
-    if (body.len == 0) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "empty body");
-    }
-
-    if (ngx_http_sse_default_channel(r, &channel) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_array_init(&msgs, r->pool, 1, sizeof(ngx_http_sse_pmsg_t))
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    as_array = 0;
-
-    if (ngx_http_sse_content_type_is(r, "application/json",
-                                     sizeof("application/json") - 1))
-    {
-        rc = ngx_http_sse_parse_json(r->pool, body.data, body.len, &channel,
-                                     &msgs, &err);
-        as_array = (body.len && body.data[0] == '[');
-
-        if (!as_array) {
-            /* leading white space before the array */
-            for (i = 0; i < body.len; i++) {
-                if (body.data[i] != ' ' && body.data[i] != '\t'
-                    && body.data[i] != CR && body.data[i] != LF)
-                {
-                    as_array = (body.data[i] == '[');
-                    break;
-                }
-            }
-        }
-
-    } else if (ngx_http_sse_content_type_is(r,
-                   "application/x-www-form-urlencoded",
-                   sizeof("application/x-www-form-urlencoded") - 1))
-    {
-        rc = ngx_http_sse_parse_form(r->pool, body.data, body.len, &channel,
-                                     &msgs, &err);
-
-    } else {
-        m = ngx_array_push(&msgs);
-        if (m == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
-
-        m->channels = ngx_palloc(r->pool, sizeof(ngx_str_t));
-        if (m->channels == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        m->channels[0] = channel;
-        m->nchannels = 1;
-        m->data = body;
-
-        if (ngx_http_sse_complex_value(r, slcf->event, &m->event) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = NGX_OK;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "%V", &err);
-    }
-
-    m = msgs.elts;
-    n = 0;
-
-    for (i = 0; i < msgs.nelts; i++) {
-        rc = ngx_http_sse_check_message(&m[i], slcf->max_message_size, &err);
-
-        if (rc != NGX_OK) {
-            rc = (rc == NGX_DECLINED) ? NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
-                                      : NGX_HTTP_BAD_REQUEST;
-
-            if (as_array) {
-                return ngx_http_sse_send_error(r, rc, "message %ui: %V",
-                                               i + 1, &err);
-            }
-
-            return ngx_http_sse_send_error(r, rc, "%V", &err);
-        }
-
-        n += m[i].nchannels;
-    }
-
-    if (slcf->zone->redis) {
-        /* answered when Redis has numbered the messages */
-        return ngx_http_sse_redis_publish(r, m, msgs.nelts,
-                                          as_array || n > 1);
-    }
-
-    res = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_presult_t));
-    if (res == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_sse_store_publish(slcf->zone, m, msgs.nelts, res,
-                                    r->connection->log);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
-                                       &slcf->zone->name);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_sse_publish_reply(r, res, n, as_array || n > 1);
-}
-
-
-ngx_int_t
-ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
-    ngx_uint_t n, ngx_uint_t as_array)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_str_t    body;
-    ngx_uint_t   i;
-
-    len = 2;
-
-    for (i = 0; i < n; i++) {
-        len += sizeof("{\"id\":\"\",\"channel\":\"\",\"subscribers\":},") - 1
-               + NGX_INT64_LEN + NGX_INT_T_LEN
-               + ngx_http_sse_json_escape_size(&res[i].channel);
-    }
-
-    body.data = ngx_pnalloc(r->pool, len);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = body.data;
-
-    if (as_array) {
-        *p++ = '[';
-    }
-
-    for (i = 0; i < n; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-
-        p = ngx_sprintf(p, "{\"id\":\"%uL\",\"channel\":\"", res[i].id);
-        p = ngx_http_sse_json_escape(p, &res[i].channel);
-        p = ngx_sprintf(p, "\",\"subscribers\":%ui}", res[i].subscribers);
-    }
-
-    if (as_array) {
-        *p++ = ']';
-    }
-
-    body.len = p - body.data;
-
-    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
-}
-
-
-static ngx_int_t
-ngx_http_sse_channel_info(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_str_t                 channel;
-    ngx_http_sse_info_t       info;
-    ngx_http_sse_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-
-    rc = ngx_http_sse_target_channel(r, &channel);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid channel name");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (slcf->zone->redis) {
-        /* subscribers of the other servers come from Redis */
-        return ngx_http_sse_redis_info(r, &channel);
-    }
-
-    if (ngx_http_sse_store_info(slcf->zone, &channel, &info) != NGX_OK) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                       "unknown channel");
-    }
-
-    return ngx_http_sse_info_reply(r, &info);
-}
-
-
-ngx_int_t
-ngx_http_sse_info_reply(ngx_http_request_t *r, ngx_http_sse_info_t *info)
-{
-    u_char     *p;
-    ngx_str_t   body;
-
-    body.data = ngx_pnalloc(r->pool,
-                        sizeof("{\"channel\":\"\",\"subscribers\":,"
-                               "\"messages\":,\"last_event_id\":\"\"}") - 1
-                        + ngx_http_sse_json_escape_size(&info->channel)
-                        + 2 * NGX_INT_T_LEN + NGX_INT64_LEN);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &info->channel);
-    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"messages\":%ui,"
-                    "\"last_event_id\":\"%uL\"}",
-                    info->subscribers, info->messages, info->last_id);
-
-    body.len = p - body.data;
-
-    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
-}
-
-
-static ngx_int_t
-ngx_http_sse_channel_delete(ngx_http_request_t *r)
-{
-    ngx_int_t                 rc;
-    ngx_str_t                 channel;
-    ngx_http_sse_info_t       info;
-    ngx_http_sse_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-
-    rc = ngx_http_sse_target_channel(r, &channel);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid channel name");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (slcf->zone->redis) {
-        /* deleted in Redis, then on every server through its log */
-        return ngx_http_sse_redis_delete(r, &channel);
-    }
-
-    rc = ngx_http_sse_store_delete(slcf->zone, &channel, 0, &info,
-                                   r->connection->log);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                       "unknown channel");
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
-                                       &slcf->zone->name);
-    }
-
-    return ngx_http_sse_delete_reply(r, &channel, info.subscribers);
-}
-
-
-ngx_int_t
-ngx_http_sse_delete_reply(ngx_http_request_t *r, ngx_str_t *channel,
-    ngx_uint_t subscribers)
-{
-    u_char     *p;
-    ngx_str_t   body;
-
-    body.data = ngx_pnalloc(r->pool,
-                        sizeof("{\"channel\":\"\",\"deleted\":true,"
-                               "\"subscribers\":}") - 1
-                        + ngx_http_sse_json_escape_size(channel)
-                        + NGX_INT_T_LEN);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, channel);
-    p = ngx_sprintf(p, "\",\"deleted\":true,\"subscribers\":%ui}",
-                    subscribers);
-
-    body.len = p - body.data;
-
-    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
-}
-
-
-/*
- * The one channel a GET or DELETE is about.  NGX_DECLINED: an invalid name
- * (the caller answers 400); NGX_ERROR: no memory.
- */
-
-static ngx_int_t
-ngx_http_sse_target_channel(ngx_http_request_t *r, ngx_str_t *channel)
-{
-    if (ngx_http_sse_default_channel(r, channel) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_sse_channel_valid(channel) == NGX_OK ? NGX_OK
-                                                         : NGX_DECLINED;
-}
-
-
-/* sse_channel, or "global" when it is empty */
-
-static ngx_int_t
-ngx_http_sse_default_channel(ngx_http_request_t *r, ngx_str_t *channel)
-{
-    ngx_http_sse_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-
-    if (ngx_http_sse_complex_value(r, slcf->channel, channel) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (channel->len == 0) {
-        ngx_str_set(channel, "global");
-    }
-
-    return NGX_OK;
-}
-
-
-/* the whole body in one piece, whether in memory buffers or in a file */
-
-ngx_int_t
-ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    ngx_str_null(body);
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    cl = r->request_body->bufs;
-
-    if (cl->next == NULL && !cl->buf->in_file) {
-        body->data = cl->buf->pos;
-        body->len = cl->buf->last - cl->buf->pos;
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
-    }
-
-    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = body->data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (!b->in_file) {
-            if (b->last != b->pos) {
-                p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            }
-
-            continue;
-        }
-
-        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
-                          b->file_pos);
-
-        if (n != b->file_last - b->file_pos) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "sse: cannot read the request body from \"%V\"",
-                          &b->file->name);
-            return NGX_ERROR;
-        }
-
-        p += n;
-    }
-
-    body->len = p - body->data;
-
-    return NGX_OK;
-}
-
-
-ngx_uint_t
-ngx_http_sse_content_type_is(ngx_http_request_t *r, const char *type,
-    size_t len)
-{
-    ngx_table_elt_t  *ct;
-
-    ct = r->headers_in.content_type;
-
-    if (ct == NULL || ct->value.len < len
-        || ngx_strncasecmp(ct->value.data, (u_char *) type, len) != 0)
-    {
-        return 0;
-    }
-
-    return ct->value.len == len
-           || ct->value.data[len] == ';'
-           || ct->value.data[len] == ' ';
-}
-
-
-/*
- * A directive's value, percent-decoded once: browsers send
- * ?channel=encodeURIComponent(name).
- */
-
-ngx_int_t
-ngx_http_sse_complex_value(ngx_http_request_t *r,
-    ngx_http_complex_value_t *cv, ngx_str_t *value)
-{
-    u_char  *src, *dst;
-
-    if (ngx_http_complex_value(r, cv, value) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (value->len == 0
-        || ngx_strlchr(value->data, value->data + value->len, '%') == NULL)
-    {
-        return NGX_OK;
-    }
-
-    dst = ngx_pnalloc(r->pool, value->len);
-    if (dst == NULL) {
-        return NGX_ERROR;
-    }
-
-    src = value->data;
-    value->data = dst;
-
-    ngx_unescape_uri(&dst, &src, value->len, 0);
-
-    value->len = dst - value->data;
-
-    return NGX_OK;
-}
-
-
-/* a request header by name; NGX_DECLINED when absent or empty */
-
-ngx_int_t
-ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
-            && h[i].value.len)
-        {
-            *value = h[i].value;
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DECLINED;
-}
 
 
 /*
@@ -1082,7 +429,7 @@ ngx_http_sse_token_name(u_char *name, size_t len)
 }
 
 
-ngx_http_sse_main_conf_t *
+static ngx_http_sse_main_conf_t *
 ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle)
 {
     if (cycle->conf_ctx == NULL
@@ -1490,6 +837,10 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (zone->backend == NULL) {
+        zone->backend = &ngx_http_sse_shm_backend;
+    }
+
     if (ngx_http_sse_zone_add(cf, zone, size) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -1730,20 +1081,71 @@ ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * A worker starts, in this order: its stream list and shutdown watch; its
+ * wake-up socket, which installs each zone's "arrived" hook; its slot in
+ * each zone, named by that socket; then the Redis backends, which mirror
+ * their log into the zone through that slot.
+ */
+
 static ngx_int_t
 ngx_http_sse_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_sse_ipc_init(cycle) != NGX_OK) {
+    uint32_t                   nonce;
+    ngx_uint_t                 i;
+    ngx_http_sse_zone_t      **zones;
+    ngx_http_sse_main_conf_t  *smcf;
+
+    smcf = ngx_http_sse_cycle_main_conf(cycle);
+
+    if (smcf == NULL || smcf->zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_sse_stream_init(cycle);
+
+    if (ngx_http_sse_ipc_init(cycle, &smcf->zones,
+                              ngx_http_sse_stream_deliver, &nonce)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_sse_redis_init_process(cycle);
+    zones = smcf->zones.elts;
+
+    for (i = 0; i < smcf->zones.nelts; i++) {
+        if (ngx_http_sse_store_claim_slot(zones[i], nonce, cycle->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_sse_redis_init_process(cycle, &smcf->zones);
 }
 
 
 static void
 ngx_http_sse_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_sse_redis_exit_process(cycle);
-    ngx_http_sse_ipc_exit(cycle);
+    ngx_uint_t                 i;
+    ngx_http_sse_zone_t      **zones;
+    ngx_http_sse_main_conf_t  *smcf;
+
+    smcf = ngx_http_sse_cycle_main_conf(cycle);
+
+    if (smcf == NULL || smcf->zones.nelts == 0) {
+        return;
+    }
+
+    ngx_http_sse_redis_exit_process(&smcf->zones);
+    ngx_http_sse_ipc_exit();
+
+    zones = smcf->zones.elts;
+
+    for (i = 0; i < smcf->zones.nelts; i++) {
+        ngx_http_sse_store_release_slot(zones[i]);
+    }
+
+    ngx_http_sse_stream_exit();
 }

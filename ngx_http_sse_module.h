@@ -31,7 +31,7 @@
 typedef struct ngx_http_sse_channel_s  ngx_http_sse_channel_t;
 typedef struct ngx_http_sse_msg_s      ngx_http_sse_msg_t;
 typedef struct ngx_http_sse_ctx_s      ngx_http_sse_ctx_t;
-typedef struct ngx_http_sse_redis_s    ngx_http_sse_redis_t;
+typedef struct ngx_http_sse_backend_s  ngx_http_sse_backend_t;
 
 
 /* per channel and worker slot: subscribers, for crash recovery */
@@ -132,23 +132,37 @@ typedef struct {
 } ngx_http_sse_link_t;
 
 
+typedef struct ngx_http_sse_zone_s  ngx_http_sse_zone_t;
+
+/* store hooks: messages were appended (ring these workers) ... */
+typedef void (*ngx_http_sse_arrived_pt)(ngx_http_sse_slot_t **slots,
+    ngx_uint_t n, ngx_log_t *log);
+/* ... this worker's subscribers of the zone came or went */
+typedef void (*ngx_http_sse_changed_pt)(ngx_http_sse_zone_t *zone);
+/* a wake-up: messages may have arrived in the zone */
+typedef void (*ngx_http_sse_wake_pt)(ngx_http_sse_zone_t *zone);
+
+
 /* a zone, as one process (one cycle) sees it */
-typedef struct {
+struct ngx_http_sse_zone_s {
     ngx_http_sse_shctx_t       *sh;
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *shm_zone;
     ngx_str_t                   name;
     ngx_uint_t                  history;
     ngx_msec_t                  ttl;
-    ngx_http_sse_redis_t       *redis;       /* NULL without redis= */
+    ngx_http_sse_backend_t     *backend;     /* see ngx_http_sse_store.h */
+    void                       *backend_conf; /* the backend's own */
 
     /* process-local */
+    ngx_http_sse_arrived_pt     arrived;     /* hooks, or NULL */
+    ngx_http_sse_changed_pt     changed;
     ngx_http_sse_slot_t        *slot;
     ngx_uint_t                  slot_index;
     ngx_rbtree_t                lchannels;
     ngx_rbtree_node_t           lsentinel;
     ngx_uint_t                  nlocal;
-} ngx_http_sse_zone_t;
+};
 
 
 typedef struct {
@@ -362,18 +376,18 @@ ngx_int_t ngx_http_sse_store_counts(ngx_http_sse_zone_t *zone,
     ngx_pool_t *pool, ngx_array_t *counts);
 
 /* wake-ups between workers: ngx_http_sse_ipc.c */
-ngx_int_t ngx_http_sse_ipc_init(ngx_cycle_t *cycle);
-void ngx_http_sse_ipc_exit(ngx_cycle_t *cycle);
-void ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
-    ngx_log_t *log);
-void ngx_http_sse_ipc_watch(void);
+ngx_int_t ngx_http_sse_ipc_init(ngx_cycle_t *cycle, ngx_array_t *zones,
+    ngx_http_sse_wake_pt wake, uint32_t *nonce);
+void ngx_http_sse_ipc_exit(void);
 
 /* subscriber streams: ngx_http_sse_stream.c */
 ngx_int_t ngx_http_sse_subscribe_handler(ngx_http_request_t *r);
 void ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone);
-void ngx_http_sse_stream_init(void);
-void ngx_http_sse_stream_end_all(void);
-ngx_uint_t ngx_http_sse_stream_count(void);
+void ngx_http_sse_stream_init(ngx_cycle_t *cycle);
+void ngx_http_sse_stream_exit(void);
+
+/* the publisher location: ngx_http_sse_publisher.c */
+ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
 
 /* publishers: ngx_http_sse_publish.c (no request objects: fuzzable) */
 ngx_int_t ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
@@ -426,14 +440,9 @@ ngx_int_t ngx_http_sse_status_handler(ngx_http_request_t *r);
 /* sharing a zone between servers: ngx_http_sse_redis.c */
 char *ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     ngx_str_t *value);
-ngx_int_t ngx_http_sse_redis_init_process(ngx_cycle_t *cycle);
-void ngx_http_sse_redis_exit_process(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_sse_redis_publish(ngx_http_request_t *r,
-    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_uint_t as_array);
-ngx_int_t ngx_http_sse_redis_info(ngx_http_request_t *r, ngx_str_t *channel);
-ngx_int_t ngx_http_sse_redis_delete(ngx_http_request_t *r,
-    ngx_str_t *channel);
-void ngx_http_sse_redis_changed(ngx_http_sse_zone_t *zone);
+ngx_int_t ngx_http_sse_redis_init_process(ngx_cycle_t *cycle,
+    ngx_array_t *zones);
+void ngx_http_sse_redis_exit_process(ngx_array_t *zones);
 
 /* SSE and JSON text: ngx_http_sse_format.c (no request objects) */
 size_t ngx_http_sse_frame_size(uint64_t id, ngx_str_t *event,
@@ -452,7 +461,7 @@ ngx_int_t ngx_http_sse_send_body(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_sse_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 
-/* handlers: ngx_http_sse_module.c */
+/* what the handlers read from a request: ngx_http_sse_request.c */
 ngx_int_t ngx_http_sse_complex_value(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *value);
 ngx_int_t ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,
@@ -460,13 +469,6 @@ ngx_int_t ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_uint_t ngx_http_sse_content_type_is(ngx_http_request_t *r,
     const char *type, size_t len);
-ngx_http_sse_main_conf_t *ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_sse_publish_reply(ngx_http_request_t *r,
-    ngx_http_sse_presult_t *res, ngx_uint_t n, ngx_uint_t as_array);
-ngx_int_t ngx_http_sse_info_reply(ngx_http_request_t *r,
-    ngx_http_sse_info_t *info);
-ngx_int_t ngx_http_sse_delete_reply(ngx_http_request_t *r,
-    ngx_str_t *channel, ngx_uint_t subscribers);
 
 
 extern ngx_module_t  ngx_http_sse_module;

@@ -25,23 +25,18 @@
  * skips ids it holds already, so every worker may read the log: no
  * election, nothing lost or doubled.
  *
- * hiredis runs on nginx's event loop through the adapter below: the socket
- * is an nginx connection, level-triggered (hiredis reads 16k at a time).
+ * This file is the protocol: the scripts, the log mirrored into the zone
+ * and the store operations; the connections are ngx_http_sse_redis_conn.c.
+ * Nothing here knows of HTTP: an operation completes through its handler.
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_redis.h"
 
 #include <ngx_sha1.h>
 
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
-
-#define NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT  3000
 #define NGX_HTTP_SSE_REDIS_REPLY_TIMEOUT    5000
-#define NGX_HTTP_SSE_REDIS_BACKOFF_MIN      100
-#define NGX_HTTP_SSE_REDIS_BACKOFF_MAX      5000
 #define NGX_HTTP_SSE_REDIS_TICK             1000
 #define NGX_HTTP_SSE_REDIS_SOON             100
 #define NGX_HTTP_SSE_REDIS_FETCH            256
@@ -96,26 +91,11 @@ typedef void (*ngx_http_sse_rcall_pt)(ngx_http_sse_rcall_t *call,
     redisReply *reply);
 
 
-/* a connection to Redis, with its retry state */
-typedef struct {
-    redisAsyncContext          *ac;
-    ngx_connection_t           *c;
-    ngx_http_sse_redis_t       *rd;
-    ngx_event_t                 timer;       /* connect timeout, retry */
-    ngx_msec_t                  backoff;
-    ngx_uint_t                  pending;     /* replies awaited */
-    ngx_msec_t                  progress;    /* last reply, or first wait */
-    const char                 *dropped;     /* why we closed it */
-    unsigned                    subscriber:1;
-    unsigned                    ready:1;
-} ngx_http_sse_rconn_t;
+typedef struct ngx_http_sse_redis_s  ngx_http_sse_redis_t;
 
 
 struct ngx_http_sse_redis_s {
-    ngx_str_t                   url;
-    char                        host[NGX_SOCKADDR_STRLEN + 1];
-    int                         port;
-    ngx_uint_t                  db;
+    ngx_http_sse_redis_peer_t   peer;
     ngx_http_sse_zone_t        *zone;
 
     /* process-local, set when the worker starts */
@@ -129,7 +109,6 @@ struct ngx_http_sse_redis_s {
     ngx_http_sse_rconn_t        sub;
     ngx_event_t                 tick;
     ngx_event_t                 sync;
-    u_char                      error[128];
 
     unsigned                    up:1;
     unsigned                    logged:1;
@@ -139,11 +118,14 @@ struct ngx_http_sse_redis_s {
 };
 
 
-/* a script call, with its own pool: it may outlive its request */
+/*
+ * A script call, with its own pool: it may outlive the store operation it
+ * completes (whose pool goes first when the worker shuts down).
+ */
 struct ngx_http_sse_rcall_s {
     ngx_pool_t                 *pool;
     ngx_http_sse_redis_t       *rd;
-    ngx_http_request_t         *request;
+    ngx_http_sse_op_t          *op;          /* NULL: none, or gone */
     ngx_pool_cleanup_t         *cln;
     ngx_http_sse_rcall_pt       handler;
     ngx_uint_t                  script;
@@ -151,43 +133,17 @@ struct ngx_http_sse_rcall_s {
     const char                **argv;
     size_t                     *argvlen;
 
-    ngx_http_sse_presult_t     *res;         /* publish */
-    ngx_uint_t                  nres;
-    ngx_str_t                   channel;     /* info, delete */
-    ngx_uint_t                  local;
+    ngx_uint_t                  local;       /* delete: subscribers here */
 
-    unsigned                    as_array:1;
     unsigned                    retried:1;
 };
 
 
-static void ngx_http_sse_rconn_init(ngx_http_sse_redis_t *rd,
-    ngx_http_sse_rconn_t *rc, ngx_uint_t subscriber);
-static void ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc,
+static const char *ngx_http_sse_redis_connected(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_redis_failed(ngx_http_sse_rconn_t *rc,
     const char *err);
-static void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc,
-    const char *why);
-static void ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc,
-    const char *why);
-static void ngx_http_sse_rconn_timer_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_connected(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_sse_rconn_read_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_write_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_add_read(void *data);
-static void ngx_http_sse_rconn_del_read(void *data);
-static void ngx_http_sse_rconn_add_write(void *data);
-static void ngx_http_sse_rconn_del_write(void *data);
-static void ngx_http_sse_rconn_cleanup(void *data);
-static void ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd,
     const char *err);
-static void ngx_http_sse_redis_selected(redisAsyncContext *ac, void *data,
-    void *privdata);
 
 static ngx_http_sse_rcall_t *ngx_http_sse_rcall_create(
     ngx_http_sse_redis_t *rd, ngx_uint_t script, ngx_uint_t nargs,
@@ -197,17 +153,21 @@ static ngx_int_t ngx_http_sse_rcall_arg(ngx_http_sse_rcall_t *call,
 static ngx_int_t ngx_http_sse_rcall_arg_id(ngx_http_sse_rcall_t *call,
     uint64_t id);
 static ngx_int_t ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call,
-    ngx_http_request_t *r);
+    ngx_http_sse_op_t *op);
 static void ngx_http_sse_rcall_unbind(void *data);
 static ngx_int_t ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call);
 static ngx_int_t ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call,
-    ngx_http_request_t *r);
+    ngx_http_sse_op_t *op);
 static void ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data,
     void *privdata);
 static void ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call,
-    ngx_int_t rc);
+    ngx_uint_t status);
 static void ngx_http_sse_rcall_free(ngx_http_sse_rcall_t *call);
 
+static ngx_int_t ngx_http_sse_redis_publish(ngx_http_sse_op_t *op);
+static ngx_int_t ngx_http_sse_redis_info(ngx_http_sse_op_t *op);
+static ngx_int_t ngx_http_sse_redis_delete(ngx_http_sse_op_t *op);
+static void ngx_http_sse_redis_changed(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_redis_init_done(ngx_http_sse_rcall_t *call,
     redisReply *reply);
 static void ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call,
@@ -220,6 +180,7 @@ static void ngx_http_sse_redis_synced(ngx_http_sse_rcall_t *call,
     redisReply *reply);
 static ngx_uint_t ngx_http_sse_redis_local(ngx_http_sse_zone_t *zone,
     ngx_str_t *channel, ngx_http_sse_info_t *info);
+static ngx_int_t ngx_http_sse_redis_log_args(ngx_http_sse_rcall_t *call);
 
 static void ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd);
 static void ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data,
@@ -337,6 +298,14 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
 static ngx_uint_t  ngx_http_sse_redis_exiting;
 
 
+static ngx_http_sse_backend_t  ngx_http_sse_redis_backend = {
+    "redis",
+    ngx_http_sse_redis_publish,
+    ngx_http_sse_redis_info,
+    ngx_http_sse_redis_delete
+};
+
+
 /* redis=redis://host[:port][/db] */
 
 char *
@@ -350,7 +319,7 @@ ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     ngx_str_t              url, hostport;
     ngx_http_sse_redis_t  *rd;
 
-    if (zone->redis) {
+    if (zone->backend_conf) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "duplicate \"%V\" in sse_zone", value);
         return NGX_CONF_ERROR;
@@ -433,37 +402,38 @@ ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     }
 
     len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
-                        (u_char *) rd->host, NGX_SOCKADDR_STRLEN, 0);
-    rd->host[len] = '\0';
-    rd->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+                        (u_char *) rd->peer.host, NGX_SOCKADDR_STRLEN, 0);
+    rd->peer.host[len] = '\0';
+    rd->peer.port = ngx_inet_get_port(u.addrs[0].sockaddr);
 
-    rd->url = url;
-    rd->db = db;
+    rd->peer.url = url;
+    rd->peer.db = db;
     rd->zone = zone;
-    zone->redis = rd;
+    zone->backend = &ngx_http_sse_redis_backend;
+    zone->backend_conf = rd;
 
     return NGX_CONF_OK;
 }
 
 
+/*
+ * In each worker, after it has its slot in every zone: the zones with
+ * redis= connect.
+ */
+
 ngx_int_t
-ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
+ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
 {
-    u_char                     hash[20];
-    ngx_uint_t                 i;
-    ngx_sha1_t                 sha1;
-    ngx_http_sse_zone_t       *zone, **zones;
-    ngx_http_sse_redis_t      *rd;
-    ngx_http_sse_script_t     *s;
-    ngx_http_sse_main_conf_t  *smcf;
-
-    smcf = ngx_http_sse_cycle_main_conf(cycle);
-
-    if (smcf == NULL || smcf->zones.nelts == 0) {
-        return NGX_OK;
-    }
+    u_char                  hash[20];
+    ngx_uint_t              i, j;
+    ngx_sha1_t              sha1;
+    ngx_http_sse_zone_t    *zone, **zones;
+    ngx_http_sse_rconn_t   *rc;
+    ngx_http_sse_redis_t   *rd;
+    ngx_http_sse_script_t  *s;
 
     ngx_http_sse_redis_exiting = 0;
+    ngx_http_sse_rconn_exiting(0);
 
     for (i = 0; i < sizeof(ngx_http_sse_scripts)
                     / sizeof(ngx_http_sse_script_t); i++)
@@ -478,15 +448,16 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
         s->sha[40] = '\0';
     }
 
-    zones = smcf->zones.elts;
+    zones = all->elts;
 
-    for (i = 0; i < smcf->zones.nelts; i++) {
+    for (i = 0; i < all->nelts; i++) {
         zone = zones[i];
-        rd = zone->redis;
 
-        if (rd == NULL || zone->slot == NULL) {
+        if (zone->backend != &ngx_http_sse_redis_backend) {
             continue;
         }
+
+        rd = zone->backend_conf;
 
         rd->log = cycle->log;
 
@@ -523,8 +494,17 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
                                   zone->sh->server_id, &cycle->hostname)
                       - rd->sid.data;
 
-        ngx_http_sse_rconn_init(rd, &rd->cmd, 0);
-        ngx_http_sse_rconn_init(rd, &rd->sub, 1);
+        ngx_http_sse_rconn_init(&rd->cmd, &rd->peer, cycle->log);
+        ngx_http_sse_rconn_init(&rd->sub, &rd->peer, cycle->log);
+
+        rd->sub.subscriber = 1;
+
+        for (j = 0; j < 2; j++) {
+            rc = j ? &rd->sub : &rd->cmd;
+            rc->connected = ngx_http_sse_redis_connected;
+            rc->failed = ngx_http_sse_redis_failed;
+            rc->data = rd;
+        }
 
         rd->tick.handler = ngx_http_sse_redis_tick;
         rd->tick.data = rd;
@@ -535,6 +515,9 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
         rd->sync.data = rd;
         rd->sync.log = cycle->log;
         rd->sync.cancelable = 1;
+
+        /* the store tells when this worker's subscribers change */
+        zone->changed = ngx_http_sse_redis_changed;
 
         ngx_http_sse_rconn_connect(&rd->cmd);
         ngx_http_sse_rconn_connect(&rd->sub);
@@ -547,31 +530,29 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle)
 
 
 void
-ngx_http_sse_redis_exit_process(ngx_cycle_t *cycle)
+ngx_http_sse_redis_exit_process(ngx_array_t *all)
 {
-    ngx_uint_t                 i, j;
-    redisAsyncContext         *ac;
-    ngx_http_sse_zone_t      **zones;
-    ngx_http_sse_redis_t      *rd;
-    ngx_http_sse_rconn_t      *rc;
-    ngx_http_sse_main_conf_t  *smcf;
-
-    smcf = ngx_http_sse_cycle_main_conf(cycle);
-
-    if (smcf == NULL) {
-        return;
-    }
+    ngx_uint_t              i;
+    ngx_http_sse_zone_t   **zones;
+    ngx_http_sse_redis_t   *rd;
 
     ngx_http_sse_redis_exiting = 1;
+    ngx_http_sse_rconn_exiting(1);
 
-    zones = smcf->zones.elts;
+    zones = all->elts;
 
-    for (i = 0; i < smcf->zones.nelts; i++) {
-        rd = zones[i]->redis;
-
-        if (rd == NULL || rd->log == NULL) {
+    for (i = 0; i < all->nelts; i++) {
+        if (zones[i]->backend != &ngx_http_sse_redis_backend) {
             continue;
         }
+
+        rd = zones[i]->backend_conf;
+
+        if (rd->log == NULL) {
+            continue;
+        }
+
+        zones[i]->changed = NULL;
 
         if (rd->tick.timer_set) {
             ngx_del_timer(&rd->tick);
@@ -581,268 +562,43 @@ ngx_http_sse_redis_exit_process(ngx_cycle_t *cycle)
             ngx_del_timer(&rd->sync);
         }
 
-        for (j = 0; j < 2; j++) {
-            rc = j ? &rd->sub : &rd->cmd;
+        /* pending calls get a NULL reply and complete nothing */
 
-            if (rc->timer.timer_set) {
-                ngx_del_timer(&rc->timer);
-            }
-
-            /* pending calls get a NULL reply and let their requests be */
-
-            ac = rc->ac;
-
-            if (ac) {
-                rc->ac = NULL;
-                redisAsyncFree(ac);
-            }
-        }
+        ngx_http_sse_rconn_close(&rd->cmd);
+        ngx_http_sse_rconn_close(&rd->sub);
     }
 }
 
 
-/* connections */
+/* connections: what the protocol does when one comes or goes */
 
-static void
-ngx_http_sse_rconn_init(ngx_http_sse_redis_t *rd, ngx_http_sse_rconn_t *rc,
-    ngx_uint_t subscriber)
+static const char *
+ngx_http_sse_redis_connected(ngx_http_sse_rconn_t *rc)
 {
-    rc->rd = rd;
-    rc->subscriber = subscriber;
-
-    rc->timer.handler = ngx_http_sse_rconn_timer_handler;
-    rc->timer.data = rc;
-    rc->timer.log = rd->log;
-    rc->timer.cancelable = 1;
-}
-
-
-static void
-ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc)
-{
-    ngx_connection_t      *c;
-    redisAsyncContext     *ac;
-    ngx_http_sse_redis_t  *rd;
-
-    rd = rc->rd;
-    rc->dropped = NULL;
-
-    /* a numeric address: the connect(2) does not block */
-
-    ac = redisAsyncConnect(rd->host, rd->port);
-
-    if (ac == NULL) {
-        ngx_http_sse_rconn_failed(rc, "out of memory");
-        return;
-    }
-
-    if (ac->err) {
-        ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, (char *) rd->error);
-        return;
-    }
-
-    c = ngx_get_connection(ac->c.fd, rd->log);
-
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, "no free connection");
-        return;
-    }
-
-    c->data = rc;
-    c->read->handler = ngx_http_sse_rconn_read_handler;
-    c->write->handler = ngx_http_sse_rconn_write_handler;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-
-    rc->ac = ac;
-    rc->c = c;
-    rc->pending = 0;
-
-    ac->data = rc;
-    ac->ev.data = rc;
-    ac->ev.addRead = ngx_http_sse_rconn_add_read;
-    ac->ev.delRead = ngx_http_sse_rconn_del_read;
-    ac->ev.addWrite = ngx_http_sse_rconn_add_write;
-    ac->ev.delWrite = ngx_http_sse_rconn_del_write;
-    ac->ev.cleanup = ngx_http_sse_rconn_cleanup;
-
-    (void) redisAsyncSetConnectCallback(ac, ngx_http_sse_rconn_connected);
-    (void) redisAsyncSetDisconnectCallback(ac,
-                                           ngx_http_sse_rconn_disconnected);
-
-    /* a peer gone without a word is noticed in about a minute */
-    (void) redisEnableKeepAlive(&ac->c);
-
-    /* writable: the connect(2) finished, one way or the other */
-    ngx_http_sse_rconn_add_write(rc);
-
-    ngx_add_timer(&rc->timer, NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT);
-}
-
-
-/* not connected: logged once, tried again after a growing, jittered delay */
-
-static void
-ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
-{
-    ngx_msec_t             delay;
-    ngx_http_sse_redis_t  *rd;
-
-    rd = rc->rd;
-
-    rc->ready = 0;
-
-    if ((u_char *) err != rd->error) {
-        ngx_cpystrn(rd->error, (u_char *) err, sizeof(rd->error));
-    }
-
-    ngx_http_sse_redis_state(rd, (char *) rd->error);
-
-    if (ngx_exiting || ngx_terminate || ngx_quit
-        || ngx_http_sse_redis_exiting)
-    {
-        return;
-    }
-
-    if (rc->backoff == 0) {
-        rc->backoff = NGX_HTTP_SSE_REDIS_BACKOFF_MIN;
-
-    } else {
-        rc->backoff = ngx_min(rc->backoff * 2,
-                              NGX_HTTP_SSE_REDIS_BACKOFF_MAX);
-    }
-
-    delay = rc->backoff / 2 + (ngx_msec_t) ngx_random() % (rc->backoff / 2);
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    ngx_add_timer(&rc->timer, delay);
-}
-
-
-/* closes a connection that misbehaves; it is opened again */
-
-static void
-ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
-{
-    redisAsyncContext  *ac;
-
-    ac = rc->ac;
-
-    if (ac == NULL) {
-        return;
-    }
-
-    if (!(ac->c.flags & REDIS_CONNECTED)) {
-        rc->ac = NULL;
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, why);
-        return;
-    }
-
-    /* the disconnect callback tells why and retries */
-    rc->dropped = why;
-    redisAsyncFree(ac);
-}
-
-
-/*
- * hiredis uses its context after the connect callback returns: a drop
- * decided there waits for the timer.
- */
-
-static void
-ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc, const char *why)
-{
-    rc->dropped = why;
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    ngx_add_timer(&rc->timer, 1);
-}
-
-
-static void
-ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
-{
-    ngx_http_sse_rconn_t  *rc;
-
-    rc = ev->data;
-
-    if (rc->ac) {
-        ngx_http_sse_rconn_drop(rc, rc->dropped ? rc->dropped
-                                                : "connection timed out");
-        return;
-    }
-
-    if (ngx_exiting || ngx_terminate || ngx_quit
-        || ngx_http_sse_redis_exiting)
-    {
-        return;
-    }
-
-    ngx_http_sse_rconn_connect(rc);
-}
-
-
-static void
-ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
-{
-    ngx_http_sse_rconn_t  *rc;
+    size_t                 argvlen[2];
+    const char            *argv[2];
     ngx_http_sse_rcall_t  *call;
     ngx_http_sse_redis_t  *rd;
 
-    rc = ac->data;
-    rd = rc->rd;
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    if (status != REDIS_OK) {
-        /* hiredis frees the context when this returns */
-        rc->ac = NULL;
-        ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
-        ngx_http_sse_rconn_failed(rc, (char *) rd->error);
-        return;
-    }
-
-    rc->backoff = 0;
+    rd = rc->data;
 
     if (rc->subscriber) {
         /* ready once Redis confirms the subscription */
 
-        if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_notified, rc,
-                              "SUBSCRIBE %b", rd->events.data,
-                              rd->events.len)
-            != REDIS_OK)
+        argv[0] = "SUBSCRIBE";
+        argvlen[0] = sizeof("SUBSCRIBE") - 1;
+        argv[1] = (char *) rd->events.data;
+        argvlen[1] = rd->events.len;
+
+        if (ngx_http_sse_rconn_send(rc, ngx_http_sse_redis_notified, rc, 2,
+                                    argv, argvlen)
+            != NGX_OK)
         {
-            ngx_http_sse_rconn_defer_drop(rc, "cannot subscribe");
+            return "cannot subscribe";
         }
 
-        return;
+        return NULL;
     }
-
-    if (rd->db) {
-        if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_selected, rc,
-                              "SELECT %d", (int) rd->db)
-            != REDIS_OK)
-        {
-            ngx_http_sse_rconn_defer_drop(rc, "cannot select the database");
-            return;
-        }
-
-        ngx_http_sse_rconn_sent(rc);
-    }
-
-    rc->ready = 1;
 
     ngx_http_sse_redis_state(rd, NULL);
 
@@ -851,7 +607,7 @@ ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_INIT, 3,
                                      ngx_http_sse_redis_init_done);
     if (call == NULL) {
-        return;
+        return NULL;
     }
 
     if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
@@ -865,60 +621,24 @@ ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
     {
         ngx_http_sse_rcall_free(call);
     }
+
+    return NULL;
 }
 
 
 static void
-ngx_http_sse_redis_selected(redisAsyncContext *ac, void *data,
-    void *privdata)
+ngx_http_sse_redis_failed(ngx_http_sse_rconn_t *rc, const char *err)
 {
-    redisReply            *reply = data;
-    ngx_http_sse_rconn_t  *rc = privdata;
-
-    ngx_http_sse_rconn_replied(rc);
-
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, rc->rd->log, 0,
-                      "sse_zone \"%V\": redis %V: SELECT %ui failed: %s",
-                      &rc->rd->zone->name, &rc->rd->url, rc->rd->db,
-                      reply->str);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac, int status)
-{
-    ngx_http_sse_rconn_t  *rc;
     ngx_http_sse_redis_t  *rd;
 
-    rc = ac->data;
-    rd = rc->rd;
-
-    rc->ac = NULL;
-    rc->ready = 0;
-    rc->pending = 0;
+    rd = rc->data;
 
     if (!rc->subscriber) {
+        /* a log read in flight is lost with its connection */
         rd->fetching = 0;
     }
 
-    if (ngx_http_sse_redis_exiting) {
-        return;
-    }
-
-    if (rc->dropped) {
-        ngx_http_sse_rconn_failed(rc, rc->dropped);
-        return;
-    }
-
-    if (status == REDIS_OK || ac->errstr[0] == '\0') {
-        ngx_http_sse_rconn_failed(rc, "connection closed");
-        return;
-    }
-
-    ngx_cpystrn(rd->error, (u_char *) ac->errstr, sizeof(rd->error));
-    ngx_http_sse_rconn_failed(rc, (char *) rd->error);
+    ngx_http_sse_redis_state(rd, err);
 }
 
 
@@ -938,7 +658,7 @@ ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd, const char *err)
 
         ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                       "sse_zone \"%V\": redis %V %s",
-                      &rd->zone->name, &rd->url,
+                      &rd->zone->name, &rd->peer.url,
                       rd->was_up ? "reconnected" : "connected");
 
         rd->up = 1;
@@ -950,162 +670,12 @@ ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd, const char *err)
     if (err && (rd->up || !rd->logged)) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "sse_zone \"%V\": redis %V %s (%s), retrying",
-                      &rd->zone->name, &rd->url,
+                      &rd->zone->name, &rd->peer.url,
                       rd->up ? "lost" : "unavailable", err);
         rd->logged = 1;
     }
 
     rd->up = 0;
-}
-
-
-static void
-ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_sse_rconn_t  *rc;
-
-    c = ev->data;
-    rc = c->data;
-
-    if (rc->ac) {
-        redisAsyncHandleRead(rc->ac);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_sse_rconn_t  *rc;
-
-    c = ev->data;
-    rc = c->data;
-
-    if (rc->ac) {
-        redisAsyncHandleWrite(rc->ac);
-    }
-}
-
-
-/*
- * The adapter.  Events are level-triggered: hiredis reads at most 16k a
- * call and would otherwise miss the rest of a large reply with epoll's
- * edge-triggered mode.
- */
-
-static void
-ngx_http_sse_rconn_add_read(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && !rc->c->read->active) {
-        if (ngx_add_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, rc->rd->log, 0,
-                          "sse: cannot watch a redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_del_read(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && rc->c->read->active) {
-        (void) ngx_del_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_add_write(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && !rc->c->write->active) {
-        if (ngx_add_event(rc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, rc->rd->log, 0,
-                          "sse: cannot watch a redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_del_write(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && rc->c->write->active) {
-        (void) ngx_del_event(rc->c->write, NGX_WRITE_EVENT,
-                             NGX_LEVEL_EVENT);
-    }
-}
-
-
-/* hiredis closes the socket right after this: only nginx's side goes */
-
-static void
-ngx_http_sse_rconn_cleanup(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    ngx_connection_t  *c;
-
-    c = rc->c;
-
-    if (c == NULL) {
-        return;
-    }
-
-    rc->c = NULL;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;
-}
-
-
-static void
-ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc)
-{
-    if (rc->pending++ == 0) {
-        rc->progress = ngx_current_msec;
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc)
-{
-    if (rc->pending) {
-        rc->pending--;
-    }
-
-    rc->progress = ngx_current_msec;
 }
 
 
@@ -1193,11 +763,11 @@ ngx_http_sse_rcall_arg_id(ngx_http_sse_rcall_t *call, uint64_t id)
 
 
 static ngx_int_t
-ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
+ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call, ngx_http_sse_op_t *op)
 {
     ngx_pool_cleanup_t  *cln;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(op->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
@@ -1205,21 +775,21 @@ ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
     cln->handler = ngx_http_sse_rcall_unbind;
     cln->data = call;
 
-    call->request = r;
+    call->op = op;
     call->cln = cln;
 
     return NGX_OK;
 }
 
 
-/* the request went first (the worker is shutting down): no reply */
+/* the operation went first (the worker is shutting down): no completion */
 
 static void
 ngx_http_sse_rcall_unbind(void *data)
 {
     ngx_http_sse_rcall_t *call = data;
 
-    call->request = NULL;
+    call->op = NULL;
     call->cln = NULL;
 }
 
@@ -1231,37 +801,28 @@ ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call)
 
     rc = &call->rd->cmd;
 
-    if (!rc->ready || rc->ac == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (redisAsyncCommandArgv(rc->ac, ngx_http_sse_rcall_reply, call,
-                              call->argc, call->argv, call->argvlen)
-        != REDIS_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    ngx_http_sse_rconn_sent(rc);
-
-    return NGX_OK;
+    return ngx_http_sse_rconn_send(rc, ngx_http_sse_rcall_reply, call,
+                                   call->argc, call->argv, call->argvlen);
 }
 
 
-/* sends a call bound to a request, which then waits for the reply */
+/* sends a call bound to an operation, which then waits for the reply */
 
 static ngx_int_t
-ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call, ngx_http_request_t *r)
+ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call, ngx_http_sse_op_t *op)
 {
-    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+    if (ngx_http_sse_rcall_bind(call, op) != NGX_OK) {
         ngx_http_sse_rcall_free(call);
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
+        return NGX_ERROR;
     }
 
-    r->main->count++;
+    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
+        ngx_http_sse_rcall_free(call);
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
+    }
 
-    return NGX_DONE;
+    return NGX_AGAIN;
 }
 
 
@@ -1301,7 +862,7 @@ ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data, void *privdata)
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, call->rd->log, 0,
                       "sse_zone \"%V\": redis %V: %s",
-                      &call->rd->zone->name, &call->rd->url, reply->str);
+                      &call->rd->zone->name, &call->rd->peer.url, reply->str);
     }
 
     call->handler(call, reply);
@@ -1310,19 +871,20 @@ ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data, void *privdata)
 }
 
 
+/* the operation is complete: its owner is told, unless it is gone */
+
 static void
-ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call, ngx_int_t rc)
+ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call, ngx_uint_t status)
 {
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_http_sse_op_t  *op;
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
-    call->request = NULL;
+    call->op = NULL;
 
     if (call->cln) {
         call->cln->handler = NULL;
@@ -1333,10 +895,8 @@ ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call, ngx_int_t rc)
         return;
     }
 
-    c = r->connection;
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    op->status = status;
+    op->handler(op);
 }
 
 
@@ -1367,70 +927,39 @@ ngx_http_sse_redis_init_done(ngx_http_sse_rcall_t *call, redisReply *reply)
 
 /* publishing */
 
-ngx_int_t
-ngx_http_sse_redis_publish(ngx_http_request_t *r, ngx_http_sse_pmsg_t *msgs,
-    ngx_uint_t n, ngx_uint_t as_array)
+static ngx_int_t
+ngx_http_sse_redis_publish(ngx_http_sse_op_t *op)
 {
-    ngx_uint_t                i, j, k, total;
-    ngx_http_sse_pmsg_t      *m;
-    ngx_http_sse_rcall_t     *call;
-    ngx_http_sse_redis_t     *rd;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_uint_t             i, j, k;
+    ngx_http_sse_pmsg_t   *m;
+    ngx_http_sse_rcall_t  *call;
+    ngx_http_sse_redis_t  *rd;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    rd = slcf->zone->redis;
+    rd = op->zone->backend_conf;
 
     if (!rd->cmd.ready) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
-    }
-
-    total = 0;
-    for (i = 0; i < n; i++) {
-        total += msgs[i].nchannels;
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
     }
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_PUBLISH,
-                                     7 + 4 * total,
+                                     7 + 4 * op->nres,
                                      ngx_http_sse_redis_published);
     if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    call->res = ngx_pcalloc(r->pool, total * sizeof(ngx_http_sse_presult_t));
-    if (call->res == NULL) {
-        goto failed;
-    }
-
-    call->nres = total;
-    call->as_array = as_array;
-
-    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
-        != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
-        || ngx_http_sse_rcall_arg_id(call,
-                                     ngx_http_sse_store_last_id(slcf->zone))
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
-                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
-           != NGX_OK)
-    {
+    if (ngx_http_sse_redis_log_args(call) != NGX_OK) {
         goto failed;
     }
 
     k = 0;
 
-    for (i = 0; i < n; i++) {
-        m = &msgs[i];
+    for (i = 0; i < op->nmsgs; i++) {
+        m = &op->msgs[i];
 
         for (j = 0; j < m->nchannels; j++) {
-            call->res[k++].channel = m->channels[j];
+            op->res[k++].channel = m->channels[j];
 
             if (ngx_http_sse_rcall_arg(call, m->channels[j].data,
                                        m->channels[j].len)
@@ -1447,25 +976,48 @@ ngx_http_sse_redis_publish(ngx_http_request_t *r, ngx_http_sse_pmsg_t *msgs,
         }
     }
 
-    if (ngx_http_sse_rcall_bind(call, r) != NGX_OK) {
-        goto failed;
-    }
-
-    if (ngx_http_sse_rcall_send(call) != NGX_OK) {
-        ngx_http_sse_rcall_free(call);
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_sse_rcall_start(call, op);
 
 failed:
 
     ngx_http_sse_rcall_free(call);
 
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_ERROR;
+}
+
+
+/*
+ * What publish and delete pass first: KEYS id, log; ARGV prefix, server,
+ * floor (the newest id this server holds), log length, doorbell channel.
+ */
+
+static ngx_int_t
+ngx_http_sse_redis_log_args(ngx_http_sse_rcall_t *call)
+{
+    ngx_http_sse_redis_t  *rd;
+
+    rd = call->rd;
+
+    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
+        != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
+        || ngx_http_sse_rcall_arg_id(call,
+                                     ngx_http_sse_store_last_id(rd->zone))
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
+                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1474,7 +1026,7 @@ ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call, redisReply *reply)
 {
     ngx_uint_t               k;
     redisReply             **el;
-    ngx_http_request_t      *r;
+    ngx_http_sse_op_t       *op;
     ngx_http_sse_info_t      info;
     ngx_http_sse_presult_t  *res;
 
@@ -1483,32 +1035,27 @@ ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call, redisReply *reply)
         ngx_http_sse_redis_fetch(call->rd);
     }
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
     if (reply == NULL) {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis unavailable"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNAVAILABLE);
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2 * call->nres)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 * op->nres)
     {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis refused the publish"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_REFUSED);
         return;
     }
 
     el = reply->element;
-    res = call->res;
+    res = op->res;
 
-    for (k = 0; k < call->nres; k++) {
+    for (k = 0; k < op->nres; k++) {
         res[k].id = (uint64_t) el[2 * k]->integer;
         res[k].subscribers = (ngx_uint_t) el[2 * k + 1]->integer
                              + ngx_http_sse_redis_local(call->rd->zone,
@@ -1516,9 +1063,7 @@ ngx_http_sse_redis_published(ngx_http_sse_rcall_t *call, redisReply *reply)
                                                         &info);
     }
 
-    ngx_http_sse_rcall_finish(call,
-                              ngx_http_sse_publish_reply(r, res, call->nres,
-                                                         call->as_array));
+    ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_OK);
 }
 
 
@@ -1538,157 +1083,134 @@ ngx_http_sse_redis_local(ngx_http_sse_zone_t *zone, ngx_str_t *channel,
 }
 
 
-/* GET: this server's mirror, and the other servers' subscribers */
+/* info: this server's mirror, and the other servers' subscribers */
 
-ngx_int_t
-ngx_http_sse_redis_info(ngx_http_request_t *r, ngx_str_t *channel)
+static ngx_int_t
+ngx_http_sse_redis_info(ngx_http_sse_op_t *op)
 {
-    ngx_http_sse_rcall_t     *call;
-    ngx_http_sse_redis_t     *rd;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_str_t             *channel;
+    ngx_http_sse_rcall_t  *call;
+    ngx_http_sse_redis_t  *rd;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    rd = slcf->zone->redis;
+    rd = op->zone->backend_conf;
+    channel = &op->info.channel;
 
     if (!rd->cmd.ready) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
     }
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_COUNT, 3,
                                      ngx_http_sse_redis_counted);
     if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
-
-    call->channel = *channel;
 
     if (ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
         != NGX_OK
         || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
         || ngx_http_sse_rcall_arg(call, channel->data, channel->len)
-           != NGX_OK
-        || ngx_http_sse_rcall_bind(call, r) != NGX_OK)
+           != NGX_OK)
     {
         ngx_http_sse_rcall_free(call);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    return ngx_http_sse_rcall_start(call, r);
+    return ngx_http_sse_rcall_start(call, op);
 }
 
 
 static void
 ngx_http_sse_redis_counted(ngx_http_sse_rcall_t *call, redisReply *reply)
 {
-    ngx_http_request_t   *r;
-    ngx_http_sse_info_t   info;
+    ngx_str_t            channel;
+    ngx_http_sse_op_t   *op;
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis unavailable"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNAVAILABLE);
         return;
     }
 
-    if (ngx_http_sse_store_info(call->rd->zone, &call->channel, &info)
-        != NGX_OK)
-    {
+    channel = op->info.channel;
+
+    if (ngx_http_sse_store_info(op->zone, &channel, &op->info) != NGX_OK) {
         if (reply->integer == 0) {
-            ngx_http_sse_rcall_finish(call,
-                ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                        "unknown channel"));
+            ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNKNOWN);
             return;
         }
 
         /* only subscribers on other servers so far */
-        ngx_memzero(&info, sizeof(ngx_http_sse_info_t));
+        ngx_memzero(&op->info, sizeof(ngx_http_sse_info_t));
     }
 
-    info.channel = call->channel;
-    info.subscribers += (ngx_uint_t) reply->integer;
+    op->info.channel = channel;
+    op->info.subscribers += (ngx_uint_t) reply->integer;
 
-    ngx_http_sse_rcall_finish(call, ngx_http_sse_info_reply(r, &info));
+    ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_OK);
 }
 
 
-/* DELETE: a marker through the log, applied by every server */
+/* delete: a marker through the log, applied by every server */
 
-ngx_int_t
-ngx_http_sse_redis_delete(ngx_http_request_t *r, ngx_str_t *channel)
+static ngx_int_t
+ngx_http_sse_redis_delete(ngx_http_sse_op_t *op)
 {
-    ngx_uint_t                known;
-    ngx_http_sse_info_t       info;
-    ngx_http_sse_rcall_t     *call;
-    ngx_http_sse_redis_t     *rd;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_str_t             *channel;
+    ngx_uint_t             known;
+    ngx_http_sse_info_t    info;
+    ngx_http_sse_rcall_t  *call;
+    ngx_http_sse_redis_t  *rd;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    rd = slcf->zone->redis;
+    rd = op->zone->backend_conf;
+    channel = &op->info.channel;
 
     if (!rd->cmd.ready) {
-        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable");
+        op->status = NGX_HTTP_SSE_STORE_UNAVAILABLE;
+        return NGX_OK;
     }
 
-    known = (ngx_http_sse_store_info(slcf->zone, channel, &info) == NGX_OK);
+    known = (ngx_http_sse_store_info(op->zone, channel, &info) == NGX_OK);
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_DELETE, 9,
                                      ngx_http_sse_redis_deleted);
     if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    call->channel = *channel;
     call->local = known ? info.subscribers : 0;
 
-    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
-        != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
-        || ngx_http_sse_rcall_arg_id(call,
-                                     ngx_http_sse_store_last_id(slcf->zone))
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
-                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
-           != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
-           != NGX_OK
+    if (ngx_http_sse_redis_log_args(call) != NGX_OK
         || ngx_http_sse_rcall_arg(call, channel->data, channel->len)
            != NGX_OK
         || ngx_http_sse_rcall_arg(call, (u_char *) (known ? "1" : "0"), 1)
-           != NGX_OK
-        || ngx_http_sse_rcall_bind(call, r) != NGX_OK)
+           != NGX_OK)
     {
         ngx_http_sse_rcall_free(call);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    return ngx_http_sse_rcall_start(call, r);
+    return ngx_http_sse_rcall_start(call, op);
 }
 
 
 static void
 ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call, redisReply *reply)
 {
-    ngx_http_request_t  *r;
+    ngx_http_sse_op_t  *op;
 
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
         ngx_http_sse_redis_fetch(call->rd);
     }
 
-    r = call->request;
+    op = call->op;
 
-    if (r == NULL) {
+    if (op == NULL) {
         return;
     }
 
@@ -1697,23 +1219,19 @@ ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call, redisReply *reply)
         || reply->element[0]->type != REDIS_REPLY_INTEGER
         || reply->element[1]->type != REDIS_REPLY_INTEGER)
     {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "redis unavailable"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNAVAILABLE);
         return;
     }
 
     if (reply->element[0]->integer == 0) {
-        ngx_http_sse_rcall_finish(call,
-            ngx_http_sse_send_error(r, NGX_HTTP_NOT_FOUND,
-                                    "unknown channel"));
+        ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_UNKNOWN);
         return;
     }
 
-    ngx_http_sse_rcall_finish(call,
-        ngx_http_sse_delete_reply(r, &call->channel,
-                                  call->local
-                                  + (ngx_uint_t) reply->element[1]->integer));
+    op->info.subscribers = call->local
+                           + (ngx_uint_t) reply->element[1]->integer;
+
+    ngx_http_sse_rcall_finish(call, NGX_HTTP_SSE_STORE_OK);
 }
 
 
@@ -1725,34 +1243,38 @@ ngx_http_sse_redis_deleted(ngx_http_sse_rcall_t *call, redisReply *reply)
 static void
 ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd)
 {
-    u_char                *p, start[NGX_INT64_LEN + 2];
-    ngx_http_sse_rconn_t  *rc;
-
-    rc = &rd->cmd;
+    u_char       *p, *q, start[NGX_INT64_LEN + 2], count[NGX_INT_T_LEN];
+    size_t        argvlen[6];
+    const char   *argv[6];
 
     if (rd->fetching) {
         rd->fetch_again = 1;
         return;
     }
 
-    if (!rc->ready || rc->ac == NULL) {
-        return;
-    }
-
     p = ngx_sprintf(start, "%uL-0",
                     ngx_http_sse_store_last_id(rd->zone) + 1);
 
-    if (redisAsyncCommand(rc->ac, ngx_http_sse_redis_fetched, rd,
-                          "XRANGE %b %b + COUNT %d",
-                          rd->log_key.data, rd->log_key.len,
-                          start, (size_t) (p - start),
-                          NGX_HTTP_SSE_REDIS_FETCH)
-        != REDIS_OK)
+    argv[0] = "XRANGE";
+    argvlen[0] = sizeof("XRANGE") - 1;
+    argv[1] = (char *) rd->log_key.data;
+    argvlen[1] = rd->log_key.len;
+    argv[2] = (char *) start;
+    argvlen[2] = p - start;
+    argv[3] = "+";
+    argvlen[3] = 1;
+    argv[4] = "COUNT";
+    argvlen[4] = sizeof("COUNT") - 1;
+    q = ngx_sprintf(count, "%d", NGX_HTTP_SSE_REDIS_FETCH);
+    argv[5] = (char *) count;
+    argvlen[5] = q - count;
+
+    if (ngx_http_sse_rconn_send(&rd->cmd, ngx_http_sse_redis_fetched, rd,
+                                6, argv, argvlen)
+        != NGX_OK)
     {
         return;
     }
-
-    ngx_http_sse_rconn_sent(rc);
 
     rd->fetching = 1;
     rd->fetch_again = 0;
@@ -1779,7 +1301,7 @@ ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data, void *privdata)
         if (reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "sse_zone \"%V\": redis %V: XRANGE: %s",
-                          &rd->zone->name, &rd->url, reply->str);
+                          &rd->zone->name, &rd->peer.url, reply->str);
         }
 
         return;
@@ -1947,7 +1469,7 @@ ngx_http_sse_redis_notified(redisAsyncContext *ac, void *data,
     redisReply           **el;
     ngx_http_sse_redis_t  *rd;
 
-    rd = rc->rd;
+    rd = rc->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3
@@ -2050,14 +1572,14 @@ ngx_http_sse_redis_tick(ngx_event_t *ev)
 }
 
 
-/* subscribers came or went here: reported within 100 ms */
+/* subscribers came or went here (a store hook): reported within 100 ms */
 
-void
+static void
 ngx_http_sse_redis_changed(ngx_http_sse_zone_t *zone)
 {
     ngx_http_sse_redis_t  *rd;
 
-    rd = zone->redis;
+    rd = zone->backend_conf;
 
     if (rd->log == NULL || rd->sync.timer_set
         || ngx_exiting || ngx_terminate || ngx_quit

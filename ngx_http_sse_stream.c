@@ -64,6 +64,9 @@ static void ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_stream_detach(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_stream_cleanup(void *data);
 static void ngx_http_sse_chain_release(ngx_chain_t *cl);
+static void ngx_http_sse_stream_watch(void);
+static void ngx_http_sse_stream_watch_handler(ngx_event_t *ev);
+static void ngx_http_sse_stream_end_all(void);
 
 
 /* history read for a stream at a time: items, and bytes without a cap */
@@ -76,6 +79,9 @@ static void ngx_http_sse_chain_release(ngx_chain_t *cl);
 /* frames of this worker by message id; a frame leaves when it is freed */
 #define NGX_HTTP_SSE_FRAME_CACHE     64
 
+/* how often a worker looks whether it is shutting down */
+#define NGX_HTTP_SSE_WATCH_PERIOD    250
+
 
 static ngx_str_t  ngx_http_sse_keepalive_text = ngx_string(": keepalive\n\n");
 
@@ -83,6 +89,7 @@ static ngx_str_t  ngx_http_sse_keepalive_text = ngx_string(": keepalive\n\n");
 static ngx_queue_t  ngx_http_sse_streams;
 static ngx_queue_t  ngx_http_sse_dirty;
 static ngx_uint_t   ngx_http_sse_nstreams;
+static ngx_event_t  ngx_http_sse_watch_event;
 
 static ngx_http_sse_frame_t  *ngx_http_sse_frames[NGX_HTTP_SSE_FRAME_CACHE];
 
@@ -340,7 +347,7 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     }
 
     /* a stream started during a shutdown is ended by the watch timer */
-    ngx_http_sse_ipc_watch();
+    ngx_http_sse_stream_watch();
 
     r->main->count++;
 
@@ -1488,18 +1495,68 @@ ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx)
 }
 
 
+/* in each worker with zones: the stream list, and the shutdown watch */
+
 void
-ngx_http_sse_stream_init(void)
+ngx_http_sse_stream_init(ngx_cycle_t *cycle)
 {
     ngx_queue_init(&ngx_http_sse_streams);
     ngx_queue_init(&ngx_http_sse_dirty);
     ngx_http_sse_nstreams = 0;
+
+    ngx_http_sse_watch_event.handler = ngx_http_sse_stream_watch_handler;
+    ngx_http_sse_watch_event.log = cycle->log;
+    ngx_http_sse_watch_event.data = cycle;
+
+    ngx_add_timer(&ngx_http_sse_watch_event, NGX_HTTP_SSE_WATCH_PERIOD);
+}
+
+
+void
+ngx_http_sse_stream_exit(void)
+{
+    if (ngx_http_sse_watch_event.timer_set) {
+        ngx_del_timer(&ngx_http_sse_watch_event);
+    }
+}
+
+
+static void
+ngx_http_sse_stream_watch(void)
+{
+    if (ngx_http_sse_watch_event.handler
+        && !ngx_http_sse_watch_event.timer_set)
+    {
+        ngx_add_timer(&ngx_http_sse_watch_event, NGX_HTTP_SSE_WATCH_PERIOD);
+    }
+}
+
+
+/*
+ * nginx tells a module nothing when a graceful shutdown or a reload
+ * starts; this timer notices it and ends the streams, which would
+ * otherwise hold the old worker until worker_shutdown_timeout.
+ */
+
+static void
+ngx_http_sse_stream_watch_handler(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        ngx_http_sse_stream_end_all();
+
+        /* streams started while exiting are ended by the next round */
+        if (ngx_http_sse_nstreams == 0) {
+            return;
+        }
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_SSE_WATCH_PERIOD);
 }
 
 
 /* ends every stream of this worker: a graceful shutdown or a reload */
 
-void
+static void
 ngx_http_sse_stream_end_all(void)
 {
     ngx_queue_t         *q, *next;
@@ -1513,13 +1570,6 @@ ngx_http_sse_stream_end_all(void)
         ctx = ngx_queue_data(q, ngx_http_sse_ctx_t, all);
         ngx_http_sse_stream_end(ctx);
     }
-}
-
-
-ngx_uint_t
-ngx_http_sse_stream_count(void)
-{
-    return ngx_http_sse_nstreams;
 }
 
 
