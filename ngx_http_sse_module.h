@@ -104,6 +104,8 @@ typedef struct {
     time_t                      full_logged;
     uint64_t                    server_id;   /* with redis=: this server */
     ngx_atomic_t                redis_synced; /* msec of the last count sync */
+    size_t                      idle_size;   /* channels without messages */
+    time_t                      idle_logged;
     ngx_http_sse_slot_t         slots[NGX_HTTP_SSE_MAX_SLOTS];
 } ngx_http_sse_shctx_t;
 
@@ -171,6 +173,8 @@ typedef struct {
     ngx_str_t                   jwt_secret;  /* len 0: off */
     ngx_http_complex_value_t   *jwt_token;
     ngx_str_t                   token_secret;
+
+    ngx_http_complex_value_t   *user;        /* sse_user */
 } ngx_http_sse_loc_conf_t;
 
 

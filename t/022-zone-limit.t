@@ -1,0 +1,331 @@
+# Anyone can subscribe, and every subscribed name is a channel in shared
+# memory: channels without messages may fill at most half of a zone.  Past
+# that, a subscription that would create one gets 503; existing channels can
+# still be subscribed, and publishing (to existing or new channels) is never
+# refused because of subscribers.
+use lib 't/lib';
+use Test::Nginx::SSE;
+use JSON::PP;
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(time);
+
+my $seq = 0;
+
+# a new channel name of 200 bytes, random past a unique prefix
+sub name {
+    my $n = sprintf('%d-%d-', $$, $seq++);
+    return $n . join('', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 200 - length $n);
+}
+
+sub limit_json {
+    my ($zone) = @_;
+    return qq({"error":"no room for new channels in sse_zone \\"$zone\\": )
+         . qq(channels without messages fill half of it","status":503});
+}
+
+sub status { decode_json(http('GET', '/status')->{body}) }
+
+# waits until the zone holds $n channels (unsubscribes are asynchronous)
+sub wait_channels {
+    my ($n) = @_;
+    my $got;
+    for (1 .. 100 * timeout_factor()) {
+        $got = status()->{channels};
+        return 1 if $got == $n;
+        select(undef, undef, undef, 0.05);
+    }
+    diag("the zone holds $got channels, not $n");
+    return 0;
+}
+
+# Subscribes new channels, $o{per} to a connection, until one subscription
+# is refused: (the accepted streams, how many channels they hold, the
+# refused stream).
+sub fill {
+    my (%o) = @_;
+    my $per = $o{per} // 32;
+    my (@ok, $refused);
+    for (1 .. $o{max} // 1000) {
+        my $c = sse_open('/sub?channel=' . join(',', map { name() } 1 .. $per),
+                         undef, port => $o{port} // port());
+        if (($c->status // 0) != 200) {
+            $refused = $c;
+            last;
+        }
+        push @ok, $c;
+    }
+    return (\@ok, $per * @ok, $refused);
+}
+
+# How many new channels (of 200-byte names) fit, exactly: eight to a
+# connection, then one; then they are closed and the zone is back at $base
+# channels.
+sub capacity {
+    my (%o) = @_;
+    my ($eight, $n8) = fill(per => 8, port => $o{port});
+    my ($one, $n1, $refused) = fill(per => 1, port => $o{port});
+    is($refused && $refused->status, 503, 'the capacity is bounded by 503') if $o{check};
+    $_->close for @$eight, @$one;
+    wait_channels($o{base} // 0);
+    return $n8 + $n1;
+}
+
+# A minimal HTTP/2 client (cleartext, prior knowledge): one connection,
+# any number of GET streams, the status and body of each.
+sub h2_frame {
+    my ($type, $flags, $id, $payload) = @_;
+    return substr(pack('N', length $payload), 1) . pack('CCN', $type, $flags, $id) . $payload;
+}
+
+# HPACK: a literal header field without indexing, its name from the static
+# table, its value without Huffman coding
+sub h2_literal {
+    my ($index, $value) = @_;
+    my $len = length $value;
+    my $out = chr($index);
+    if ($len < 127) {
+        $out .= chr($len);
+    } else {
+        $out .= chr(127);
+        $len -= 127;
+        while ($len >= 128) { $out .= chr(($len & 127) | 128); $len >>= 7 }
+        $out .= chr($len);
+    }
+    return $out . $value;
+}
+
+sub h2_connect {
+    my ($port) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    binmode $sock;
+    syswrite($sock, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . h2_frame(4, 0, 0, ''));
+    return { sock => $sock, next => 1, buf => '', streams => {}, status => {} };
+}
+
+sub h2_get {
+    my ($h2, $path) = @_;
+    my $id = $h2->{next};
+    $h2->{next} += 2;
+    # :method GET (2), :scheme http (6), :path (4), :authority (1)
+    my $block = "\x82\x86" . h2_literal(4, $path) . h2_literal(1, 'localhost');
+    syswrite($h2->{sock}, h2_frame(1, 0x5, $id, $block));
+    $h2->{streams}{$id} = { body => '' };
+    return $id;
+}
+
+# reads frames for up to $secs, until $done->($h2) is true
+sub h2_read {
+    my ($h2, $secs, $done) = @_;
+    my $deadline = time() + $secs * timeout_factor();
+    my $sel = IO::Select->new($h2->{sock});
+    until ($done->($h2) || $h2->{closed} || time() > $deadline) {
+        next unless $sel->can_read(0.1);
+        my $n = sysread($h2->{sock}, my $chunk, 65536);
+        if (!$n) { $h2->{closed} = 1; last }
+        $h2->{buf} .= $chunk;
+        while (length $h2->{buf} >= 9) {
+            my ($l1, $l2, $type, $flags, $id) = unpack('CnCCN', $h2->{buf});
+            my $len = ($l1 << 16) | $l2;
+            last if length $h2->{buf} < 9 + $len;
+            my $payload = substr($h2->{buf}, 9, $len);
+            substr($h2->{buf}, 0, 9 + $len) = '';
+            $id &= 0x7fffffff;
+            my $st = $h2->{streams}{$id};
+            if ($type == 4 && !($flags & 1)) {
+                syswrite($h2->{sock}, h2_frame(4, 1, 0, ''));
+            } elsif ($type == 6 && !($flags & 1)) {
+                syswrite($h2->{sock}, h2_frame(6, 1, 0, $payload));
+            } elsif ($type == 1 && $st) {
+                # nginx: 0x88 is 200, else a literal "\x48\x03NNN"
+                $st->{status} = ord($payload) == 0x88 ? 200
+                              : $payload =~ /^\x48\x03(\d{3})/ ? $1 : -1;
+                $h2->{status}{$id} = 1;
+                $st->{ended} = 1 if $flags & 1;
+            } elsif ($type == 0 && $st) {
+                $st->{body} .= $payload;
+                $st->{ended} = 1 if $flags & 1;
+                # give the window back, so that nothing stalls
+                syswrite($h2->{sock}, h2_frame(8, 0, 0, pack('N', $len))
+                                    . h2_frame(8, 0, $id, pack('N', $len))) if $len;
+            } elsif ($type == 3 && $st) {
+                $st->{ended} = 1;
+            } elsif ($type == 7) {
+                $h2->{closed} = 1;
+            }
+        }
+    }
+    return $done->($h2);
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the attack over HTTP/1.1: 100 connections x 32 random names on a 1m zone
+--- workers: 2
+--- http_config
+sse_zone zone=small:1m;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my $h = {'Content-Type' => 'text/plain'};
+is(http('POST', '/pub?channel=news', 'first', $h)->{status}, 200, 'a channel with a message before');
+my $watch = sse_open('/sub?channel=watch');
+is($watch->status, 200, 'a subscriber on a channel without messages before');
+
+my ($ok, $n, $refused) = fill(per => 32, max => 100);
+my @refused = $refused ? ($refused) : ();
+for (scalar(@$ok) + 2 .. 100) {
+    push @refused, sse_open('/sub?channel=' . join(',', map { name() } 1 .. 32));
+}
+cmp_ok(scalar(@$ok), '>=', 10, scalar(@$ok) . " attackers got their 32 channels");
+is(scalar(@refused), 100 - @$ok, 'the others were refused');
+is(scalar(grep { $_->status == 503 } @refused), scalar(@refused), 'all with 503');
+is($refused[-1]->body, limit_json('small'), 'the JSON error names the zone');
+like($refused[-1]->header('content-type'), qr{^application/json}, 'application/json');
+my $st = status();
+is($st->{channels}, $n + 2, 'refused subscriptions created no channel');
+# up to the last byte, one name at a time
+my ($ones, $n1) = fill(per => 1);
+push @$ok, @$ones;
+$n += $n1;
+cmp_ok($n1, '<', 32, "$n1 more channels fit one by one");
+$st = status();
+cmp_ok($st->{shm}{used}, '<', $st->{shm}{size} * 0.6, "the zone is not full: $st->{shm}{used} of $st->{shm}{size} used");
+
+# existing channels can still be subscribed
+my $one_name = ($ok->[0]->{uri} =~ /channel=([^,]+),/)[0];
+my @more = (sse_open('/sub?channel=news'), sse_open('/sub?channel=watch'),
+            sse_open("/sub?channel=$one_name"), sse_open("/sub?channel=news,watch,$one_name"));
+is(join(' ', map { $_->status } @more), '200 200 200 200',
+   'existing channels, with and without messages, can be subscribed');
+my $r = sse_open('/sub?channel=news,watch,' . name());
+is($r->status, 503, 'with one new channel among them: 503');
+
+# publishing is never refused because of subscribers
+my $pub = 0;
+for my $i (1 .. 100) {
+    $pub++ if http('POST', "/pub?channel=new-$i", 'y' x 1000, $h)->{status} == 200;
+}
+is($pub, 100, '100 publishes of 1000 bytes to new channels: 200');
+$pub = 0;
+for my $i (1 .. 20) {
+    $pub++ if http('POST', "/pub?channel=" . ($i % 2 ? 'news' : $one_name), "m$i", $h)->{status} == 200;
+}
+is($pub, 20, 'publishes to existing channels: 200');
+is(http('POST', '/pub?channel=watch', 'w', $h)->{status}, 200, 'and to the watched one');
+($watch->read_until(qr/data: w\n\n/, 3))[1] or fail('the early subscriber receives');
+
+# the attackers go: new subscriptions work again
+$_->close for @$ok, @refused, @more;
+wait_channels(103);    # news, watch, new-1..100, the one that got messages
+my ($again, $m) = fill(per => 32, max => 5);
+is(scalar(@$again), 5, 'after the attackers left, new subscriptions get 200');
+--- no_error_log
+[alert]
+[crit]
+[emerg]
+exited on signal
+
+
+
+=== TEST 2: the subscribers' half is full: publishers still have the other half of the zone
+--- http_config
+sse_zone zone=small:1m history=100000 ttl=0;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my ($ok, $n) = fill(per => 32);
+my ($ones, $n1, $refused) = fill(per => 1);
+is($refused->status, 503, "$n + $n1 channels, then 503");
+my $h = {'Content-Type' => 'text/plain'};
+my ($pub, $r) = (0);
+for (1 .. 1000) {
+    $r = http('POST', '/pub?channel=bulk', 'z' x 1000, $h);
+    last unless $r->{status} == 200;
+    $pub++;
+}
+is($r->{status}, 507, "the zone is full after $pub messages of 1000 bytes");
+# a message takes 2048 bytes of the zone; half of 1m less the zone's root
+cmp_ok($pub * 2048, '>', 400 * 1024, 'they took more than 400k');
+is(sse_open('/sub?channel=' . name())->status, 503, 'a new channel: still 503, not 507');
+--- no_error_log
+[alert]
+[crit]
+exited on signal
+
+
+
+=== TEST 3: the attack over HTTP/2: one cleartext connection, 60 streams x 32 random names
+--- workers: 2
+--- http_config
+sse_zone zone=small:1m;
+log_format conn '$connection $status';
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 http2;
+    access_log logs/h2.log conn;
+    location /sub { sse_subscribe; sse_keepalive off; }
+}
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my $h = {'Content-Type' => 'text/plain'};
+my $dir = server_root();
+is(http('POST', '/pub?channel=news', 'first', $h)->{status}, 200, 'a channel with a message before');
+
+my $h2 = h2_connect(port2());
+h2_get($h2, '/sub?channel=' . join(',', map { name() } 1 .. 32)) for 1 .. 60;
+h2_read($h2, 5, sub { keys %{ $_[0]{status} } == 60 && !grep { $_->{status} != 200 && !$_->{ended} } values %{ $_[0]{streams} } });
+my @st = map { $h2->{streams}{$_} } sort { $a <=> $b } keys %{ $h2->{streams} };
+my $open = grep { ($_->{status} // 0) == 200 } @st;
+my $refused = grep { ($_->{status} // 0) == 503 } @st;
+is($open + $refused, 60, "60 streams answered: $open with 200, $refused with 503");
+cmp_ok($open, '>=', 10, 'the first streams got their channels');
+cmp_ok($refused, '>=', 10, 'the others were refused');
+is(status()->{subscribers}, 32 * $open, 'the open streams are subscribed');
+my ($bad) = grep { ($_->{status} // 0) == 503 && $_->{body} ne limit_json('small') } @st;
+ok(!$bad, 'every refused stream got the JSON error') or diag($bad->{body});
+ok(!$h2->{closed}, 'the connection stays open');
+
+# up to the last byte: one name a stream
+my @ones = map { h2_get($h2, '/sub?channel=' . name()) } 1 .. 40;
+h2_read($h2, 5, sub { !grep { !defined $_[0]{streams}{$_}{status} } @ones });
+my $ones = grep { $h2->{streams}{$_}{status} == 200 } @ones;
+is(scalar(grep { $h2->{streams}{$_}{status} == 503 } @ones), 40 - $ones,
+   "then $ones streams of one new channel, the others 503");
+cmp_ok($ones, '<', 32, 'fewer than 32');
+
+is(sse_open('/sub?channel=' . name())->status, 503, 'meanwhile a new channel over HTTP/1.1: 503');
+my $c = sse_open('/sub?channel=news');
+is($c->status, 200, 'an existing channel: 200');
+my $news = h2_get($h2, '/sub?channel=news');
+h2_read($h2, 3, sub { defined $_[0]{streams}{$news}{status} });
+is($h2->{streams}{$news}{status}, 200, 'an existing channel on the same HTTP/2 connection: 200');
+my $pub = 0;
+for my $i (1 .. 50) {
+    $pub++ if http('POST', "/pub?channel=" . ($i % 2 ? 'news' : "new-$i"), 'y' x 1000, $h)->{status} == 200;
+}
+is($pub, 50, 'publishes to existing and new channels: 200');
+($c->read_until(qr/(?:data: y+\n\n.*){25}/s, 3))[1] or fail('the subscriber of news gets its 25 messages');
+
+my %conns = map { ((split ' ', $_)[0] => 1) } split /\n/, do { local (@ARGV, $/) = ("$dir/logs/h2.log"); <> };
+is(scalar(keys %conns), 1, 'nginx saw one connection');
+
+# the attacker is gone: new subscriptions work again
+close($h2->{sock});
+$c->close;
+wait_channels(26);    # news and new-2..new-50
+my ($again) = fill(per => 32, max => 3);
+is(scalar(@$again), 3, 'new subscriptions get 200 again');
+--- no_error_log
+[alert]
+[crit]
+exited on signal
