@@ -314,7 +314,8 @@ for my $i (1 .. 50) {
     $pub++ if http('POST', "/pub?channel=" . ($i % 2 ? 'news' : "new-$i"), 'y' x 1000, $h)->{status} == 200;
 }
 is($pub, 50, 'publishes to existing and new channels: 200');
-($c->read_until(qr/(?:data: y+\n\n.*){25}/s, 3))[1] or fail('the subscriber of news gets its 25 messages');
+sse_pump([$c], 3, sub { (() = $c->body =~ /^data: y+$/mg) >= 25 });
+is(scalar(() = $c->body =~ /^data: y+$/mg), 25, 'the subscriber of news gets its 25 messages');
 
 my %conns = map { ((split ' ', $_)[0] => 1) } split /\n/, do { local (@ARGV, $/) = ("$dir/logs/h2.log"); <> };
 is(scalar(keys %conns), 1, 'nginx saw one connection');
@@ -329,3 +330,152 @@ is(scalar(@$again), 3, 'new subscriptions get 200 again');
 [alert]
 [crit]
 exited on signal
+
+
+
+=== TEST 4: the count is exact: channels move out with their first message and back with their last (expiry, DELETE)
+--- workers: 2
+--- http_config
+sse_zone zone=small:128k ttl=1s;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my $h = {'Content-Type' => 'text/plain'};
+my $n0 = capacity(check => 1);
+cmp_ok($n0, '>', 40, "$n0 new channels fit in a 128k zone");
+is(capacity(), $n0, 'and again as many once they are gone');
+
+# ten channels with a message, held by a subscriber: not counted
+my @kept = map { name() } 1 .. 10;
+is(http('POST', "/pub?channel=$_", 'kept', $h)->{status}, 200, 'published') for @kept[0, 9];
+http('POST', "/pub?channel=$_", 'kept', $h) for @kept[1 .. 8];
+my $holder = sse_open('/sub?channel=' . join(',', @kept));
+is($holder->status, 200, 'a subscriber of the ten');
+is(capacity(base => 10), $n0, 'channels with messages are not counted');
+
+# their messages expire: now they count
+select(undef, undef, undef, 1.2);
+is(capacity(base => 10), $n0 - 10, 'once their messages expired, they count');
+is(http('POST', "/pub?channel=$kept[0]", 'again', $h)->{status}, 200, 'one gets a message again');
+is(capacity(base => 10), $n0 - 9, 'and is no longer counted');
+$holder->close;
+wait_channels(1);
+is(capacity(base => 1), $n0, 'the subscriber left: the nine are freed');
+select(undef, undef, undef, 1.2);
+is(capacity(), $n0, 'the last message expired: the last one is freed');
+
+# DELETE of channels with messages and subscribers
+my @del = map { name() } 1 .. 5;
+http('POST', "/pub?channel=$_", 'd', $h) for @del;
+my @subs = map { sse_open("/sub?channel=$_") } @del;
+is(capacity(base => 5), $n0, 'five channels with a message and a subscriber are not counted');
+is(http('DELETE', "/pub?channel=$_")->{status}, 200, 'DELETE') for @del;
+ok($_->wait_closed(3), "a subscriber's stream ends") for @subs;
+wait_channels(0);
+is(capacity(), $n0, 'after DELETE: nothing counted');
+
+# a channel created by a publish alone
+http('POST', '/pub?channel=' . name(), 'p', $h) for 1 .. 10;
+is(capacity(base => 10), $n0, 'channels made by publishes are not counted');
+select(undef, undef, undef, 1.2);
+http('GET', '/pub?channel=x');    # drops what expired
+is(capacity(), $n0, 'their messages expired: they are gone');
+--- no_error_log
+[alert]
+[crit]
+exited on signal
+
+
+
+=== TEST 5: a worker killed with SIGKILL: the channels only its subscribers held are no longer counted
+--- workers: 2
+--- killed_workers
+--- http_config
+sse_zone zone=small:128k;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
+    location /sub { sse_subscribe; sse_keepalive off; add_header X-Worker $pid; }
+    location /status { sse_status; }
+}
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my $h = {'Content-Type' => 'text/plain'};
+my $n0 = capacity(port => port2());
+cmp_ok($n0, '>', 40, "$n0 new channels fit");
+
+# the zone filled from both workers; a channel with messages on each
+http('POST', '/pub?channel=news', 'n1', $h);
+my ($eight, $n8) = fill(per => 8, port => port2());
+my ($one, $n1) = fill(per => 1, port => port2());
+my @all = (@$eight, @$one);
+push @all, sse_open('/sub?channel=news', undef, port => port2()) for 1 .. 4;
+my %by;
+push @{ $by{ $_->header('x-worker') } }, $_ for @all;
+is(scalar(keys %by), 2, 'subscribers on both workers');
+my ($victim, $other) = sort keys %by;
+my $held = 0;
+for (@{ $by{$other} }) {
+    my ($list) = $_->{uri} =~ /channel=(.*)/;
+    $held += split(/,/, $list) unless $list eq 'news';
+}
+is(sse_open('/sub?channel=' . name(), undef, port => port2())->status, 503, 'full');
+
+kill 'KILL', $victim;
+sse_pump($by{$victim}, 3, sub { !grep { !$_->closed } @{$_[0]} });
+is(scalar(grep { $_->closed } @{ $by{$victim} }), scalar(@{ $by{$victim} }), "the killed worker's streams dropped");
+wait_channels($held + 1) or diag(error_log_text());
+is(capacity(base => $held + 1, port => port2()), $n0 - $held,
+   "the new worker took the slot back: only the $held channels of the other worker's subscribers count");
+$_->close for @{ $by{$other} };
+wait_channels(1);
+is(capacity(base => 1, port => port2()), $n0, 'all gone: as many new channels fit as at first');
+my $r = http('POST', '/pub?channel=news', 'n2', $h);
+is($r->{status}, 200, 'publishing works');
+--- no_error_log eval
+[qr/\[alert\](?!.*exited on signal 9)/, '[crit]', '[emerg]']
+
+
+
+=== TEST 6: reload: the zone and its count are taken over; the old workers' subscribers leave and are no longer counted
+--- workers: 2
+--- http_config
+sse_zone zone=small:128k;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+my $h = {'Content-Type' => 'text/plain'};
+my $n0 = capacity();
+http('POST', '/pub?channel=news', 'n1', $h);
+my ($eight) = fill(per => 8);
+my ($one) = fill(per => 1);
+my $early = sse_open('/sub?channel=news');
+is(sse_open('/sub?channel=' . name())->status, 503, 'full before the reload');
+my @new = nginx_reload();
+is(scalar(@new), 2, 'reloaded');
+# the old workers end their streams; the channels go with them
+sse_pump([@$eight, @$one, $early], 5, sub { !grep { !$_->closed } @{$_[0]} });
+is(scalar(grep { !$_->closed } @$eight, @$one, $early), 0, "the old workers' streams ended");
+wait_channels(1);
+is(capacity(base => 1), $n0, 'after the reload as many new channels fit as at first');
+my ($again) = fill(per => 8);
+is(sse_open('/sub?channel=' . name())->status, 200, 'a reload in a full zone: a new worker can fill it to the end');
+($one) = fill(per => 1);
+is(sse_open('/sub?channel=' . name())->status, 503, 'and then 503');
+$_->close for @$again, @$one;
+wait_channels(1);
+
+# a reload with another size: a new zone, counted from zero
+nginx_reload(http_config => 'sse_zone zone=small:256k;');
+my $n1 = capacity();
+cmp_ok($n1, '>', 2 * $n0, "a 256k zone: $n1 new channels fit");
+--- no_error_log
+[alert]
+[crit]
+[emerg]
