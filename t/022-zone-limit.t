@@ -479,3 +479,39 @@ cmp_ok($n1, '>', 2 * $n0, "a 256k zone: $n1 new channels fit");
 [alert]
 [crit]
 [emerg]
+
+
+
+=== TEST 7: limit_conn per address bounds the streams one address holds, over HTTP/1.1 and HTTP/2
+--- http_config
+sse_zone zone=ev:1m;
+limit_conn_zone $binary_remote_addr zone=sse_streams:1m;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 http2;
+    location /sub { limit_conn sse_streams 3; limit_conn_status 429; sse_subscribe; }
+}
+--- config
+location /sub { limit_conn sse_streams 3; limit_conn_status 429; sse_subscribe; }
+location /status { sse_status; }
+--- test
+my @s = map { sse_open('/sub?channel=' . join(',', map { name() } 1 .. 32)) } 1 .. 4;
+is(join(' ', map { $_->status } @s), '200 200 200 429', 'three streams, the fourth refused');
+is($s[3]->body, '{"error":"too many requests","status":429}', 'as JSON');
+is(status()->{channels}, 96, 'the address holds 96 channels');
+$s[0]->close;
+wait_channels(64);
+my $next = sse_open('/sub?channel=' . name());
+is($next->status, 200, 'one ended: another may open');
+
+# HTTP/2: every stream counts
+$_->close for @s, $next;
+wait_channels(0);
+my $h2 = h2_connect(port2());
+my @ids = map { h2_get($h2, '/sub?channel=' . name()) } 1 .. 5;
+h2_read($h2, 5, sub { !grep { !defined $_[0]{streams}{$_}{status} || ($_[0]{streams}{$_}{status} != 200 && !$_[0]{streams}{$_}{ended}) } @ids });
+is(join(' ', sort map { $h2->{streams}{$_}{status} } @ids), '200 200 200 429 429', 'one HTTP/2 connection: three streams, then 429');
+my ($refused) = grep { $h2->{streams}{$_}{status} == 429 } @ids;
+is($h2->{streams}{$refused}{body}, '{"error":"too many requests","status":429}', 'as JSON');
+--- no_error_log
+[alert]
+[crit]
