@@ -50,10 +50,10 @@ static ngx_int_t ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
     ngx_http_sse_presult_t *res, ngx_log_t *log);
 static size_t ngx_http_sse_slab_size(ngx_slab_pool_t *pool, size_t size);
-static size_t ngx_http_sse_channel_size(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_channel_t *ch);
 static void ngx_http_sse_idle_add(ngx_http_sse_zone_t *zone, size_t size);
 static void ngx_http_sse_idle_sub(ngx_http_sse_zone_t *zone, size_t size);
+static void ngx_http_sse_idle_channel(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_int_t delta);
 static void ngx_http_sse_idle_chslot(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t *ch, ngx_int_t delta);
 static ngx_int_t ngx_http_sse_channel_room(ngx_http_sse_zone_t *zone,
@@ -121,6 +121,11 @@ ngx_http_sse_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->sh = sh;
     zone->shpool->data = sh;
+
+    /*
+     * the counts (sh->idle_size too) start at zero: ngx_slab_calloc();
+     * a reload with the same size takes them over with the zone, above
+     */
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_http_sse_channel_insert);
     ngx_queue_init(&sh->log);
@@ -258,7 +263,7 @@ ngx_http_sse_channel_get(ngx_http_sse_zone_t *zone, ngx_str_t *name)
     zone->sh->channels++;
 
     /* no messages yet */
-    ngx_http_sse_idle_add(zone, ngx_http_sse_channel_size(zone, ch));
+    ngx_http_sse_idle_channel(zone, ch, 1);
 
     return ch;
 }
@@ -277,7 +282,7 @@ ngx_http_sse_channel_release(ngx_http_sse_zone_t *zone,
     }
 
     if (ch->messages == 0) {
-        ngx_http_sse_idle_sub(zone, ngx_http_sse_channel_size(zone, ch));
+        ngx_http_sse_idle_channel(zone, ch, -1);
     }
 
     for (cs = ch->slots; cs; cs = next) {
@@ -360,8 +365,7 @@ ngx_http_sse_msg_unhistory(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
 
     if (msg->channel->messages == 0) {
         /* its last message went: the channel counts as empty again */
-        ngx_http_sse_idle_add(zone,
-                              ngx_http_sse_channel_size(zone, msg->channel));
+        ngx_http_sse_idle_channel(zone, msg->channel, 1);
     }
 
     if (!msg->in_log) {
@@ -650,8 +654,7 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
                 ngx_queue_insert_tail(&sh->all, &msg->all);
                 msg->in_history = 1;
                 if (ch->messages++ == 0) {
-                    ngx_http_sse_idle_sub(zone,
-                                        ngx_http_sse_channel_size(zone, ch));
+                    ngx_http_sse_idle_channel(zone, ch, -1);
                 }
 
                 sh->messages++;
@@ -1452,11 +1455,15 @@ ngx_http_sse_slab_size(ngx_slab_pool_t *pool, size_t size)
 }
 
 
-/* a channel's record and its per-worker subscriber counts */
+/*
+ * A channel comes into the count (delta 1: created, or its last kept
+ * message went) or leaves it (-1: its first message, or freed), with its
+ * record and its per-worker subscriber counts.
+ */
 
-static size_t
-ngx_http_sse_channel_size(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_channel_t *ch)
+static void
+ngx_http_sse_idle_channel(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_int_t delta)
 {
     size_t                  size;
     ngx_http_sse_chslot_t  *cs;
@@ -1470,7 +1477,12 @@ ngx_http_sse_channel_size(ngx_http_sse_zone_t *zone,
                                        sizeof(ngx_http_sse_chslot_t));
     }
 
-    return size;
+    if (delta > 0) {
+        ngx_http_sse_idle_add(zone, size);
+
+    } else {
+        ngx_http_sse_idle_sub(zone, size);
+    }
 }
 
 
@@ -1497,7 +1509,7 @@ ngx_http_sse_idle_sub(ngx_http_sse_zone_t *zone, size_t size)
 }
 
 
-/* a per-worker count was added to or taken from a channel */
+/* a per-worker subscriber count was added to a channel or taken from it */
 
 static void
 ngx_http_sse_idle_chslot(ngx_http_sse_zone_t *zone,
