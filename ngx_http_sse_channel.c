@@ -1435,7 +1435,7 @@ ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *last)
  * refused because of subscribers.  sh->idle_size is what the slab
  * pool gave to the records of such channels and to their per-worker
  * counts; a channel moves out of it with its first kept message and back
- * in when its last one goes (expiry, push-out, DELETE).
+ * in when its last one goes (expiry, DELETE).
  */
 
 static size_t
