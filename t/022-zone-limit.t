@@ -26,7 +26,8 @@ sub limit_json {
 
 sub status { decode_json(http('GET', '/status')->{body}) }
 
-# waits until the zone holds $n channels (unsubscribes are asynchronous)
+# waits until the zone holds $n channels (unsubscribes are asynchronous);
+# a failed test if it does not
 sub wait_channels {
     my ($n) = @_;
     my $got;
@@ -35,7 +36,7 @@ sub wait_channels {
         return 1 if $got == $n;
         select(undef, undef, undef, 0.05);
     }
-    diag("the zone holds $got channels, not $n");
+    fail("the zone holds $got channels, not $n");
     return 0;
 }
 
@@ -428,7 +429,7 @@ is(sse_open('/sub?channel=' . name(), undef, port => port2())->status, 503, 'ful
 kill 'KILL', $victim;
 sse_pump($by{$victim}, 3, sub { !grep { !$_->closed } @{$_[0]} });
 is(scalar(grep { $_->closed } @{ $by{$victim} }), scalar(@{ $by{$victim} }), "the killed worker's streams dropped");
-wait_channels($held + 1) or diag(error_log_text());
+wait_channels($held + 1);
 is(capacity(base => $held + 1, port => port2()), $n0 - $held,
    "the new worker took the slot back: only the $held channels of the other worker's subscribers count");
 $_->close for @{ $by{$other} };
@@ -465,10 +466,11 @@ is(scalar(grep { !$_->closed } @$eight, @$one, $early), 0, "the old workers' str
 wait_channels(1);
 is(capacity(base => 1), $n0, 'after the reload as many new channels fit as at first');
 my ($again) = fill(per => 8);
-is(sse_open('/sub?channel=' . name())->status, 200, 'a reload in a full zone: a new worker can fill it to the end');
+my $last = sse_open('/sub?channel=' . name());
+is($last->status, 200, 'a reload in a full zone: a new worker can fill it to the end');
 ($one) = fill(per => 1);
 is(sse_open('/sub?channel=' . name())->status, 503, 'and then 503');
-$_->close for @$again, @$one;
+$_->close for @$again, @$one, $last;
 wait_channels(1);
 
 # a reload with another size: a new zone, counted from zero

@@ -7,6 +7,8 @@ use Test::Nginx::SSE;
 use Digest::SHA qw(hmac_sha256);
 use MIME::Base64 qw(encode_base64url);
 use JSON::PP;
+use IO::Select;
+use IO::Socket::INET;
 
 our $SECRET = 'test-secret-0123456789abcdef0123456789';
 
@@ -16,6 +18,22 @@ sub make_jwt {
     my $h = encode_base64url($json->encode({alg => 'HS256', typ => 'JWT'}));
     my $p = encode_base64url($json->encode($claims));
     return "$h.$p." . encode_base64url(hmac_sha256("$h.$p", $SECRET));
+}
+
+# sends bytes on one connection, returns all that comes back until nginx
+# closes it
+sub exchange {
+    my ($bytes) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port())
+        or die "connect: $!";
+    print $sock $bytes;
+    my $sel = IO::Select->new($sock);
+    my ($out, $deadline) = ('', time + 5 * timeout_factor());
+    while (time < $deadline && $sel->can_read($deadline - time)) {
+        last unless sysread($sock, my $buf, 65536);
+        $out .= $buf;
+    }
+    return $out;
 }
 
 sub data_of { join ' | ', map { $_->{data} } $_[0]->events }
@@ -126,10 +144,9 @@ is($r->{body}, '{"error":"forbidden","status":403}', 'as JSON');
 like($r->{headers}{'content-type'}, qr{^application/json}, 'application/json');
 
 # refused over a keep-alive connection: the next request is served
-$r = http('GET', '/events?channel=news', undef, {Connection => 'keep-alive'},
-          raw => "GET /events?channel=news HTTP/1.1\r\nHost: localhost\r\n\r\n"
-               . "GET /events?channel=news HTTP/1.1\r\nHost: localhost\r\nCookie: session=s-banned\r\nConnection: close\r\n\r\n");
-like($r->{raw}, qr/^HTTP\/1.1 401 .*\{"error":"unauthorized","status":401\}HTTP\/1.1 403 .*\{"error":"forbidden","status":403\}\z/s,
+my $raw = main::exchange("GET /events?channel=news HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    . "GET /events?channel=news HTTP/1.1\r\nHost: localhost\r\nCookie: session=s-banned\r\nConnection: close\r\n\r\n");
+like($raw, qr/^HTTP\/1.1 401 .*\{"error":"unauthorized","status":401\}HTTP\/1.1 403 .*\{"error":"forbidden","status":403\}\z/s,
      'two refusals on one connection, each a whole JSON reply');
 
 $r = http('GET', '/events-down?channel=news');
