@@ -97,7 +97,8 @@ ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value)
 
 /*
  * sse_auth_jwt: NGX_OK with the user and the token's expiry, or the status
- * to answer (401, 403) and why.
+ * to answer (401, 403) and why.  Without it, the user is sse_user's value
+ * (e.g. what auth_request learnt from the app), or none.
  */
 
 ngx_int_t
@@ -116,6 +117,16 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
     *exp = 0;
 
     if (slcf->jwt_secret.len == 0) {
+        if (slcf->user == NULL) {
+            return NGX_OK;
+        }
+
+        /* as it is: a user name from a header is not URL-encoded */
+
+        if (ngx_http_complex_value(r, slcf->user, user) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return NGX_OK;
     }
 

@@ -60,6 +60,16 @@ static void ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone,
 static ngx_int_t ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
     ngx_http_sse_presult_t *res, ngx_log_t *log);
+static size_t ngx_http_sse_slab_size(ngx_slab_pool_t *pool, size_t size);
+static void ngx_http_sse_idle_add(ngx_http_sse_zone_t *zone, size_t size);
+static void ngx_http_sse_idle_sub(ngx_http_sse_zone_t *zone, size_t size);
+static void ngx_http_sse_idle_channel(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_int_t delta);
+static void ngx_http_sse_idle_chslot(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_int_t delta);
+static ngx_int_t ngx_http_sse_channel_room(ngx_http_sse_zone_t *zone,
+    ngx_str_t *name);
+static void ngx_http_sse_log_idle(ngx_http_sse_zone_t *zone, ngx_log_t *log);
 
 
 ngx_int_t
@@ -122,6 +132,11 @@ ngx_http_sse_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->sh = sh;
     zone->shpool->data = sh;
+
+    /*
+     * the counts (sh->idle_size too) start at zero: ngx_slab_calloc();
+     * a reload with the same size takes them over with the zone, above
+     */
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_http_sse_channel_insert);
     ngx_queue_init(&sh->log);
@@ -259,6 +274,9 @@ ngx_http_sse_channel_get(ngx_http_sse_zone_t *zone, ngx_str_t *name)
     ngx_rbtree_insert(&zone->sh->rbtree, &ch->node);
     zone->sh->channels++;
 
+    /* no messages yet */
+    ngx_http_sse_idle_channel(zone, ch, 1);
+
     return ch;
 }
 
@@ -273,6 +291,10 @@ ngx_http_sse_channel_release(ngx_http_sse_zone_t *zone,
 
     if (ch->refs || ch->subscribers) {
         return;
+    }
+
+    if (ch->messages == 0) {
+        ngx_http_sse_idle_channel(zone, ch, -1);
     }
 
     for (cs = ch->slots; cs; cs = next) {
@@ -312,6 +334,7 @@ ngx_http_sse_chslot_add(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch,
         if (cs->count == 0) {
             *pcs = cs->next;
             ngx_slab_free_locked(zone->shpool, cs);
+            ngx_http_sse_idle_chslot(zone, ch, -1);
         }
 
         return NGX_OK;
@@ -331,6 +354,8 @@ ngx_http_sse_chslot_add(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch,
     cs->next = ch->slots;
     ch->slots = cs;
 
+    ngx_http_sse_idle_chslot(zone, ch, 1);
+
     return NGX_OK;
 }
 
@@ -349,6 +374,11 @@ ngx_http_sse_msg_unhistory(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
 
     msg->channel->messages--;
     zone->sh->messages--;
+
+    if (msg->channel->messages == 0) {
+        /* its last message went: the channel counts as empty again */
+        ngx_http_sse_idle_channel(zone, msg->channel, 1);
+    }
 
     if (!msg->in_log) {
         ngx_http_sse_msg_retire(zone, msg);
@@ -696,7 +726,10 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
                 ngx_queue_insert_tail(&ch->history, &msg->chq);
                 ngx_queue_insert_tail(&sh->all, &msg->all);
                 msg->in_history = 1;
-                ch->messages++;
+                if (ch->messages++ == 0) {
+                    ngx_http_sse_idle_channel(zone, ch, -1);
+                }
+
                 sh->messages++;
 
                 while (ch->messages > zone->history) {
@@ -887,6 +920,12 @@ ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
 }
 
 
+/*
+ * NGX_OK; NGX_BUSY: sse_max_subscribers reached; NGX_ABORT: a new channel
+ * would take the zone past its share for channels without messages;
+ * NGX_DECLINED: the zone is full.
+ */
+
 ngx_int_t
 ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
     ngx_uint_t n, ngx_uint_t max_subscribers,
@@ -913,6 +952,12 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
     /* find every channel first, pinned while the others are looked at */
 
     for (i = 0; i < n; i++) {
+        if (ngx_http_sse_channel_room(zone, &names[i]) != NGX_OK) {
+            ngx_http_sse_log_idle(zone, log);
+            rc = NGX_ABORT;
+            goto undo;
+        }
+
         ch = ngx_http_sse_channel_get(zone, &names[i]);
 
         if (ch == NULL) {
@@ -1601,6 +1646,7 @@ ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone, ngx_uint_t index)
                     ch->subscribers -= cs->count;
                     zone->sh->subscribers -= cs->count;
                     ngx_slab_free_locked(zone->shpool, cs);
+                    ngx_http_sse_idle_chslot(zone, ch, -1);
                     ngx_http_sse_channel_release(zone, ch);
                     break;
                 }
@@ -1674,4 +1720,166 @@ ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *last)
     ngx_http_sse_gc(zone);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Channels without messages: a subscriber creates one with a name of its
+ * choice, so they may take at most half of the zone (of its pages for
+ * channels and messages, the zone less its root) and the other half is
+ * left to messages and the channels that hold them: publishers are never
+ * refused because of subscribers.  sh->idle_size is what the slab
+ * pool gave to the records of such channels and to their per-worker
+ * counts; a channel moves out of it with its first kept message and back
+ * in when its last one goes (expiry, DELETE).
+ */
+
+static size_t
+ngx_http_sse_slab_size(ngx_slab_pool_t *pool, size_t size)
+{
+    size_t  s;
+
+    /* whole pages beyond half a page, a power of two below */
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (s = pool->min_size; s < size; s <<= 1) { /* void */ }
+
+    return s;
+}
+
+
+/*
+ * A channel comes into the count (delta 1: created, or its last kept
+ * message went) or leaves it (-1: its first message, or freed), with its
+ * record and its per-worker subscriber counts.
+ */
+
+static void
+ngx_http_sse_idle_channel(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_int_t delta)
+{
+    size_t                  size;
+    ngx_http_sse_chslot_t  *cs;
+
+    size = ngx_http_sse_slab_size(zone->shpool,
+                                  offsetof(ngx_http_sse_channel_t, name)
+                                  + ch->len);
+
+    for (cs = ch->slots; cs; cs = cs->next) {
+        size += ngx_http_sse_slab_size(zone->shpool,
+                                       sizeof(ngx_http_sse_chslot_t));
+    }
+
+    if (delta > 0) {
+        ngx_http_sse_idle_add(zone, size);
+
+    } else {
+        ngx_http_sse_idle_sub(zone, size);
+    }
+}
+
+
+static void
+ngx_http_sse_idle_add(ngx_http_sse_zone_t *zone, size_t size)
+{
+    zone->sh->idle_size += size;
+}
+
+
+static void
+ngx_http_sse_idle_sub(ngx_http_sse_zone_t *zone, size_t size)
+{
+    if (size > zone->sh->idle_size) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "sse_zone \"%V\": channels without messages "
+                      "counted as %uz bytes, %uz going",
+                      &zone->name, zone->sh->idle_size, size);
+        zone->sh->idle_size = 0;
+        return;
+    }
+
+    zone->sh->idle_size -= size;
+}
+
+
+/* a per-worker subscriber count was added to a channel or taken from it */
+
+static void
+ngx_http_sse_idle_chslot(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_int_t delta)
+{
+    size_t  size;
+
+    if (ch->messages) {
+        return;
+    }
+
+    size = ngx_http_sse_slab_size(zone->shpool,
+                                  sizeof(ngx_http_sse_chslot_t));
+
+    if (delta > 0) {
+        ngx_http_sse_idle_add(zone, size);
+
+    } else {
+        ngx_http_sse_idle_sub(zone, size);
+    }
+}
+
+
+/* under the lock: NGX_DECLINED when a new channel name would not fit */
+
+static ngx_int_t
+ngx_http_sse_channel_room(ngx_http_sse_zone_t *zone, ngx_str_t *name)
+{
+    size_t  size, max;
+
+    if (ngx_http_sse_channel_lookup(zone->sh, name,
+                                    ngx_crc32_short(name->data, name->len)))
+    {
+        return NGX_OK;
+    }
+
+    /* the record, and this worker's count of its subscribers */
+
+    size = ngx_http_sse_slab_size(zone->shpool,
+                                  offsetof(ngx_http_sse_channel_t, name)
+                                  + name->len)
+           + ngx_http_sse_slab_size(zone->shpool,
+                                    sizeof(ngx_http_sse_chslot_t));
+
+    /* half of the pages for channels and messages: the zone less its root */
+
+    max = (zone->shpool->end - zone->shpool->start
+           - ngx_http_sse_slab_size(zone->shpool,
+                                    sizeof(ngx_http_sse_shctx_t)))
+          / 2;
+
+    if (zone->sh->idle_size + size > max) {
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "sse: no room for channel \"%V\": %uz + %uz > %uz",
+                       name, zone->sh->idle_size, size, max);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sse_log_idle(ngx_http_sse_zone_t *zone, ngx_log_t *log)
+{
+    if (zone->sh->idle_logged + 60 > ngx_time()) {
+        return;
+    }
+
+    zone->sh->idle_logged = ngx_time();
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "sse_zone \"%V\": channels without messages fill half of "
+                  "the zone: subscriptions that would create a channel are "
+                  "refused with 503 (logged at most once a minute)",
+                  &zone->name);
 }

@@ -175,6 +175,13 @@ static ngx_command_t  ngx_http_sse_commands[] = {
       offsetof(ngx_http_sse_loc_conf_t, jwt_token),
       NULL },
 
+    { ngx_string("sse_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sse_loc_conf_t, user),
+      NULL },
+
     { ngx_string("sse_token"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_sse_token,
@@ -535,6 +542,7 @@ ngx_http_sse_create_loc_conf(ngx_conf_t *cf)
     slcf->jwt_secret.len = NGX_CONF_UNSET_SIZE;
     slcf->jwt_token = NGX_CONF_UNSET_PTR;
     slcf->token_secret.len = NGX_CONF_UNSET_SIZE;
+    slcf->user = NGX_CONF_UNSET_PTR;
 
     return slcf;
 }
@@ -569,6 +577,7 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
     ngx_conf_merge_ptr_value(conf->jwt_token, prev->jwt_token, NULL);
+    ngx_conf_merge_ptr_value(conf->user, prev->user, NULL);
 
     if (conf->connected_event.len == NGX_CONF_UNSET_SIZE) {
         if (prev->connected_event.len == NGX_CONF_UNSET_SIZE) {

@@ -112,6 +112,8 @@ typedef struct {
     uint64_t                    retired;     /* messages put in limbo */
     uint64_t                    unlimbo;     /* ... and freed from there */
     ngx_uint_t                  nreading;    /* slots reading history */
+    size_t                      idle_size;   /* channels without messages */
+    time_t                      idle_logged;
     ngx_http_sse_slot_t         slots[NGX_HTTP_SSE_MAX_SLOTS];
 } ngx_http_sse_shctx_t;
 
@@ -194,6 +196,8 @@ typedef struct {
     ngx_str_t                   jwt_secret;  /* len 0: off */
     ngx_http_complex_value_t   *jwt_token;
     ngx_str_t                   token_secret;
+
+    ngx_http_complex_value_t   *user;        /* sse_user */
 } ngx_http_sse_loc_conf_t;
 
 

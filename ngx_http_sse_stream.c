@@ -244,6 +244,14 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
                                        "(sse_max_subscribers)");
     }
 
+    if (rc == NGX_ABORT) {
+        return ngx_http_sse_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "no room for new channels in "
+                                       "sse_zone \"%V\": channels without "
+                                       "messages fill half of it",
+                                       &zone->name);
+    }
+
     if (rc == NGX_DECLINED) {
         return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
                                        &zone->name);
