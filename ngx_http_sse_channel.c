@@ -1232,12 +1232,18 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     for (i = 0; i < n; i++) {
         ch = channels[i];
 
-        /* messages after its place left the history before it read them */
+        /*
+         * Messages after its place left the history before it read them.
+         * Checked even with a gap pending (a resume's, found when it
+         * subscribed): more may have left since, and the gap must name
+         * the oldest id kept now, from the place the client had.
+         */
 
-        if (pos[i].gap_oldest == 0 && !ch->deleted
-            && ch->dropped_id > pos[i].id)
-        {
-            pos[i].gap_from = pos[i].id;
+        if (!ch->deleted && ch->dropped_id > pos[i].id) {
+            if (pos[i].gap_oldest == 0) {
+                pos[i].gap_from = pos[i].id;
+            }
+
             pos[i].gap_oldest = ngx_http_sse_oldest_id(zone, ch);
             pos[i].id = ch->dropped_id;
             pos[i].msg = NULL;
