@@ -1509,10 +1509,11 @@ ngx_int_t
 ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
     ngx_log_t *log)
 {
-    ngx_uint_t            i, found;
+    ngx_uint_t            i, found, recovered;
     ngx_http_sse_slot_t  *slot;
 
     found = NGX_HTTP_SSE_MAX_SLOTS;
+    recovered = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1528,11 +1529,17 @@ ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
                           &zone->name, slot->pid, slot->active);
 
             ngx_http_sse_slot_recover(zone, i);
+            recovered = 1;
         }
 
         if (slot->pid == 0 && found == NGX_HTTP_SSE_MAX_SLOTS) {
             found = i;
         }
+    }
+
+    if (recovered) {
+        /* what only a dead worker had not seen leaves the pending log */
+        ngx_http_sse_gc(zone);
     }
 
     if (found == NGX_HTTP_SSE_MAX_SLOTS) {
