@@ -704,6 +704,10 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
                     ngx_http_sse_msg_unhistory(zone,
                                   ngx_queue_data(q, ngx_http_sse_msg_t, chq));
                 }
+
+            } else {
+                /* history=0: not kept, so a resume from before it misses it */
+                ch->dropped_id = msg->id;
             }
 
             if (res) {
