@@ -1506,7 +1506,9 @@ ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone)
 /*
  * A worker takes a slot when it starts.  Slots of processes that are gone
  * (a worker killed with SIGKILL) are taken back, and their subscribers
- * are no longer counted.
+ * are no longer counted.  A dead worker's pid reused by another process
+ * that is not a worker of this zone keeps its slot until that process ends
+ * or the pid comes to a worker.
  */
 
 ngx_int_t
@@ -1524,8 +1526,15 @@ ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
     for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
         slot = &zone->sh->slots[i];
 
-        if (slot->pid && slot->pid != ngx_pid
-            && kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        /*
+         * A slot of this very pid is stale as well: a process claims once,
+         * so it belonged to a dead worker whose pid was reused for this one
+         * (kill() would say it lives, and the slot would never come back).
+         */
+
+        if (slot->pid
+            && (slot->pid == ngx_pid
+                || (kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH)))
         {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "sse_zone \"%V\": worker %P is gone, "
