@@ -1215,7 +1215,7 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     ngx_uint_t n, ngx_http_sse_hread_t *hr)
 {
     size_t                   bytes;
-    ngx_uint_t               i, j, k, max;
+    ngx_uint_t               i, j, k, max, more;
     ngx_queue_t             *q;
     ngx_http_sse_msg_t      *msg, *cur[NGX_HTTP_SSE_MAX_CHANNELS];
     ngx_http_sse_hitem_t    *it;
@@ -1225,6 +1225,7 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     sh = zone->sh;
     max = hr->nitems;
     k = 0;
+    more = 0;
 
     hr->end = 0;
     hr->reading = 0;
@@ -1254,6 +1255,13 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
         }
 
         if (pos[i].gap_oldest) {
+            if (k == max) {
+                /* no room: sent by the next read, before any message */
+                more = 1;
+                cur[i] = NULL;
+                continue;
+            }
+
             it = &hr->items[k++];
             it->msg = NULL;
             it->channel = i;
@@ -1309,7 +1317,7 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
         }
     }
 
-    if (i == n) {
+    if (i == n && !more) {
         hr->end = 1;
         hr->start_id = sh->last_id;
     }
