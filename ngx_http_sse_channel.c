@@ -400,7 +400,7 @@ static void
 ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone)
 {
     uint64_t               min;
-    ngx_uint_t             i;
+    ngx_uint_t             i, found;
     ngx_queue_t           *q;
     ngx_http_sse_slot_t   *slot;
     ngx_http_sse_shctx_t  *sh;
@@ -412,12 +412,19 @@ ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone)
     }
 
     min = sh->retired + 1;
+    found = 0;
 
-    for (i = 0; sh->nreading && i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    /* the scan stops once every reading slot was seen */
+
+    for (i = 0; found < sh->nreading && i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
         slot = &sh->slots[i];
 
-        if (slot->pid && slot->reading && slot->reading < min) {
-            min = slot->reading;
+        if (slot->pid && slot->reading) {
+            found++;
+
+            if (slot->reading < min) {
+                min = slot->reading;
+            }
         }
     }
 
