@@ -44,9 +44,8 @@ static void ngx_http_sse_gc(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone,
     ngx_uint_t slot);
 static void ngx_http_sse_log_full(ngx_http_sse_zone_t *zone, ngx_log_t *log);
-static ngx_int_t ngx_http_sse_since(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_channel_t **chs, ngx_uint_t n, ngx_http_sse_since_t *since,
-    ngx_log_t *log);
+static void ngx_http_sse_since(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **chs, ngx_uint_t n, ngx_http_sse_since_t *since);
 static uint64_t ngx_http_sse_oldest_id(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t *ch);
 static ngx_http_sse_msg_t *ngx_http_sse_history_next(
@@ -969,13 +968,9 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
 
     *start_id = sh->last_id;
 
-    /* kept messages are read under the lock: they may go once it is free */
+    /* places in history only: ngx_http_sse_store_read() reads from them */
 
-    if (ngx_http_sse_since(zone, channels, n, since, log) != NGX_OK) {
-        ngx_http_sse_unsubscribe_locked(zone, channels, n);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_ERROR;
-    }
+    ngx_http_sse_since(zone, channels, n, since);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -1023,9 +1018,9 @@ ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg, ngx_str_t *user)
  * read here: ngx_http_sse_store_read() reads on as the connection drains.
  */
 
-static ngx_int_t
+static void
 ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
-    ngx_uint_t n, ngx_http_sse_since_t *since, ngx_log_t *log)
+    ngx_uint_t n, ngx_http_sse_since_t *since)
 {
     ngx_uint_t               i, count;
     ngx_queue_t             *q, *p;
@@ -1036,7 +1031,7 @@ ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
     since->catchup = 0;
 
     if (!since->resume && since->replay == 0) {
-        return NGX_OK;
+        return;
     }
 
     for (i = 0; i < n; i++) {
@@ -1117,8 +1112,6 @@ ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
             pos->id = msg->id;
         }
     }
-
-    return NGX_OK;
 }
 
 
