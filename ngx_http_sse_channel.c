@@ -44,9 +44,8 @@ static void ngx_http_sse_gc(ngx_http_sse_zone_t *zone);
 static void ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone,
     ngx_uint_t slot);
 static void ngx_http_sse_log_full(ngx_http_sse_zone_t *zone, ngx_log_t *log);
-static ngx_int_t ngx_http_sse_since(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_channel_t **chs, ngx_uint_t n, ngx_http_sse_since_t *since,
-    ngx_log_t *log);
+static void ngx_http_sse_since(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t **chs, ngx_uint_t n, ngx_http_sse_since_t *since);
 static uint64_t ngx_http_sse_oldest_id(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t *ch);
 static ngx_http_sse_msg_t *ngx_http_sse_history_next(
@@ -430,7 +429,7 @@ static void
 ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone)
 {
     uint64_t               min;
-    ngx_uint_t             i;
+    ngx_uint_t             i, found;
     ngx_queue_t           *q;
     ngx_http_sse_slot_t   *slot;
     ngx_http_sse_shctx_t  *sh;
@@ -442,12 +441,19 @@ ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone)
     }
 
     min = sh->retired + 1;
+    found = 0;
 
-    for (i = 0; sh->nreading && i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    /* the scan stops once every reading slot was seen */
+
+    for (i = 0; found < sh->nreading && i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
         slot = &sh->slots[i];
 
-        if (slot->pid && slot->reading && slot->reading < min) {
-            min = slot->reading;
+        if (slot->pid && slot->reading) {
+            found++;
+
+            if (slot->reading < min) {
+                min = slot->reading;
+            }
         }
     }
 
@@ -737,6 +743,10 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
                     ngx_http_sse_msg_unhistory(zone,
                                   ngx_queue_data(q, ngx_http_sse_msg_t, chq));
                 }
+
+            } else {
+                /* history=0: not kept, so a resume from before it misses it */
+                ch->dropped_id = msg->id;
             }
 
             if (res) {
@@ -1003,13 +1013,9 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
 
     *start_id = sh->last_id;
 
-    /* kept messages are read under the lock: they may go once it is free */
+    /* places in history only: ngx_http_sse_store_read() reads from them */
 
-    if (ngx_http_sse_since(zone, channels, n, since, log) != NGX_OK) {
-        ngx_http_sse_unsubscribe_locked(zone, channels, n);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_ERROR;
-    }
+    ngx_http_sse_since(zone, channels, n, since);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -1057,9 +1063,9 @@ ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg, ngx_str_t *user)
  * read here: ngx_http_sse_store_read() reads on as the connection drains.
  */
 
-static ngx_int_t
+static void
 ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
-    ngx_uint_t n, ngx_http_sse_since_t *since, ngx_log_t *log)
+    ngx_uint_t n, ngx_http_sse_since_t *since)
 {
     ngx_uint_t               i, count;
     ngx_queue_t             *q, *p;
@@ -1070,7 +1076,7 @@ ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
     since->catchup = 0;
 
     if (!since->resume && since->replay == 0) {
-        return NGX_OK;
+        return;
     }
 
     for (i = 0; i < n; i++) {
@@ -1151,8 +1157,6 @@ ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
             pos->id = msg->id;
         }
     }
-
-    return NGX_OK;
 }
 
 
@@ -1256,7 +1260,7 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     ngx_uint_t n, ngx_http_sse_hread_t *hr)
 {
     size_t                   bytes;
-    ngx_uint_t               i, j, k, max;
+    ngx_uint_t               i, j, k, max, more;
     ngx_queue_t             *q;
     ngx_http_sse_msg_t      *msg, *cur[NGX_HTTP_SSE_MAX_CHANNELS];
     ngx_http_sse_hitem_t    *it;
@@ -1266,6 +1270,7 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     sh = zone->sh;
     max = hr->nitems;
     k = 0;
+    more = 0;
 
     hr->end = 0;
     hr->reading = 0;
@@ -1277,18 +1282,31 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     for (i = 0; i < n; i++) {
         ch = channels[i];
 
-        /* messages after its place left the history before it read them */
+        /*
+         * Messages after its place left the history before it read them.
+         * Checked even with a gap pending (a resume's, found when it
+         * subscribed): more may have left since, and the gap must name
+         * the oldest id kept now, from the place the client had.
+         */
 
-        if (pos[i].gap_oldest == 0 && !ch->deleted
-            && ch->dropped_id > pos[i].id)
-        {
-            pos[i].gap_from = pos[i].id;
+        if (!ch->deleted && ch->dropped_id > pos[i].id) {
+            if (pos[i].gap_oldest == 0) {
+                pos[i].gap_from = pos[i].id;
+            }
+
             pos[i].gap_oldest = ngx_http_sse_oldest_id(zone, ch);
             pos[i].id = ch->dropped_id;
             pos[i].msg = NULL;
         }
 
         if (pos[i].gap_oldest) {
+            if (k == max) {
+                /* no room: sent by the next read, before any message */
+                more = 1;
+                cur[i] = NULL;
+                continue;
+            }
+
             it = &hr->items[k++];
             it->msg = NULL;
             it->channel = i;
@@ -1344,7 +1362,7 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
         }
     }
 
-    if (i == n) {
+    if (i == n && !more) {
         hr->end = 1;
         hr->start_id = sh->last_id;
     }
@@ -1541,25 +1559,35 @@ ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone)
 /*
  * A worker takes a slot when it starts.  Slots of processes that are gone
  * (a worker killed with SIGKILL) are taken back, and their subscribers
- * are no longer counted.
+ * are no longer counted.  A dead worker's pid reused by another process
+ * that is not a worker of this zone keeps its slot until that process ends
+ * or the pid comes to a worker.
  */
 
 ngx_int_t
 ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
     ngx_log_t *log)
 {
-    ngx_uint_t            i, found;
+    ngx_uint_t            i, found, recovered;
     ngx_http_sse_slot_t  *slot;
 
     found = NGX_HTTP_SSE_MAX_SLOTS;
+    recovered = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
         slot = &zone->sh->slots[i];
 
-        if (slot->pid && slot->pid != ngx_pid
-            && kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        /*
+         * A slot of this very pid is stale as well: a process claims once,
+         * so it belonged to a dead worker whose pid was reused for this one
+         * (kill() would say it lives, and the slot would never come back).
+         */
+
+        if (slot->pid
+            && (slot->pid == ngx_pid
+                || (kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH)))
         {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "sse_zone \"%V\": worker %P is gone, "
@@ -1567,11 +1595,17 @@ ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
                           &zone->name, slot->pid, slot->active);
 
             ngx_http_sse_slot_recover(zone, i);
+            recovered = 1;
         }
 
         if (slot->pid == 0 && found == NGX_HTTP_SSE_MAX_SLOTS) {
             found = i;
         }
+    }
+
+    if (recovered) {
+        /* what only a dead worker had not seen leaves the pending log */
+        ngx_http_sse_gc(zone);
     }
 
     if (found == NGX_HTTP_SSE_MAX_SLOTS) {

@@ -289,9 +289,9 @@ typedef struct {
 typedef struct {
     ngx_uint_t                  refs;
     uint64_t                    id;          /* of the message */
-    void                       *zone;        /* its zone's shctx */
-    ngx_uint_t                  cached;      /* in the worker's frame cache */
+    ngx_http_sse_shctx_t       *zone;        /* its zone's, or NULL */
     size_t                      len;
+    unsigned                    cached:1;    /* in the worker's frame cache */
     u_char                      data[1];
 } ngx_http_sse_frame_t;
 

@@ -1169,7 +1169,8 @@ ngx_http_sse_stream_send(ngx_http_sse_ctx_t *ctx)
 /*
  * Writes what a stream holds; a stream that catches up reads more history
  * whenever what waits falls to half of sse_max_pending.  A reader that takes
- * everything at once gets a few rounds, then the rest in a posted event.
+ * everything at once gets a few rounds, then the rest in an event posted
+ * for after the next poll of the worker's connections.
  * Never closes the stream: NGX_ERROR is for the caller to act on.
  */
 
@@ -1202,7 +1203,13 @@ ngx_http_sse_stream_drive(ngx_http_sse_ctx_t *ctx)
         }
 
         if (i == NGX_HTTP_SSE_HISTORY_ROUNDS) {
-            ngx_post_event(&ctx->more, &ngx_posted_events);
+            /*
+             * After the next poll, as the write filter does for
+             * sendfile_max_chunk: an event posted to ngx_posted_events
+             * now would run in this same pass, and fast readers would go
+             * round after round without the worker seeing its sockets.
+             */
+            ngx_post_event(&ctx->more, &ngx_posted_next_events);
             return NGX_OK;
         }
     }

@@ -296,3 +296,32 @@ my @s = map { sse_open('/sub?channel=w', {'Last-Event-ID' => '10'}, port => port
 sse_pump(\@s, 3, sub { !grep { $_->body !~ /data: m20\n\n/ } @{$_[0]} });
 my $bad = grep { join(',', map { $_->{id} } $_->events) ne join(',', 11..20) } @s;
 is($bad, 0, 'six resumed subscribers got 11..20');
+
+
+
+=== TEST 19: history=0 keeps nothing: a resume from before the newest id is a gap, never silence
+--- http_config
+sse_zone zone=ev:1m history=0;
+--- config
+location /sub { sse_subscribe; }
+location /pub { sse_publish; }
+--- test
+my $h = {'Content-Type' => 'text/plain'};
+my $hold = sse_open('/sub?channel=held');    # keeps the channel record
+http('POST', "/pub?channel=$_", 'one', $h) for 'held', 'freed';    # ids 1, 2
+http('POST', "/pub?channel=$_", 'two', $h) for 'held', 'freed';    # ids 3, 4
+http('POST', "/pub?channel=$_", 'three', $h) for 'held', 'freed';  # ids 5, 6
+my $held = sse_open('/sub?channel=held', {'Last-Event-ID' => '1'});
+my $freed = sse_open('/sub?channel=freed', {'Last-Event-ID' => '2'});
+my $now = sse_open('/sub?channel=held', {'Last-Event-ID' => '5'});
+http('POST', "/pub?channel=$_", 'live', $h) for 'held', 'freed';   # ids 7, 8
+my ($body) = $held->read_until(qr/data: live\n\n/, 2);
+is($body, qq(event: sse_gap\ndata: {"channel":"held","last_event_id":"1","oldest_id":"7"}\n\n)
+        . "id: 7\ndata: live\n\n",
+   'a channel with subscribers: gap (nothing kept: oldest_id is the next id), then live');
+($body) = $freed->read_until(qr/data: live\n\n/, 2);
+is($body, qq(event: sse_gap\ndata: {"channel":"freed","last_event_id":"2","oldest_id":"7"}\n\n)
+        . "id: 8\ndata: live\n\n",
+   'a channel whose record was freed: gap as well');
+($body) = $now->read_until(qr/data: live\n\n/, 2);
+is($body, "id: 7\ndata: live\n\n", 'resuming at the newest id of the channel: no gap');

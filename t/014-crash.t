@@ -131,3 +131,52 @@ my ($body) = $s->read_until(qr/data: alive/, 3);
 like($body, qr/data: alive/, 'history intact');
 --- expect_alert
 exited on signal 9
+
+
+
+=== TEST 3: a worker killed before it saw what was published: taking its slot back frees those messages at once
+--- workers: 2
+--- killed_workers
+--- http_config
+sse_zone zone=ev:4m history=1 ttl=0;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
+    location /sub { sse_subscribe; add_header X-Worker $pid; }
+}
+--- config
+location /pub { sse_publish; client_max_body_size 1m; client_body_buffer_size 1m; }
+location /status { sse_status; }
+--- test
+my $used = sub { decode_json(http('GET', '/status')->{body})->{shm}{used} };
+my $s = sse_open('/sub?channel=k', undef, port => port2());
+my $victim = $s->header('x-worker');
+ok($victim, "a subscriber on worker $victim");
+my $base = $used->();
+# stopped, the worker sees nothing: what is published stays in the pending
+# log for it (history=1 keeps one message)
+is(kill('STOP', $victim), 1, "worker $victim stopped");
+my $big = '[' . join(',', map { qq({"channel":"k","data":"m$_:) . ('x' x 2000) . '"}' } 1 .. 500) . ']';
+my $r = http('POST', '/pub', $big, {'Content-Type' => 'application/json'});
+is($r->{status}, 200, '500 messages of 2k published');
+my $held = $used->();
+ok($held > $base + 900_000, "held for the stopped worker: $base -> $held bytes");
+is(kill('KILL', $victim), 1, "worker $victim killed");
+my @after;
+for (1..100) {
+    @after = worker_pids();
+    last if @after == 2 && !grep { $_ == $victim } @after;
+    select(undef, undef, undef, 0.05);
+}
+is(scalar(grep { $_ != $victim } @after), 2, 'the master started a new worker');
+my $now;
+for (1..50) {
+    $now = $used->();
+    last if $now < $base + 100_000;
+    select(undef, undef, undef, 0.1);
+}
+ok($now < $base + 100_000, "freed when its slot was taken back, nothing published since: $held -> $now bytes (before: $base)");
+like(error_log_text(), qr/worker $victim is gone, its 1 subscribers are no longer counted/, 'the slot was taken back');
+--- expect_alert
+exited on signal 9
+--- no_error_log
+[emerg]

@@ -552,3 +552,54 @@ for my $proto ('http2', 'http1.1') {
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 11: a resume gap found at subscribe time is checked again when history is first read: more left meanwhile, the gap names the oldest kept now
+--- http_config
+sse_zone zone=ev:4m history=20 ttl=0;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 sndbuf=4k;
+    large_client_header_buffers 4 32k;
+    location /sub {
+        sse_subscribe;
+        sse_channel $http_x_channels;
+        sse_connected_event connected;
+        sse_max_pending 16k;
+        sse_keepalive off;
+    }
+}
+--- config
+location /pub { sse_publish; client_max_body_size 1m; client_body_buffer_size 1m; }
+location /status { sse_status; }
+--- test
+# The connected event (32 names of 255 bytes, each '"' escaped: about 16k)
+# is more than half of sse_max_pending and more than the socket buffers
+# hold: the stalled stream reads no history until its client reads, long
+# after it subscribed; the history drops 21..40 meanwhile.
+publish_range('g', 1, 40, 100, 40);
+my $names = join(',', 'g', map { ('"' x 252) . sprintf('%03d', $_) } 1 .. 31);
+my $fh = stalled('/sub', port2(), "X-Channels: $names", 'Last-Event-ID: 5');
+is(wait_subscribers(32, 5), 32, 'a stalled resumer of 32 channels');
+sleep 0.3;
+publish_range('g', 41, 60, 100, 20);
+
+my $raw = '';
+my $sel = IO::Select->new($fh);
+my $deadline = time + 5 * timeout_factor();
+while (time < $deadline && $raw !~ /id: 60\ndata: [^\n]*\n\n/) {
+    last unless $sel->can_read($deadline - time);
+    last unless sysread($fh, my $chunk, 65536);
+    $raw .= $chunk;
+}
+my @ev = Test::Nginx::SSE::_parse_events(($raw =~ /\r\n\r\n(.*)\z/s)[0] // '');
+is($ev[0]{event}, 'connected', 'the connected event first');
+is($ev[1]{event}, 'sse_gap', 'then a gap');
+is($ev[1]{data}, '{"channel":"g","last_event_id":"5","oldest_id":"41"}',
+   'naming the oldest id kept when history was read, not when it subscribed');
+is(join(',', map { $_->{id} // '-' } @ev[2 .. $#ev]), join(',', 41 .. 60),
+   'then 41..60: no id lost without a gap');
+close $fh;
+--- no_error_log
+[alert]
+[crit]
