@@ -389,7 +389,7 @@ void ngx_http_sse_stream_exit(void);
 /* the publisher location: ngx_http_sse_publisher.c */
 ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
 
-/* publishers: ngx_http_sse_publish.c (no request objects: fuzzable) */
+/* bodies: ngx_http_sse_parse.c (no request objects: fuzzable) */
 ngx_int_t ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err);
 ngx_int_t ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body,
@@ -409,6 +409,9 @@ ngx_int_t ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m,
 ngx_int_t ngx_http_sse_channel_valid(ngx_str_t *name);
 ngx_int_t ngx_http_sse_split_channels(ngx_str_t *value, ngx_array_t *names,
     ngx_str_t *err);
+ngx_int_t ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels,
+    time_t *ttl, ngx_str_t *err);
 
 /* tokens and keys: ngx_http_sse_jwt.c (no request objects) */
 ngx_int_t ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,
@@ -420,9 +423,6 @@ ngx_int_t ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret,
     time_t exp, ngx_str_t *token);
 ngx_int_t ngx_http_sse_key_digest(u_char *key, size_t len, u_char *digest);
 ngx_uint_t ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest);
-ngx_int_t ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body,
-    size_t len, ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels,
-    time_t *ttl, ngx_str_t *err);
 
 /* access: ngx_http_sse_auth.c */
 ngx_int_t ngx_http_sse_auth_api_key(ngx_http_request_t *r);

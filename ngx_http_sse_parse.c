@@ -1,8 +1,9 @@
 
 /*
- * Publish bodies: JSON (one message or an array), form fields, or a raw
- * body.  Pure functions on memory and a pool, free of request objects, so
- * that they can be fuzzed.
+ * Request bodies: a publish (JSON, one message or an array, or form
+ * fields; a raw body needs no parsing) and a request to sse_token.  Pure
+ * functions on memory and a pool, free of request objects, so that they
+ * can be fuzzed.
  */
 
 
@@ -11,7 +12,10 @@
 #include <cjson/cJSON.h>
 
 
-#define NGX_HTTP_SSE_MAX_NAME_LEN  255
+#define NGX_HTTP_SSE_MAX_NAME_LEN   255
+
+/* the longest exp an sse_token request may ask for: ten years */
+#define NGX_HTTP_SSE_TOKEN_MAX_TTL  315360000
 
 
 static ngx_int_t ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
@@ -20,6 +24,14 @@ static ngx_int_t ngx_http_sse_set_err(ngx_pool_t *pool, ngx_str_t *err,
     ngx_uint_t index, const char *what);
 static ngx_int_t ngx_http_sse_form_field(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *seen, ngx_str_t *err);
+static ngx_int_t ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
+    ngx_str_t *err);
+static ngx_int_t ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
+    ngx_str_t *err);
+static ngx_int_t ngx_http_sse_token_control(ngx_pool_t *pool,
+    ngx_str_t *name, const char *prefix, ngx_str_t *err);
 
 
 /*
@@ -964,4 +976,379 @@ ngx_http_sse_split_channels(ngx_str_t *value, ngx_array_t *names,
 
         p = comma + 1;
     }
+}
+
+
+/*
+ * A request to sse_token: JSON {"userId":"alex","channel":"chat" or [...],
+ * "exp":86400} or the same form fields (channel may repeat or hold a
+ * comma-separated list).  exp: seconds from now, default a day.  channel
+ * is required ("*" for every channel).  Whatever a subscriber would not
+ * take is refused here, with the reason (for a 400).
+ */
+
+ngx_int_t
+ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
+    ngx_str_t *err)
+{
+    ngx_int_t   rc;
+    ngx_str_t  *c;
+    ngx_uint_t  i;
+
+    ngx_str_null(user);
+    *ttl = 86400;
+
+    rc = json ? ngx_http_sse_token_json(pool, body, len, user, channels, ttl,
+                                        err)
+              : ngx_http_sse_token_form(pool, body, len, user, channels, ttl,
+                                        err);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (channels->nelts == 0) {
+        ngx_str_set(err, "\"channel\" is missing: name the channels the "
+                    "token allows (\"*\" for every channel)");
+        return NGX_ERROR;
+    }
+
+    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN) {
+        ngx_str_set(err, "\"userId\" is longer than 255 bytes");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_sse_token_control(pool, user,
+                                   "\"userId\" must not contain control "
+                                   "characters", err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    c = channels->elts;
+
+    for (i = 0; i < channels->nelts; i++) {
+
+        if (c[i].len == 1 && c[i].data[0] == '*') {
+            continue;
+        }
+
+        if (ngx_http_sse_token_control(pool, &c[i], "invalid channel name",
+                                       err)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_sse_channel_valid(&c[i]) != NGX_OK) {
+            ngx_str_set(err, "invalid channel name: it must be 1 to 255 "
+                        "bytes without control characters, commas or "
+                        "white space");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
+{
+    void        *member;
+    cJSON       *root, *item, *ch;
+    ngx_int_t    rc;
+    ngx_str_t   *c;
+    const char  *what;
+
+    if (len == 0) {
+        ngx_str_set(err, "empty body");
+        return NGX_ERROR;
+    }
+
+    root = ngx_http_sse_json_parse(pool, body, len, err);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+    what = NULL;
+
+    if (!cJSON_IsObject(root)) {
+        what = "body is not a JSON object";
+        goto done;
+    }
+
+    /* userId, or its alias sub (not both) */
+
+    if (ngx_http_sse_json_member(pool, root, "userId", "sub", &member, &what)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    item = member;
+
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsString(item)) {
+            what = "\"userId\" must be a string";
+            goto done;
+        }
+
+        if (ngx_http_sse_json_copy(pool, item, user) != NGX_OK) {
+            what = "out of memory";
+            goto done;
+        }
+    }
+
+    /* channel: a string or an array of strings; null is missing */
+
+    if (ngx_http_sse_json_member(pool, root, "channel", NULL, &member, &what)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    item = member;
+
+    if (cJSON_IsString(item)) {
+        c = ngx_array_push(channels);
+        if (c == NULL || ngx_http_sse_json_copy(pool, item, c) != NGX_OK) {
+            what = "out of memory";
+            goto done;
+        }
+
+    } else if (cJSON_IsArray(item)) {
+
+        if (cJSON_GetArraySize(item) == 0) {
+            what = "\"channel\" is an empty array";
+            goto done;
+        }
+
+        cJSON_ArrayForEach(ch, item) {
+            if (!cJSON_IsString(ch)) {
+                what = "\"channel\" must be a string or an array of strings";
+                goto done;
+            }
+
+            c = ngx_array_push(channels);
+            if (c == NULL || ngx_http_sse_json_copy(pool, ch, c) != NGX_OK) {
+                what = "out of memory";
+                goto done;
+            }
+        }
+
+    } else if (item && !cJSON_IsNull(item)) {
+        what = "\"channel\" must be a string or an array of strings";
+        goto done;
+    }
+
+    /* exp: whole seconds, bounded before any conversion */
+
+    if (ngx_http_sse_json_member(pool, root, "exp", NULL, &member, &what)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    item = member;
+
+    if (item && !cJSON_IsNull(item)
+        && ngx_http_sse_json_time(item, 1, NGX_HTTP_SSE_TOKEN_MAX_TTL, 1, ttl)
+           != NGX_OK)
+    {
+        what = "\"exp\" must be whole seconds from now, 1 to 315360000";
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    cJSON_Delete(root);
+
+    if (rc != NGX_OK) {
+        err->data = (u_char *) what;
+        err->len = ngx_strlen(what);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
+{
+    u_char      *p, *end, *amp, *eq;
+    ngx_int_t    n;
+    ngx_str_t    key, value;
+    ngx_uint_t   has_user, has_exp;
+
+    has_user = 0;
+    has_exp = 0;
+
+    p = body;
+    end = body + len;
+
+    while (p < end) {
+        amp = ngx_strlchr(p, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        key.data = p;
+        key.len = (eq ? eq : amp) - p;
+        p = amp + 1;
+
+        if (eq == NULL) {
+            continue;
+        }
+
+        value.data = ngx_pnalloc(pool, amp - eq);
+        if (value.data == NULL) {
+            ngx_str_set(err, "out of memory");
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_sse_form_decode(eq + 1, amp - eq - 1, &value)
+            != NGX_OK)
+        {
+            ngx_str_set(err, "bad %-escape in a field");
+            return NGX_ERROR;
+        }
+
+        if ((key.len == 6 && ngx_strncmp(key.data, "userId", 6) == 0)
+            || (key.len == 3 && ngx_strncmp(key.data, "sub", 3) == 0))
+        {
+            if (has_user++) {
+                ngx_str_set(err, "\"userId\" (or its alias \"sub\") appears "
+                            "more than once");
+                return NGX_ERROR;
+            }
+
+            *user = value;
+
+        } else if (key.len == 7 && ngx_strncmp(key.data, "channel", 7) == 0) {
+
+            /* named first: the list below would only say "invalid" */
+
+            if (ngx_http_sse_token_control(pool, &value,
+                                           "invalid channel name", err)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (value.len == 0) {
+                ngx_str_set(err, "invalid channel name: it is empty");
+                return NGX_ERROR;
+            }
+
+            /* "a,b" or "*": a valid list either way */
+
+            if (ngx_http_sse_split_channels(&value, channels, err)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (key.len == 3 && ngx_strncmp(key.data, "exp", 3) == 0) {
+
+            if (has_exp++) {
+                ngx_str_set(err, "\"exp\" appears more than once");
+                return NGX_ERROR;
+            }
+
+            n = ngx_atotm(value.data, value.len);
+
+            if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_SSE_TOKEN_MAX_TTL) {
+                ngx_str_set(err, "\"exp\" must be whole seconds from "
+                            "now, 1 to 315360000");
+                return NGX_ERROR;
+            }
+
+            *ttl = (time_t) n;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A name holding a control character (a NUL above all: it would cut the
+ * name short in the token) is refused, and the message names it.
+ */
+
+static ngx_int_t
+ngx_http_sse_token_control(ngx_pool_t *pool, ngx_str_t *name,
+    const char *prefix, ngx_str_t *err)
+{
+    u_char      *p, *end;
+    size_t       len;
+    const char  *what;
+
+    if (name->len == 0) {
+        return NGX_OK;
+    }
+
+    end = name->data + name->len;
+
+    for (p = name->data; p < end; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            break;
+        }
+    }
+
+    if (p == end) {
+        return NGX_OK;
+    }
+
+    switch (*p) {
+
+    case '\0':
+        what = "a NUL character";
+        break;
+
+    case '\t':
+        what = "a tab";
+        break;
+
+    case LF:
+        what = "a line feed";
+        break;
+
+    case CR:
+        what = "a carriage return";
+        break;
+
+    case 0x7f:
+        what = "a DEL character";
+        break;
+
+    default:
+        what = "a control character";
+    }
+
+    len = ngx_strlen(prefix) + ngx_strlen(what)
+          + sizeof(": it holds  (U+0000) at byte ") + NGX_SIZE_T_LEN;
+
+    err->data = ngx_pnalloc(pool, len);
+    if (err->data == NULL) {
+        ngx_str_set(err, "a name holds a control character");
+        return NGX_ERROR;
+    }
+
+    err->len = ngx_snprintf(err->data, len, "%s: it holds %s (U+%04Xd) at "
+                            "byte %uz", prefix, what, (int) *p,
+                            (size_t) (p - name->data))
+               - err->data;
+
+    return NGX_ERROR;
 }
