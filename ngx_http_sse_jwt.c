@@ -34,6 +34,8 @@ static ngx_int_t ngx_http_sse_hs256(ngx_str_t *secret, u_char *data,
 static cJSON *ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len);
 static ngx_int_t ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload,
     time_t now, ngx_http_sse_jwt_t *jwt, const char **err);
+static ngx_int_t ngx_http_sse_jwt_channels(ngx_pool_t *pool, cJSON *item,
+    ngx_http_sse_jwt_t *jwt, const char **err);
 
 
 static int8_t  ngx_http_sse_b64url_value[256] = {
@@ -164,9 +166,8 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
     ngx_http_sse_jwt_t *jwt, const char **err)
 {
     void        *exp, *nbf, *sub, *user_id, *channel;
-    cJSON       *item, *ch;
+    cJSON       *item;
     time_t       t;
-    ngx_uint_t   i, n;
 
     if (!cJSON_IsObject(payload)) {
         *err = "invalid token";
@@ -242,62 +243,52 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
 
     /* which channels: a string, an array, "*" for any; none: any */
 
-    item = channel;
+    return ngx_http_sse_jwt_channels(pool, channel, jwt, err);
+}
+
+
+static ngx_int_t
+ngx_http_sse_jwt_channels(ngx_pool_t *pool, cJSON *item,
+    ngx_http_sse_jwt_t *jwt, const char **err)
+{
+    ngx_int_t     rc;
+    ngx_uint_t    i, n;
+    ngx_array_t  *names;
 
     if (item == NULL) {
         jwt->any_channel = 1;
         return NGX_OK;
     }
 
-    if (cJSON_IsString(item)) {
-        n = 1;
+    n = cJSON_IsArray(item) ? (ngx_uint_t) cJSON_GetArraySize(item) : 1;
 
-    } else if (cJSON_IsArray(item)) {
-        n = cJSON_GetArraySize(item);
-
-        if (n > 1024) {
-            *err = "invalid token";
-            return NGX_DECLINED;
-        }
-
-    } else {
+    if (n > 1024) {
         *err = "invalid token";
         return NGX_DECLINED;
     }
 
-    jwt->channels = ngx_pcalloc(pool, (n ? n : 1) * sizeof(ngx_str_t));
-    if (jwt->channels == NULL) {
+    names = ngx_array_create(pool, n ? n : 1, sizeof(ngx_str_t));
+    if (names == NULL) {
         *err = "out of memory";
         return NGX_ERROR;
     }
 
-    if (cJSON_IsString(item)) {
-        if (ngx_http_sse_json_copy(pool, item, &jwt->channels[0]) != NGX_OK) {
-            *err = "out of memory";
-            return NGX_ERROR;
-        }
+    rc = ngx_http_sse_json_strings(pool, item, names);
 
-    } else {
-        i = 0;
-
-        cJSON_ArrayForEach(ch, item) {
-            if (!cJSON_IsString(ch)) {
-                *err = "invalid token";
-                return NGX_DECLINED;
-            }
-
-            if (ngx_http_sse_json_copy(pool, ch, &jwt->channels[i++])
-                != NGX_OK)
-            {
-                *err = "out of memory";
-                return NGX_ERROR;
-            }
-        }
+    if (rc == NGX_DECLINED) {
+        *err = "invalid token";
+        return NGX_DECLINED;
     }
 
-    jwt->nchannels = n;
+    if (rc != NGX_OK) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
 
-    for (i = 0; i < n; i++) {
+    jwt->channels = names->elts;
+    jwt->nchannels = names->nelts;
+
+    for (i = 0; i < jwt->nchannels; i++) {
         if (jwt->channels[i].len == 1 && jwt->channels[i].data[0] == '*') {
             jwt->any_channel = 1;
         }

@@ -391,7 +391,8 @@ ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
 
 /* bodies: ngx_http_sse_parse.c (no request objects: fuzzable) */
 ngx_int_t ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
-    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err);
+    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_uint_t *as_array,
+    ngx_str_t *err);
 ngx_int_t ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_str_t *default_channel, ngx_array_t *msgs,
     ngx_str_t *err);
@@ -404,6 +405,9 @@ ngx_int_t ngx_http_sse_json_member(ngx_pool_t *pool, void *object,
     const char *name, const char *alias, void **member, const char **err);
 ngx_int_t ngx_http_sse_json_time(void *item, double min, double max,
     ngx_uint_t whole, time_t *t);
+ngx_int_t ngx_http_sse_json_strings(ngx_pool_t *pool, void *item,
+    ngx_array_t *names);
+u_char *ngx_http_sse_parse_id(u_char *p, u_char *end, uint64_t *id);
 ngx_int_t ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m,
     size_t max_size, ngx_str_t *err);
 ngx_int_t ngx_http_sse_channel_valid(ngx_str_t *name);
@@ -426,6 +430,7 @@ ngx_uint_t ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest);
 
 /* access: ngx_http_sse_auth.c */
 ngx_int_t ngx_http_sse_auth_api_key(ngx_http_request_t *r);
+ngx_int_t ngx_http_sse_auth_require_key(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_subscriber(ngx_http_request_t *r,
     ngx_array_t *names, ngx_str_t *user, time_t *exp, const char **err);
 ngx_int_t ngx_http_sse_token_handler(ngx_http_request_t *r);

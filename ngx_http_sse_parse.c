@@ -18,8 +18,31 @@
 #define NGX_HTTP_SSE_TOKEN_MAX_TTL  315360000
 
 
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  field;
+} ngx_http_sse_form_name_t;
+
+
 static ngx_int_t ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err);
+static ngx_int_t ngx_http_sse_json_channels(ngx_pool_t *pool, cJSON *obj,
+    ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err);
+static ngx_int_t ngx_http_sse_json_channel_list(ngx_pool_t *pool,
+    cJSON *item, ngx_array_t *names, const char **err);
+static ngx_int_t ngx_http_sse_json_string(ngx_pool_t *pool, cJSON *obj,
+    const char *name, const char *alias, ngx_str_t *value, const char **err);
+static ngx_int_t ngx_http_sse_json_data(ngx_pool_t *pool, cJSON *obj,
+    ngx_str_t *data, const char **err);
+static ngx_int_t ngx_http_sse_form_next(u_char **pos, u_char *end,
+    ngx_str_t *key, ngx_str_t *value);
+static ngx_int_t ngx_http_sse_form_key(ngx_http_sse_form_name_t *names,
+    ngx_str_t *key);
+static ngx_int_t ngx_http_sse_form_value(ngx_pool_t *pool, ngx_str_t *raw,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_sse_form_message(ngx_pool_t *pool,
+    ngx_http_sse_pmsg_t *m, ngx_uint_t field, ngx_str_t *key,
+    ngx_str_t *raw, ngx_str_t *err);
 static ngx_int_t ngx_http_sse_set_err(ngx_pool_t *pool, ngx_str_t *err,
     ngx_uint_t index, const char *what);
 static ngx_int_t ngx_http_sse_form_field(ngx_pool_t *pool, ngx_str_t *key,
@@ -30,8 +53,31 @@ static ngx_int_t ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body,
 static ngx_int_t ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
     ngx_str_t *err);
+static ngx_int_t ngx_http_sse_token_channels(ngx_pool_t *pool,
+    ngx_str_t *value, ngx_array_t *channels, ngx_str_t *err);
 static ngx_int_t ngx_http_sse_token_control(ngx_pool_t *pool,
     ngx_str_t *name, const char *prefix, ngx_str_t *err);
+
+
+/* a publish's form fields and their aliases */
+static ngx_http_sse_form_name_t  ngx_http_sse_publish_fields[] = {
+    { ngx_string("channel"), 0 },
+    { ngx_string("event"), 1 },
+    { ngx_string("data"), 2 },
+    { ngx_string("payload"), 2 },
+    { ngx_string("user"), 3 },
+    { ngx_string("userId"), 3 },
+    { ngx_null_string, 0 }
+};
+
+/* an sse_token request's form fields and their aliases */
+static ngx_http_sse_form_name_t  ngx_http_sse_token_fields[] = {
+    { ngx_string("userId"), 0 },
+    { ngx_string("sub"), 0 },
+    { ngx_string("channel"), 1 },
+    { ngx_string("exp"), 2 },
+    { ngx_null_string, 0 }
+};
 
 
 /*
@@ -288,15 +334,23 @@ ngx_http_sse_json_time(void *json, double min, double max, ngx_uint_t whole,
 }
 
 
+/*
+ * One message or an array of them; *as_array tells which, for the reply
+ * and for the errors found later.
+ */
+
 ngx_int_t
 ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
-    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err)
+    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_uint_t *as_array,
+    ngx_str_t *err)
 {
     cJSON                *root, *item;
     ngx_int_t             rc;
     ngx_uint_t            i, n;
     const char           *what;
     ngx_http_sse_pmsg_t  *m;
+
+    *as_array = 0;
 
     if (len == 0) {
         ngx_str_set(err, "empty body");
@@ -309,8 +363,9 @@ ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
     }
 
     rc = NGX_OK;
+    *as_array = cJSON_IsArray(root) ? 1 : 0;
 
-    if (cJSON_IsArray(root)) {
+    if (*as_array) {
         n = cJSON_GetArraySize(root);
 
         if (n == 0) {
@@ -369,11 +424,6 @@ static ngx_int_t
 ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err)
 {
-    char        *text;
-    void        *member;
-    cJSON       *item, *ch;
-    ngx_uint_t   i, n;
-
     ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
 
     if (!cJSON_IsObject(obj)) {
@@ -381,7 +431,37 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
         return NGX_ERROR;
     }
 
-    /* channel */
+    /* channel, event, user (or its alias userId, not both), data */
+
+    if (ngx_http_sse_json_channels(pool, obj, default_channel, m, err)
+        != NGX_OK
+        || ngx_http_sse_json_string(pool, obj, "event", NULL, &m->event, err)
+           != NGX_OK
+        || ngx_http_sse_json_string(pool, obj, "user", "userId", &m->user,
+                                    err)
+           != NGX_OK
+        || ngx_http_sse_json_data(pool, obj, &m->data, err) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (m->user.len == 1 && m->user.data[0] == '*') {
+        ngx_str_null(&m->user);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a message's "channel": absent or null, the location's channel */
+
+static ngx_int_t
+ngx_http_sse_json_channels(ngx_pool_t *pool, cJSON *obj,
+    ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err)
+{
+    void         *member;
+    cJSON        *item;
+    ngx_array_t  *names;
 
     if (ngx_http_sse_json_member(pool, obj, "channel", NULL, &member, err)
         != NGX_OK)
@@ -394,58 +474,119 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     if (item == NULL || cJSON_IsNull(item)) {
         m->channels = default_channel;
         m->nchannels = 1;
+        return NGX_OK;
+    }
 
-    } else if (cJSON_IsString(item)) {
-        m->channels = ngx_palloc(pool, sizeof(ngx_str_t));
-        if (m->channels == NULL
-            || ngx_http_sse_json_copy(pool, item, m->channels) != NGX_OK)
-        {
-            *err = "out of memory";
-            return NGX_ERROR;
-        }
+    names = ngx_array_create(pool, cJSON_IsArray(item)
+                                   ? ngx_max(cJSON_GetArraySize(item), 1) : 1,
+                             sizeof(ngx_str_t));
+    if (names == NULL) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
 
-        m->nchannels = 1;
+    if (ngx_http_sse_json_channel_list(pool, item, names, err) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    } else if (cJSON_IsArray(item)) {
-        n = cJSON_GetArraySize(item);
+    m->channels = names->elts;
+    m->nchannels = names->nelts;
 
-        if (n == 0) {
-            *err = "\"channel\" is an empty array";
-            return NGX_ERROR;
-        }
+    return NGX_OK;
+}
 
-        m->channels = ngx_palloc(pool, n * sizeof(ngx_str_t));
-        if (m->channels == NULL) {
-            *err = "out of memory";
-            return NGX_ERROR;
-        }
 
-        i = 0;
+/*
+ * "channel" of a publish or of an sse_token request, not null: a string or
+ * a non-empty array of strings, added to names.
+ */
 
-        cJSON_ArrayForEach(ch, item) {
-            if (!cJSON_IsString(ch)) {
-                *err = "\"channel\" must be a string or an array of strings";
-                return NGX_ERROR;
-            }
+static ngx_int_t
+ngx_http_sse_json_channel_list(ngx_pool_t *pool, cJSON *item,
+    ngx_array_t *names, const char **err)
+{
+    ngx_int_t  rc;
 
-            if (ngx_http_sse_json_copy(pool, ch, &m->channels[i++])
-                != NGX_OK)
-            {
-                *err = "out of memory";
-                return NGX_ERROR;
-            }
-        }
+    if (cJSON_IsArray(item) && cJSON_GetArraySize(item) == 0) {
+        *err = "\"channel\" is an empty array";
+        return NGX_ERROR;
+    }
 
-        m->nchannels = n;
+    rc = ngx_http_sse_json_strings(pool, item, names);
 
-    } else {
+    if (rc == NGX_DECLINED) {
         *err = "\"channel\" must be a string or an array of strings";
         return NGX_ERROR;
     }
 
-    /* event */
+    if (rc != NGX_OK) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
 
-    if (ngx_http_sse_json_member(pool, obj, "event", NULL, &member, err)
+    return NGX_OK;
+}
+
+
+/*
+ * A string or an array of strings, each copied into the pool and added to
+ * names: NGX_DECLINED for anything else (null included), NGX_ERROR for no
+ * memory.
+ */
+
+ngx_int_t
+ngx_http_sse_json_strings(ngx_pool_t *pool, void *json, ngx_array_t *names)
+{
+    cJSON      *item, *s;
+    ngx_str_t  *name;
+
+    item = json;
+
+    if (cJSON_IsString(item)) {
+        name = ngx_array_push(names);
+        if (name == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_sse_json_copy(pool, item, name);
+    }
+
+    if (!cJSON_IsArray(item)) {
+        return NGX_DECLINED;
+    }
+
+    cJSON_ArrayForEach(s, item) {
+        if (!cJSON_IsString(s)) {
+            return NGX_DECLINED;
+        }
+    }
+
+    cJSON_ArrayForEach(s, item) {
+        name = ngx_array_push(names);
+        if (name == NULL || ngx_http_sse_json_copy(pool, s, name) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An optional string member (or its alias, not both): absent or null
+ * leaves value as it is; anything but a string is refused.
+ */
+
+static ngx_int_t
+ngx_http_sse_json_string(ngx_pool_t *pool, cJSON *obj, const char *name,
+    const char *alias, ngx_str_t *value, const char **err)
+{
+    void    *member;
+    u_char  *p;
+    cJSON   *item;
+    size_t   len;
+
+    if (ngx_http_sse_json_member(pool, obj, name, alias, &member, err)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -453,45 +594,47 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
 
     item = member;
 
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsString(item)) {
-            *err = "\"event\" must be a string";
-            return NGX_ERROR;
-        }
+    if (item == NULL || cJSON_IsNull(item)) {
+        return NGX_OK;
+    }
 
-        if (ngx_http_sse_json_copy(pool, item, &m->event) != NGX_OK) {
+    if (cJSON_IsString(item)) {
+        if (ngx_http_sse_json_copy(pool, item, value) != NGX_OK) {
             *err = "out of memory";
             return NGX_ERROR;
         }
+
+        return NGX_OK;
     }
 
-    /* user, or its alias userId (not both) */
+    /* "\"<name>\" must be a string" */
 
-    if (ngx_http_sse_json_member(pool, obj, "user", "userId", &member, err)
-        != NGX_OK)
-    {
+    len = sizeof("\"\" must be a string") + ngx_strlen(name);
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        *err = "out of memory";
         return NGX_ERROR;
     }
 
-    item = member;
+    *err = (const char *) p;
 
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsString(item)) {
-            *err = "\"user\" must be a string";
-            return NGX_ERROR;
-        }
+    p = ngx_snprintf(p, len - 1, "\"%s\" must be a string", name);
+    *p = '\0';
 
-        if (ngx_http_sse_json_copy(pool, item, &m->user) != NGX_OK) {
-            *err = "out of memory";
-            return NGX_ERROR;
-        }
+    return NGX_ERROR;
+}
 
-        if (m->user.len == 1 && m->user.data[0] == '*') {
-            ngx_str_null(&m->user);
-        }
-    }
 
-    /* data: a string as it is, any other value as compact JSON */
+/* "data": a string as it is, any other value as compact JSON */
+
+static ngx_int_t
+ngx_http_sse_json_data(ngx_pool_t *pool, cJSON *obj, ngx_str_t *data,
+    const char **err)
+{
+    void   *member;
+    char   *text;
+    cJSON  *item;
 
     if (ngx_http_sse_json_member(pool, obj, "data", NULL, &member, err)
         != NGX_OK)
@@ -507,7 +650,7 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     }
 
     if (cJSON_IsString(item)) {
-        if (ngx_http_sse_json_copy(pool, item, &m->data) != NGX_OK) {
+        if (ngx_http_sse_json_copy(pool, item, data) != NGX_OK) {
             *err = "out of memory";
             return NGX_ERROR;
         }
@@ -521,16 +664,16 @@ ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
         return NGX_ERROR;
     }
 
-    m->data.len = ngx_strlen(text);
-    m->data.data = ngx_pnalloc(pool, m->data.len);
+    data->len = ngx_strlen(text);
+    data->data = ngx_pnalloc(pool, data->len);
 
-    if (m->data.data) {
-        ngx_memcpy(m->data.data, text, m->data.len);
+    if (data->data) {
+        ngx_memcpy(data->data, text, data->len);
     }
 
     cJSON_free(text);
 
-    if (m->data.data == NULL && m->data.len) {
+    if (data->data == NULL && data->len) {
         *err = "out of memory";
         return NGX_ERROR;
     }
@@ -596,9 +739,9 @@ ngx_int_t
 ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err)
 {
-    u_char               *p, *end, *amp, *eq;
-    ngx_str_t             key, value, *field, seen[4];
-    ngx_uint_t            has_data, i;
+    u_char               *p;
+    ngx_int_t             field;
+    ngx_str_t             key, raw, seen[4];
     ngx_http_sse_pmsg_t  *m;
 
     m = ngx_array_push(msgs);
@@ -610,111 +753,27 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
     ngx_memzero(seen, sizeof(seen));
 
-    has_data = 0;
-
     p = body;
-    end = body + len;
 
-    while (p < end) {
-        amp = ngx_strlchr(p, end, '&');
-        if (amp == NULL) {
-            amp = end;
-        }
+    while (ngx_http_sse_form_next(&p, body + len, &key, &raw) == NGX_OK) {
 
-        eq = ngx_strlchr(p, amp, '=');
+        field = ngx_http_sse_form_key(ngx_http_sse_publish_fields, &key);
 
-        key.data = p;
-        key.len = (eq ? eq : amp) - p;
-
-        if (eq) {
-            value.data = eq + 1;
-            value.len = amp - eq - 1;
-
-        } else {
-            ngx_str_null(&value);
-        }
-
-        p = amp + 1;
-
-        if (key.len == 7 && ngx_strncmp(key.data, "channel", 7) == 0) {
-            i = 0;
-
-        } else if (key.len == 5 && ngx_strncmp(key.data, "event", 5) == 0) {
-            i = 1;
-
-        } else if ((key.len == 4 && ngx_strncmp(key.data, "data", 4) == 0)
-                   || (key.len == 7
-                       && ngx_strncmp(key.data, "payload", 7) == 0))
-        {
-            i = 2;
-
-        } else if ((key.len == 4 && ngx_strncmp(key.data, "user", 4) == 0)
-                   || (key.len == 6
-                       && ngx_strncmp(key.data, "userId", 6) == 0))
-        {
-            i = 3;
-
-        } else {
+        if (field == NGX_DECLINED) {
             continue;
         }
 
         /* each field (with its alias) once: a repeat is refused */
 
-        if (ngx_http_sse_form_field(pool, &key, &seen[i], err) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        switch (i) {
-
-        case 0:
-            m->channels = ngx_palloc(pool, sizeof(ngx_str_t));
-            if (m->channels == NULL) {
-                ngx_str_set(err, "out of memory");
-                return NGX_ERROR;
-            }
-
-            m->nchannels = 1;
-            field = m->channels;
-            break;
-
-        case 1:
-            field = &m->event;
-            break;
-
-        case 2:
-            field = &m->data;
-            has_data = 1;
-            break;
-
-        default:
-            field = &m->user;
-        }
-
-        field->data = ngx_pnalloc(pool, value.len + 1);
-        if (field->data == NULL) {
-            ngx_str_set(err, "out of memory");
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_sse_form_decode(value.data, value.len, field)
-            != NGX_OK)
+        if (ngx_http_sse_form_field(pool, &key, &seen[field], err) != NGX_OK
+            || ngx_http_sse_form_message(pool, m, field, &key, &raw, err)
+               != NGX_OK)
         {
-            err->data = ngx_pnalloc(pool, sizeof("bad %-escape in field \"\"")
-                                          + NGX_HTTP_SSE_MAX_NAME_LEN);
-            if (err->data == NULL) {
-                ngx_str_set(err, "bad %-escape in a field");
-                return NGX_ERROR;
-            }
-
-            key.len = ngx_min(key.len, NGX_HTTP_SSE_MAX_NAME_LEN);
-            err->len = ngx_sprintf(err->data,
-                                   "bad %%-escape in field \"%V\"", &key)
-                       - err->data;
             return NGX_ERROR;
         }
     }
 
-    if (!has_data) {
+    if (seen[2].data == NULL) {
         ngx_str_set(err, "\"data\" is missing");
         return NGX_ERROR;
     }
@@ -726,6 +785,142 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
 
     if (m->user.len == 1 && m->user.data[0] == '*') {
         ngx_str_null(&m->user);
+    }
+
+    return NGX_OK;
+}
+
+
+/* one field of a publish's form (0 channel, 1 event, 2 data, 3 user) */
+
+static ngx_int_t
+ngx_http_sse_form_message(ngx_pool_t *pool, ngx_http_sse_pmsg_t *m,
+    ngx_uint_t field, ngx_str_t *key, ngx_str_t *raw, ngx_str_t *err)
+{
+    ngx_int_t   rc;
+    ngx_str_t  *value;
+
+    switch (field) {
+
+    case 0:
+        m->channels = ngx_palloc(pool, sizeof(ngx_str_t));
+        if (m->channels == NULL) {
+            ngx_str_set(err, "out of memory");
+            return NGX_ERROR;
+        }
+
+        m->nchannels = 1;
+        value = m->channels;
+        break;
+
+    case 1:
+        value = &m->event;
+        break;
+
+    case 2:
+        value = &m->data;
+        break;
+
+    default:
+        value = &m->user;
+    }
+
+    rc = ngx_http_sse_form_value(pool, raw, value);
+
+    if (rc == NGX_ERROR) {
+        ngx_str_set(err, "out of memory");
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        err->data = ngx_pnalloc(pool, sizeof("bad %-escape in field \"\"")
+                                      + NGX_HTTP_SSE_MAX_NAME_LEN);
+        if (err->data == NULL) {
+            ngx_str_set(err, "bad %-escape in a field");
+            return NGX_ERROR;
+        }
+
+        err->len = ngx_sprintf(err->data, "bad %%-escape in field \"%*s\"",
+                               ngx_min(key->len, NGX_HTTP_SSE_MAX_NAME_LEN),
+                               key->data)
+                   - err->data;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The next field of a form body from *pos: its key and its raw value
+ * (value->data is NULL when the field has no "="); NGX_DONE after the last.
+ */
+
+static ngx_int_t
+ngx_http_sse_form_next(u_char **pos, u_char *end, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    u_char  *p, *amp, *eq;
+
+    p = *pos;
+
+    if (p >= end) {
+        return NGX_DONE;
+    }
+
+    amp = ngx_strlchr(p, end, '&');
+    if (amp == NULL) {
+        amp = end;
+    }
+
+    eq = ngx_strlchr(p, amp, '=');
+
+    key->data = p;
+    key->len = (eq ? eq : amp) - p;
+
+    if (eq) {
+        value->data = eq + 1;
+        value->len = amp - eq - 1;
+
+    } else {
+        ngx_str_null(value);
+    }
+
+    *pos = (amp < end) ? amp + 1 : end;
+
+    return NGX_OK;
+}
+
+
+/* which field a key names (an index of the table), or NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_sse_form_key(ngx_http_sse_form_name_t *names, ngx_str_t *key)
+{
+    for ( /* void */ ; names->name.len; names++) {
+        if (names->name.len == key->len
+            && ngx_strncmp(names->name.data, key->data, key->len) == 0)
+        {
+            return names->field;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* a form value decoded into the pool: NGX_DECLINED for a bad %-escape */
+
+static ngx_int_t
+ngx_http_sse_form_value(ngx_pool_t *pool, ngx_str_t *raw, ngx_str_t *value)
+{
+    value->data = ngx_pnalloc(pool, raw->len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_sse_form_decode(raw->data, raw->len, value) != NGX_OK) {
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
@@ -904,6 +1099,37 @@ ngx_http_sse_channel_valid(ngx_str_t *name)
 
 
 /*
+ * The decimal id at the start of p .. end, up to 18446744073709551615, the
+ * largest 64-bit id: where its digits end (p itself without a digit), or
+ * NULL when it is larger.
+ */
+
+u_char *
+ngx_http_sse_parse_id(u_char *p, u_char *end, uint64_t *id)
+{
+    uint64_t  n, d;
+
+    n = 0;
+
+    for ( /* void */ ; p < end && *p >= '0' && *p <= '9'; p++) {
+        d = *p - '0';
+
+        if (n > ((uint64_t) -1) / 10
+            || (n == ((uint64_t) -1) / 10 && d > ((uint64_t) -1) % 10))
+        {
+            return NULL;
+        }
+
+        n = n * 10 + d;
+    }
+
+    *id = n;
+
+    return p;
+}
+
+
+/*
  * A subscriber's channel list: "a,b,c"; an empty value means "global".
  * Repeated names count once.
  */
@@ -1059,9 +1285,8 @@ ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
 {
     void        *member;
-    cJSON       *root, *item, *ch;
+    cJSON       *root, *item;
     ngx_int_t    rc;
-    ngx_str_t   *c;
     const char  *what;
 
     if (len == 0) {
@@ -1084,24 +1309,10 @@ ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body, size_t len,
 
     /* userId, or its alias sub (not both) */
 
-    if (ngx_http_sse_json_member(pool, root, "userId", "sub", &member, &what)
+    if (ngx_http_sse_json_string(pool, root, "userId", "sub", user, &what)
         != NGX_OK)
     {
         goto done;
-    }
-
-    item = member;
-
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsString(item)) {
-            what = "\"userId\" must be a string";
-            goto done;
-        }
-
-        if (ngx_http_sse_json_copy(pool, item, user) != NGX_OK) {
-            what = "out of memory";
-            goto done;
-        }
     }
 
     /* channel: a string or an array of strings; null is missing */
@@ -1114,35 +1325,10 @@ ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body, size_t len,
 
     item = member;
 
-    if (cJSON_IsString(item)) {
-        c = ngx_array_push(channels);
-        if (c == NULL || ngx_http_sse_json_copy(pool, item, c) != NGX_OK) {
-            what = "out of memory";
-            goto done;
-        }
-
-    } else if (cJSON_IsArray(item)) {
-
-        if (cJSON_GetArraySize(item) == 0) {
-            what = "\"channel\" is an empty array";
-            goto done;
-        }
-
-        cJSON_ArrayForEach(ch, item) {
-            if (!cJSON_IsString(ch)) {
-                what = "\"channel\" must be a string or an array of strings";
-                goto done;
-            }
-
-            c = ngx_array_push(channels);
-            if (c == NULL || ngx_http_sse_json_copy(pool, ch, c) != NGX_OK) {
-                what = "out of memory";
-                goto done;
-            }
-        }
-
-    } else if (item && !cJSON_IsNull(item)) {
-        what = "\"channel\" must be a string or an array of strings";
+    if (item && !cJSON_IsNull(item)
+        && ngx_http_sse_json_channel_list(pool, item, channels, &what)
+           != NGX_OK)
+    {
         goto done;
     }
 
@@ -1183,49 +1369,39 @@ static ngx_int_t
 ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
 {
-    u_char      *p, *end, *amp, *eq;
-    ngx_int_t    n;
-    ngx_str_t    key, value;
+    u_char      *p;
+    ngx_int_t    n, field;
+    ngx_str_t    key, raw, value;
     ngx_uint_t   has_user, has_exp;
 
     has_user = 0;
     has_exp = 0;
 
     p = body;
-    end = body + len;
 
-    while (p < end) {
-        amp = ngx_strlchr(p, end, '&');
-        if (amp == NULL) {
-            amp = end;
-        }
+    while (ngx_http_sse_form_next(&p, body + len, &key, &raw) == NGX_OK) {
 
-        eq = ngx_strlchr(p, amp, '=');
-
-        key.data = p;
-        key.len = (eq ? eq : amp) - p;
-        p = amp + 1;
-
-        if (eq == NULL) {
+        if (raw.data == NULL) {
             continue;
         }
 
-        value.data = ngx_pnalloc(pool, amp - eq);
-        if (value.data == NULL) {
+        n = ngx_http_sse_form_value(pool, &raw, &value);
+
+        if (n == NGX_ERROR) {
             ngx_str_set(err, "out of memory");
             return NGX_ERROR;
         }
 
-        if (ngx_http_sse_form_decode(eq + 1, amp - eq - 1, &value)
-            != NGX_OK)
-        {
+        if (n == NGX_DECLINED) {
             ngx_str_set(err, "bad %-escape in a field");
             return NGX_ERROR;
         }
 
-        if ((key.len == 6 && ngx_strncmp(key.data, "userId", 6) == 0)
-            || (key.len == 3 && ngx_strncmp(key.data, "sub", 3) == 0))
-        {
+        field = ngx_http_sse_form_key(ngx_http_sse_token_fields, &key);
+
+        switch (field) {
+
+        case 0:
             if (has_user++) {
                 ngx_str_set(err, "\"userId\" (or its alias \"sub\") appears "
                             "more than once");
@@ -1233,33 +1409,18 @@ ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body, size_t len,
             }
 
             *user = value;
+            break;
 
-        } else if (key.len == 7 && ngx_strncmp(key.data, "channel", 7) == 0) {
-
-            /* named first: the list below would only say "invalid" */
-
-            if (ngx_http_sse_token_control(pool, &value,
-                                           "invalid channel name", err)
+        case 1:
+            if (ngx_http_sse_token_channels(pool, &value, channels, err)
                 != NGX_OK)
             {
                 return NGX_ERROR;
             }
 
-            if (value.len == 0) {
-                ngx_str_set(err, "invalid channel name: it is empty");
-                return NGX_ERROR;
-            }
+            break;
 
-            /* "a,b" or "*": a valid list either way */
-
-            if (ngx_http_sse_split_channels(&value, channels, err)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-        } else if (key.len == 3 && ngx_strncmp(key.data, "exp", 3) == 0) {
-
+        case 2:
             if (has_exp++) {
                 ngx_str_set(err, "\"exp\" appears more than once");
                 return NGX_ERROR;
@@ -1274,10 +1435,34 @@ ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body, size_t len,
             }
 
             *ttl = (time_t) n;
+            break;
         }
     }
 
     return NGX_OK;
+}
+
+
+/* a "channel" form field of an sse_token request: "a,b" or "*" */
+
+static ngx_int_t
+ngx_http_sse_token_channels(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_array_t *channels, ngx_str_t *err)
+{
+    /* named first: the list below would only say "invalid" */
+
+    if (ngx_http_sse_token_control(pool, value, "invalid channel name", err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (value->len == 0) {
+        ngx_str_set(err, "invalid channel name: it is empty");
+        return NGX_ERROR;
+    }
+
+    return ngx_http_sse_split_channels(value, channels, err);
 }
 
 

@@ -30,13 +30,8 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
     ngx_int_t   rc;
     ngx_uint_t  method;
 
-    rc = ngx_http_sse_auth_api_key(r);
-
-    if (rc == NGX_HTTP_UNAUTHORIZED) {
-        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
-    }
-
-    if (rc != NGX_OK) {
+    rc = ngx_http_sse_auth_require_key(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -187,20 +182,7 @@ ngx_http_sse_publish(ngx_http_request_t *r)
                                      sizeof("application/json") - 1))
     {
         rc = ngx_http_sse_parse_json(r->pool, body.data, body.len, &channel,
-                                     &msgs, &err);
-        as_array = (body.len && body.data[0] == '[');
-
-        if (!as_array) {
-            /* leading white space before the array */
-            for (i = 0; i < body.len; i++) {
-                if (body.data[i] != ' ' && body.data[i] != '\t'
-                    && body.data[i] != CR && body.data[i] != LF)
-                {
-                    as_array = (body.data[i] == '[');
-                    break;
-                }
-            }
-        }
+                                     &msgs, &as_array, &err);
 
     } else if (ngx_http_sse_content_type_is(r,
                    "application/x-www-form-urlencoded",

@@ -42,13 +42,8 @@ ngx_http_sse_status_handler(ngx_http_request_t *r)
                                        "with GET");
     }
 
-    rc = ngx_http_sse_auth_api_key(r);
-
-    if (rc == NGX_HTTP_UNAUTHORIZED) {
-        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
-    }
-
-    if (rc != NGX_OK) {
+    rc = ngx_http_sse_auth_require_key(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
