@@ -27,8 +27,10 @@
 
 static ngx_int_t ngx_http_sse_b64url_decode(ngx_pool_t *pool, u_char *src,
     size_t len, ngx_str_t *dst);
-static u_char *ngx_http_sse_b64url_encode(u_char *dst, u_char *src,
-    size_t len);
+static ngx_int_t ngx_http_sse_jwt_name_ok(ngx_str_t *name);
+static ngx_int_t ngx_http_sse_jwt_payload(ngx_str_t *user,
+    ngx_str_t *channels, ngx_uint_t nchannels, time_t now, time_t exp,
+    char **text);
 static ngx_int_t ngx_http_sse_hs256(ngx_str_t *secret, u_char *data,
     size_t len, u_char *mac);
 static cJSON *ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len);
@@ -334,29 +336,23 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
     ngx_str_t *channels, ngx_uint_t nchannels, time_t now, time_t exp,
     ngx_str_t *token)
 {
-    char        *text, buf[NGX_HTTP_SSE_MAX_CHANNEL_LEN + 1];
+    char        *text;
     u_char      *p, mac[NGX_HTTP_SSE_SHA256_LEN];
-    cJSON       *payload, *array;
     size_t       len;
+    ngx_int_t    rc;
+    ngx_str_t    src, dst;
     ngx_uint_t   i;
 
     static u_char  header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
-    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
-        || (user->len
-            && ngx_strlchr(user->data, user->data + user->len, '\0')))
-    {
+    if (ngx_http_sse_jwt_name_ok(user) != NGX_OK) {
         return NGX_ERROR;
     }
 
     len = user->len;
 
     for (i = 0; i < nchannels; i++) {
-        if (channels[i].len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
-            || (channels[i].len
-                && ngx_strlchr(channels[i].data,
-                               channels[i].data + channels[i].len, '\0')))
-        {
+        if (ngx_http_sse_jwt_name_ok(&channels[i]) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -368,6 +364,93 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
     if (len > NGX_HTTP_SSE_MAX_TOKEN) {
         return NGX_DECLINED;
     }
+
+    rc = ngx_http_sse_jwt_payload(user, channels, nchannels, now, exp, &text);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = ngx_strlen(text);
+
+    token->data = ngx_pnalloc(pool, ngx_base64_encoded_length(sizeof(header))
+                                    + ngx_base64_encoded_length(len)
+                                    + ngx_base64_encoded_length(
+                                          NGX_HTTP_SSE_SHA256_LEN) + 2);
+    if (token->data == NULL) {
+        cJSON_free(text);
+        return NGX_ERROR;
+    }
+
+    /* header . payload . signature, each base64url without padding */
+
+    src.data = header;
+    src.len = sizeof(header) - 1;
+    dst.data = token->data;
+    ngx_encode_base64url(&dst, &src);
+
+    p = dst.data + dst.len;
+    *p++ = '.';
+
+    src.data = (u_char *) text;
+    src.len = len;
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+
+    cJSON_free(text);
+
+    p = dst.data + dst.len;
+
+    if (ngx_http_sse_hs256(secret, token->data, p - token->data, mac)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *p++ = '.';
+
+    src.data = mac;
+    src.len = NGX_HTTP_SSE_SHA256_LEN;
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+
+    token->len = dst.data + dst.len - token->data;
+
+    if (token->len > NGX_HTTP_SSE_MAX_TOKEN) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a name cJSON can carry whole: 255 bytes at most, no NUL */
+
+static ngx_int_t
+ngx_http_sse_jwt_name_ok(ngx_str_t *name)
+{
+    if (name->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
+        || (name->len
+            && ngx_strlchr(name->data, name->data + name->len, '\0')))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"sub":U,"userId":U,"channel":C,"iat":now,"exp":exp} as compact text, to
+ * be freed with cJSON_free()
+ */
+
+static ngx_int_t
+ngx_http_sse_jwt_payload(ngx_str_t *user, ngx_str_t *channels,
+    ngx_uint_t nchannels, time_t now, time_t exp, char **text)
+{
+    char        buf[NGX_HTTP_SSE_MAX_CHANNEL_LEN + 1];
+    cJSON      *payload, *array;
+    ngx_uint_t  i;
 
     payload = cJSON_CreateObject();
     if (payload == NULL) {
@@ -415,46 +498,10 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
         goto failed;
     }
 
-    text = cJSON_PrintUnformatted(payload);
+    *text = cJSON_PrintUnformatted(payload);
     cJSON_Delete(payload);
 
-    if (text == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = ngx_strlen(text);
-
-    token->data = ngx_pnalloc(pool, ngx_base64_encoded_length(sizeof(header))
-                                    + ngx_base64_encoded_length(len)
-                                    + ngx_base64_encoded_length(
-                                          NGX_HTTP_SSE_SHA256_LEN) + 2);
-    if (token->data == NULL) {
-        cJSON_free(text);
-        return NGX_ERROR;
-    }
-
-    p = ngx_http_sse_b64url_encode(token->data, header, sizeof(header) - 1);
-    *p++ = '.';
-    p = ngx_http_sse_b64url_encode(p, (u_char *) text, len);
-
-    cJSON_free(text);
-
-    if (ngx_http_sse_hs256(secret, token->data, p - token->data, mac)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    *p++ = '.';
-    p = ngx_http_sse_b64url_encode(p, mac, NGX_HTTP_SSE_SHA256_LEN);
-
-    token->len = p - token->data;
-
-    if (token->len > NGX_HTTP_SSE_MAX_TOKEN) {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
+    return (*text == NULL) ? NGX_ERROR : NGX_OK;
 
 failed:
 
@@ -539,40 +586,6 @@ ngx_http_sse_b64url_decode(ngx_pool_t *pool, u_char *src, size_t len,
     dst->len = d - dst->data;
 
     return NGX_OK;
-}
-
-
-static u_char *
-ngx_http_sse_b64url_encode(u_char *dst, u_char *src, size_t len)
-{
-    size_t   i;
-    uint32_t acc;
-
-    static u_char  alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    for (i = 0; i + 2 < len; i += 3) {
-        acc = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8)
-              | src[i + 2];
-        *dst++ = alphabet[(acc >> 18) & 0x3f];
-        *dst++ = alphabet[(acc >> 12) & 0x3f];
-        *dst++ = alphabet[(acc >> 6) & 0x3f];
-        *dst++ = alphabet[acc & 0x3f];
-    }
-
-    if (len - i == 1) {
-        acc = (uint32_t) src[i] << 16;
-        *dst++ = alphabet[(acc >> 18) & 0x3f];
-        *dst++ = alphabet[(acc >> 12) & 0x3f];
-
-    } else if (len - i == 2) {
-        acc = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8);
-        *dst++ = alphabet[(acc >> 18) & 0x3f];
-        *dst++ = alphabet[(acc >> 12) & 0x3f];
-        *dst++ = alphabet[(acc >> 6) & 0x3f];
-    }
-
-    return dst;
 }
 
 

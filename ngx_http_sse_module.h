@@ -197,6 +197,15 @@ typedef struct {
 } ngx_http_sse_loc_conf_t;
 
 
+/* a reply's text, sized then written: ngx_http_sse_text_build() */
+typedef struct {
+    u_char                     *pos;         /* NULL: sizing */
+    size_t                      size;
+} ngx_http_sse_text_t;
+
+typedef void (*ngx_http_sse_text_pt)(ngx_http_sse_text_t *t, void *data);
+
+
 /* what a verified subscriber token says */
 typedef struct {
     ngx_str_t                   user;
@@ -456,6 +465,11 @@ u_char *ngx_http_sse_frame_write(u_char *p, uint64_t id, ngx_str_t *event,
     ngx_str_t *data);
 size_t ngx_http_sse_json_escape_size(ngx_str_t *s);
 u_char *ngx_http_sse_json_escape(u_char *p, ngx_str_t *s);
+ngx_int_t ngx_http_sse_text_build(ngx_pool_t *pool,
+    ngx_http_sse_text_pt write, void *data, ngx_str_t *out);
+void ngx_http_sse_text_put(ngx_http_sse_text_t *t, const char *text);
+void ngx_http_sse_text_escaped(ngx_http_sse_text_t *t, ngx_str_t *s);
+void ngx_http_sse_text_number(ngx_http_sse_text_t *t, uint64_t n);
 
 /* JSON replies: ngx_http_sse_error.c */
 ngx_int_t ngx_http_sse_error_filter_init(ngx_conf_t *cf);
