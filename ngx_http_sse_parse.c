@@ -24,6 +24,8 @@ typedef struct {
 } ngx_http_sse_form_name_t;
 
 
+static const char *ngx_http_sse_json_scan(u_char *text, u_char *end,
+    u_char **at, ngx_uint_t *max_depth);
 static ngx_int_t ngx_http_sse_json_message(ngx_pool_t *pool, cJSON *obj,
     ngx_str_t *default_channel, ngx_http_sse_pmsg_t *m, const char **err);
 static ngx_int_t ngx_http_sse_json_channels(ngx_pool_t *pool, cJSON *obj,
@@ -103,85 +105,14 @@ ngx_http_sse_json_parse(ngx_pool_t *pool, u_char *text, size_t len,
 {
     cJSON       *json;
     u_char      *p, *end;
-    ngx_uint_t   in_string, depth, max_depth;
+    ngx_uint_t   depth;
     const char  *what, *parse_end;
 
     end = text + len;
-    in_string = 0;
-    depth = 0;
-    max_depth = 0;
 
-    if (len >= 3 && text[0] == 0xef && text[1] == 0xbb && text[2] == 0xbf) {
-        p = text;
-        what = "body is not valid JSON: a byte order mark (U+FEFF) at "
-               "offset %uz";
+    what = ngx_http_sse_json_scan(text, end, &p, &depth);
+    if (what) {
         goto failed;
-    }
-
-    for (p = text; p < end; p++) {
-
-        if (*p == '\0') {
-            what = "NUL characters are not allowed: a NUL byte at offset %uz";
-            goto failed;
-        }
-
-        if (in_string) {
-
-            if (*p == '"') {
-                in_string = 0;
-                continue;
-            }
-
-            if (*p != '\\' || end - p < 2) {
-                continue;
-            }
-
-            if (end - p >= 6 && p[1] == 'u'
-                && p[2] == '0' && p[3] == '0' && p[4] == '0' && p[5] == '0')
-            {
-                what = "NUL characters are not allowed: \\u0000 at "
-                       "offset %uz";
-                goto failed;
-            }
-
-            /* the escaped byte; a NUL there is found on the next round */
-
-            if (p[1] != '\0') {
-                p++;
-            }
-
-            continue;
-        }
-
-        switch (*p) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '[':
-        case '{':
-            if (++depth > max_depth) {
-                max_depth = depth;
-            }
-
-            break;
-
-        case ']':
-        case '}':
-            if (depth) {
-                depth--;
-            }
-
-            break;
-
-        default:
-            if (*p < 0x20 && *p != '\t' && *p != CR && *p != LF) {
-                what = "body is not valid JSON: a control character at "
-                       "offset %uz";
-                goto failed;
-            }
-        }
     }
 
     parse_end = NULL;
@@ -189,7 +120,7 @@ ngx_http_sse_json_parse(ngx_pool_t *pool, u_char *text, size_t len,
     json = cJSON_ParseWithLengthOpts((const char *) text, len, &parse_end, 0);
 
     if (json == NULL) {
-        if (max_depth > CJSON_NESTING_LIMIT) {
+        if (depth > CJSON_NESTING_LIMIT) {
             ngx_str_set(err, "body is not valid JSON: nested deeper than "
                         "1000 levels");
 
@@ -223,6 +154,100 @@ failed:
 
     err->len = ngx_snprintf(err->data, err->len, what, (size_t) (p - text))
                - err->data;
+
+    return NULL;
+}
+
+
+/*
+ * What cJSON does not report, before it reads the text: NULL and the
+ * deepest nesting, or why the text is refused (a format with %uz for the
+ * offset) and *at where.
+ */
+
+static const char *
+ngx_http_sse_json_scan(u_char *text, u_char *end, u_char **at,
+    ngx_uint_t *max_depth)
+{
+    u_char      *p;
+    ngx_uint_t   in_string, depth;
+
+    in_string = 0;
+    depth = 0;
+    *max_depth = 0;
+    *at = text;
+
+    if (end - text >= 3
+        && text[0] == 0xef && text[1] == 0xbb && text[2] == 0xbf)
+    {
+        return "body is not valid JSON: a byte order mark (U+FEFF) at "
+               "offset %uz";
+    }
+
+    for (p = text; p < end; p++) {
+
+        *at = p;
+
+        if (*p == '\0') {
+            return "NUL characters are not allowed: a NUL byte at offset %uz";
+        }
+
+        if (in_string) {
+
+            if (*p == '"') {
+                in_string = 0;
+                continue;
+            }
+
+            if (*p != '\\' || end - p < 2) {
+                continue;
+            }
+
+            if (end - p >= 6 && p[1] == 'u'
+                && p[2] == '0' && p[3] == '0' && p[4] == '0' && p[5] == '0')
+            {
+                return "NUL characters are not allowed: \\u0000 at "
+                       "offset %uz";
+            }
+
+            /* the escaped byte; a NUL there is found on the next round */
+
+            if (p[1] != '\0') {
+                p++;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '[':
+        case '{':
+            if (++depth > *max_depth) {
+                *max_depth = depth;
+            }
+
+            break;
+
+        case ']':
+        case '}':
+            if (depth) {
+                depth--;
+            }
+
+            break;
+
+        default:
+            if (*p < 0x20 && *p != '\t' && *p != CR && *p != LF) {
+                return "body is not valid JSON: a control character at "
+                       "offset %uz";
+            }
+        }
+    }
 
     return NULL;
 }
