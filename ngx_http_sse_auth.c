@@ -52,6 +52,30 @@ ngx_http_sse_auth_api_key(ngx_http_request_t *r)
 }
 
 
+/*
+ * sse_api_key for a handler: NGX_DECLINED when the request may go on, else
+ * what the handler returns (the 401 is sent).
+ */
+
+ngx_int_t
+ngx_http_sse_auth_require_key(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_sse_auth_api_key(r);
+
+    if (rc == NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (rc == NGX_HTTP_UNAUTHORIZED) {
+        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
+    }
+
+    return rc;
+}
+
+
 /* "Authorization: Bearer <value>" */
 
 static ngx_int_t
@@ -222,13 +246,8 @@ ngx_http_sse_token_handler(ngx_http_request_t *r)
                                        "with POST");
     }
 
-    rc = ngx_http_sse_auth_api_key(r);
-
-    if (rc == NGX_HTTP_UNAUTHORIZED) {
-        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
-    }
-
-    if (rc != NGX_OK) {
+    rc = ngx_http_sse_auth_require_key(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 

@@ -11,14 +11,21 @@
 #include "ngx_http_sse_store.h"
 
 
+typedef struct {
+    ngx_uint_t                  status;
+    ngx_str_t                  *what;
+} ngx_http_sse_error_t;
+
+
 static ngx_int_t ngx_http_sse_publish_reply(ngx_http_request_t *r,
-    ngx_http_sse_presult_t *res, ngx_uint_t n, ngx_uint_t as_array);
+    ngx_http_sse_op_t *op);
+static void ngx_http_sse_publish_json(ngx_http_sse_text_t *t, void *data);
 static ngx_int_t ngx_http_sse_info_reply(ngx_http_request_t *r,
-    ngx_http_sse_info_t *info);
-static ngx_int_t ngx_http_sse_delete_reply(ngx_http_request_t *r,
-    ngx_http_sse_info_t *info);
+    ngx_http_sse_op_t *op);
+static void ngx_http_sse_info_json(ngx_http_sse_text_t *t, void *data);
 static ngx_int_t ngx_http_sse_error_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *what, ngx_str_t *body);
+static void ngx_http_sse_error_text(ngx_http_sse_text_t *t, void *data);
 static ngx_int_t ngx_http_sse_error_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_error_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -163,143 +170,130 @@ ngx_http_sse_store_reply(ngx_http_request_t *r, ngx_http_sse_op_t *op)
                                        "%s unavailable", name);
     }
 
-    switch (op->type) {
-
-    case NGX_HTTP_SSE_OP_PUBLISH:
-        return ngx_http_sse_publish_reply(r, op->res, op->nres,
-                                          op->as_array);
-
-    case NGX_HTTP_SSE_OP_INFO:
-        return ngx_http_sse_info_reply(r, &op->info);
-
-    default: /* NGX_HTTP_SSE_OP_DELETE */
-        return ngx_http_sse_delete_reply(r, &op->info);
+    if (op->type == NGX_HTTP_SSE_OP_PUBLISH) {
+        return ngx_http_sse_publish_reply(r, op);
     }
+
+    /* NGX_HTTP_SSE_OP_INFO, NGX_HTTP_SSE_OP_DELETE */
+
+    return ngx_http_sse_info_reply(r, op);
 }
 
 
 static ngx_int_t
-ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_presult_t *res,
-    ngx_uint_t n, ngx_uint_t as_array)
+ngx_http_sse_publish_reply(ngx_http_request_t *r, ngx_http_sse_op_t *op)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_str_t    body;
-    ngx_uint_t   i;
+    ngx_str_t  body;
 
-    len = 2;
-
-    for (i = 0; i < n; i++) {
-        len += sizeof("{\"id\":\"\",\"channel\":\"\",\"subscribers\":},") - 1
-               + NGX_INT64_LEN + NGX_INT_T_LEN
-               + ngx_http_sse_json_escape_size(&res[i].channel);
-    }
-
-    body.data = ngx_pnalloc(r->pool, len);
-    if (body.data == NULL) {
+    if (ngx_http_sse_text_build(r->pool, ngx_http_sse_publish_json, op, &body)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = body.data;
-
-    if (as_array) {
-        *p++ = '[';
-    }
-
-    for (i = 0; i < n; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-
-        p = ngx_sprintf(p, "{\"id\":\"%uL\",\"channel\":\"", res[i].id);
-        p = ngx_http_sse_json_escape(p, &res[i].channel);
-        p = ngx_sprintf(p, "\",\"subscribers\":%ui}", res[i].subscribers);
-    }
-
-    if (as_array) {
-        *p++ = ']';
-    }
-
-    body.len = p - body.data;
 
     return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
 }
 
 
-static ngx_int_t
-ngx_http_sse_info_reply(ngx_http_request_t *r, ngx_http_sse_info_t *info)
-{
-    u_char     *p;
-    ngx_str_t   body;
+/* {"id":"..","channel":"..","subscribers":N}, or an array of them */
 
-    body.data = ngx_pnalloc(r->pool,
-                        sizeof("{\"channel\":\"\",\"subscribers\":,"
-                               "\"messages\":,\"last_event_id\":\"\"}") - 1
-                        + ngx_http_sse_json_escape_size(&info->channel)
-                        + 2 * NGX_INT_T_LEN + NGX_INT64_LEN);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+static void
+ngx_http_sse_publish_json(ngx_http_sse_text_t *t, void *data)
+{
+    ngx_http_sse_op_t  *op = data;
+
+    ngx_uint_t               i;
+    ngx_http_sse_presult_t  *res;
+
+    res = op->res;
+
+    if (op->as_array) {
+        ngx_http_sse_text_put(t, "[");
     }
 
-    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &info->channel);
-    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"messages\":%ui,"
-                    "\"last_event_id\":\"%uL\"}",
-                    info->subscribers, info->messages, info->last_id);
+    for (i = 0; i < op->nres; i++) {
+        ngx_http_sse_text_put(t, i ? ",{\"id\":\"" : "{\"id\":\"");
+        ngx_http_sse_text_number(t, res[i].id);
+        ngx_http_sse_text_put(t, "\",\"channel\":\"");
+        ngx_http_sse_text_escaped(t, &res[i].channel);
+        ngx_http_sse_text_put(t, "\",\"subscribers\":");
+        ngx_http_sse_text_number(t, res[i].subscribers);
+        ngx_http_sse_text_put(t, "}");
+    }
 
-    body.len = p - body.data;
+    if (op->as_array) {
+        ngx_http_sse_text_put(t, "]");
+    }
+}
+
+
+/* a channel's figures (GET), or what DELETE removed */
+
+static ngx_int_t
+ngx_http_sse_info_reply(ngx_http_request_t *r, ngx_http_sse_op_t *op)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_sse_text_build(r->pool, ngx_http_sse_info_json, op, &body)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
 }
 
 
-static ngx_int_t
-ngx_http_sse_delete_reply(ngx_http_request_t *r, ngx_http_sse_info_t *info)
+static void
+ngx_http_sse_info_json(ngx_http_sse_text_t *t, void *data)
 {
-    u_char     *p;
-    ngx_str_t   body;
+    ngx_http_sse_op_t  *op = data;
 
-    body.data = ngx_pnalloc(r->pool,
-                        sizeof("{\"channel\":\"\",\"deleted\":true,"
-                               "\"subscribers\":}") - 1
-                        + ngx_http_sse_json_escape_size(&info->channel)
-                        + NGX_INT_T_LEN);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_http_sse_text_put(t, "{\"channel\":\"");
+    ngx_http_sse_text_escaped(t, &op->info.channel);
+
+    if (op->type == NGX_HTTP_SSE_OP_DELETE) {
+        ngx_http_sse_text_put(t, "\",\"deleted\":true,\"subscribers\":");
+        ngx_http_sse_text_number(t, op->info.subscribers);
+        ngx_http_sse_text_put(t, "}");
+        return;
     }
 
-    p = ngx_cpymem(body.data, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, &info->channel);
-    p = ngx_sprintf(p, "\",\"deleted\":true,\"subscribers\":%ui}",
-                    info->subscribers);
-
-    body.len = p - body.data;
-
-    return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
+    ngx_http_sse_text_put(t, "\",\"subscribers\":");
+    ngx_http_sse_text_number(t, op->info.subscribers);
+    ngx_http_sse_text_put(t, ",\"messages\":");
+    ngx_http_sse_text_number(t, op->info.messages);
+    ngx_http_sse_text_put(t, ",\"last_event_id\":\"");
+    ngx_http_sse_text_number(t, op->info.last_id);
+    ngx_http_sse_text_put(t, "\"}");
 }
 
+
+/* {"error":"<what is wrong>","status":<code>} */
 
 static ngx_int_t
 ngx_http_sse_error_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *what, ngx_str_t *body)
 {
-    u_char  *p;
+    ngx_http_sse_error_t  e;
 
-    body->data = ngx_pnalloc(r->pool,
-                             sizeof("{\"error\":\"\",\"status\":}") - 1
-                             + ngx_http_sse_json_escape_size(what)
-                             + NGX_INT_T_LEN);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
+    e.status = status;
+    e.what = what;
 
-    p = ngx_cpymem(body->data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = ngx_http_sse_json_escape(p, what);
-    p = ngx_sprintf(p, "\",\"status\":%ui}", status);
+    return ngx_http_sse_text_build(r->pool, ngx_http_sse_error_text, &e, body);
+}
 
-    body->len = p - body->data;
 
-    return NGX_OK;
+static void
+ngx_http_sse_error_text(ngx_http_sse_text_t *t, void *data)
+{
+    ngx_http_sse_error_t  *e = data;
+
+    ngx_http_sse_text_put(t, "{\"error\":\"");
+    ngx_http_sse_text_escaped(t, e->what);
+    ngx_http_sse_text_put(t, "\",\"status\":");
+    ngx_http_sse_text_number(t, e->status);
+    ngx_http_sse_text_put(t, "}");
 }
 
 
@@ -387,7 +381,7 @@ ngx_http_sse_error_header_filter(ngx_http_request_t *r)
         case NGX_HTTP_REQUEST_TIME_OUT:
             ngx_str_set(&what, "request timed out");
             break;
-        case 429:
+        case NGX_HTTP_TOO_MANY_REQUESTS:
             ngx_str_set(&what, "too many requests");
             break;
         case NGX_HTTP_SERVICE_UNAVAILABLE:

@@ -174,3 +174,81 @@ ngx_http_sse_json_escape(u_char *p, ngx_str_t *s)
 
     return p;
 }
+
+
+/*
+ * A reply written by one function twice: first only sized (pos NULL),
+ * then written into a buffer of that size, so that no reply counts its
+ * bytes by hand.
+ */
+
+ngx_int_t
+ngx_http_sse_text_build(ngx_pool_t *pool, ngx_http_sse_text_pt write,
+    void *data, ngx_str_t *out)
+{
+    ngx_http_sse_text_t  t;
+
+    t.pos = NULL;
+    t.size = 0;
+
+    write(&t, data);
+
+    out->data = ngx_pnalloc(pool, t.size);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    t.pos = out->data;
+
+    write(&t, data);
+
+    out->len = t.pos - out->data;
+
+    return NGX_OK;
+}
+
+
+/* text as it is */
+
+void
+ngx_http_sse_text_put(ngx_http_sse_text_t *t, const char *text)
+{
+    size_t  len;
+
+    len = ngx_strlen(text);
+
+    if (t->pos == NULL) {
+        t->size += len;
+        return;
+    }
+
+    t->pos = ngx_cpymem(t->pos, text, len);
+}
+
+
+/* a string, escaped as in a JSON string (without the quotes) */
+
+void
+ngx_http_sse_text_escaped(ngx_http_sse_text_t *t, ngx_str_t *s)
+{
+    if (t->pos == NULL) {
+        t->size += ngx_http_sse_json_escape_size(s);
+        return;
+    }
+
+    t->pos = ngx_http_sse_json_escape(t->pos, s);
+}
+
+
+/* a number in decimal */
+
+void
+ngx_http_sse_text_number(ngx_http_sse_text_t *t, uint64_t n)
+{
+    if (t->pos == NULL) {
+        t->size += NGX_INT64_LEN;
+        return;
+    }
+
+    t->pos = ngx_sprintf(t->pos, "%uL", n);
+}

@@ -24,27 +24,20 @@
 /* 9999-12-31T23:59:59Z: exp and nbf beyond it are refused */
 #define NGX_HTTP_SSE_JWT_MAX_TIME   253402300799.0
 
-/* the longest exp an sse_token request may ask for: ten years */
-#define NGX_HTTP_SSE_TOKEN_MAX_TTL  315360000
-
 
 static ngx_int_t ngx_http_sse_b64url_decode(ngx_pool_t *pool, u_char *src,
     size_t len, ngx_str_t *dst);
-static u_char *ngx_http_sse_b64url_encode(u_char *dst, u_char *src,
-    size_t len);
+static ngx_int_t ngx_http_sse_jwt_name_ok(ngx_str_t *name);
+static ngx_int_t ngx_http_sse_jwt_payload(ngx_str_t *user,
+    ngx_str_t *channels, ngx_uint_t nchannels, time_t now, time_t exp,
+    char **text);
 static ngx_int_t ngx_http_sse_hs256(ngx_str_t *secret, u_char *data,
     size_t len, u_char *mac);
 static cJSON *ngx_http_sse_jwt_json(ngx_pool_t *pool, u_char *src, size_t len);
 static ngx_int_t ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload,
     time_t now, ngx_http_sse_jwt_t *jwt, const char **err);
-static ngx_int_t ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body,
-    size_t len, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
-    ngx_str_t *err);
-static ngx_int_t ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body,
-    size_t len, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
-    ngx_str_t *err);
-static ngx_int_t ngx_http_sse_token_control(ngx_pool_t *pool,
-    ngx_str_t *name, const char *prefix, ngx_str_t *err);
+static ngx_int_t ngx_http_sse_jwt_channels(ngx_pool_t *pool, cJSON *item,
+    ngx_http_sse_jwt_t *jwt, const char **err);
 
 
 static int8_t  ngx_http_sse_b64url_value[256] = {
@@ -175,9 +168,8 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
     ngx_http_sse_jwt_t *jwt, const char **err)
 {
     void        *exp, *nbf, *sub, *user_id, *channel;
-    cJSON       *item, *ch;
+    cJSON       *item;
     time_t       t;
-    ngx_uint_t   i, n;
 
     if (!cJSON_IsObject(payload)) {
         *err = "invalid token";
@@ -253,62 +245,52 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
 
     /* which channels: a string, an array, "*" for any; none: any */
 
-    item = channel;
+    return ngx_http_sse_jwt_channels(pool, channel, jwt, err);
+}
+
+
+static ngx_int_t
+ngx_http_sse_jwt_channels(ngx_pool_t *pool, cJSON *item,
+    ngx_http_sse_jwt_t *jwt, const char **err)
+{
+    ngx_int_t     rc;
+    ngx_uint_t    i, n;
+    ngx_array_t  *names;
 
     if (item == NULL) {
         jwt->any_channel = 1;
         return NGX_OK;
     }
 
-    if (cJSON_IsString(item)) {
-        n = 1;
+    n = cJSON_IsArray(item) ? (ngx_uint_t) cJSON_GetArraySize(item) : 1;
 
-    } else if (cJSON_IsArray(item)) {
-        n = cJSON_GetArraySize(item);
-
-        if (n > 1024) {
-            *err = "invalid token";
-            return NGX_DECLINED;
-        }
-
-    } else {
+    if (n > 1024) {
         *err = "invalid token";
         return NGX_DECLINED;
     }
 
-    jwt->channels = ngx_pcalloc(pool, (n ? n : 1) * sizeof(ngx_str_t));
-    if (jwt->channels == NULL) {
+    names = ngx_array_create(pool, n ? n : 1, sizeof(ngx_str_t));
+    if (names == NULL) {
         *err = "out of memory";
         return NGX_ERROR;
     }
 
-    if (cJSON_IsString(item)) {
-        if (ngx_http_sse_json_copy(pool, item, &jwt->channels[0]) != NGX_OK) {
-            *err = "out of memory";
-            return NGX_ERROR;
-        }
+    rc = ngx_http_sse_json_strings(pool, item, names);
 
-    } else {
-        i = 0;
-
-        cJSON_ArrayForEach(ch, item) {
-            if (!cJSON_IsString(ch)) {
-                *err = "invalid token";
-                return NGX_DECLINED;
-            }
-
-            if (ngx_http_sse_json_copy(pool, ch, &jwt->channels[i++])
-                != NGX_OK)
-            {
-                *err = "out of memory";
-                return NGX_ERROR;
-            }
-        }
+    if (rc == NGX_DECLINED) {
+        *err = "invalid token";
+        return NGX_DECLINED;
     }
 
-    jwt->nchannels = n;
+    if (rc != NGX_OK) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
 
-    for (i = 0; i < n; i++) {
+    jwt->channels = names->elts;
+    jwt->nchannels = names->nelts;
+
+    for (i = 0; i < jwt->nchannels; i++) {
         if (jwt->channels[i].len == 1 && jwt->channels[i].data[0] == '*') {
             jwt->any_channel = 1;
         }
@@ -354,29 +336,23 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
     ngx_str_t *channels, ngx_uint_t nchannels, time_t now, time_t exp,
     ngx_str_t *token)
 {
-    char        *text, buf[NGX_HTTP_SSE_MAX_CHANNEL_LEN + 1];
+    char        *text;
     u_char      *p, mac[NGX_HTTP_SSE_SHA256_LEN];
-    cJSON       *payload, *array;
     size_t       len;
+    ngx_int_t    rc;
+    ngx_str_t    src, dst;
     ngx_uint_t   i;
 
     static u_char  header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
-    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
-        || (user->len
-            && ngx_strlchr(user->data, user->data + user->len, '\0')))
-    {
+    if (ngx_http_sse_jwt_name_ok(user) != NGX_OK) {
         return NGX_ERROR;
     }
 
     len = user->len;
 
     for (i = 0; i < nchannels; i++) {
-        if (channels[i].len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
-            || (channels[i].len
-                && ngx_strlchr(channels[i].data,
-                               channels[i].data + channels[i].len, '\0')))
-        {
+        if (ngx_http_sse_jwt_name_ok(&channels[i]) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -388,6 +364,93 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
     if (len > NGX_HTTP_SSE_MAX_TOKEN) {
         return NGX_DECLINED;
     }
+
+    rc = ngx_http_sse_jwt_payload(user, channels, nchannels, now, exp, &text);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = ngx_strlen(text);
+
+    token->data = ngx_pnalloc(pool, ngx_base64_encoded_length(sizeof(header))
+                                    + ngx_base64_encoded_length(len)
+                                    + ngx_base64_encoded_length(
+                                          NGX_HTTP_SSE_SHA256_LEN) + 2);
+    if (token->data == NULL) {
+        cJSON_free(text);
+        return NGX_ERROR;
+    }
+
+    /* header . payload . signature, each base64url without padding */
+
+    src.data = header;
+    src.len = sizeof(header) - 1;
+    dst.data = token->data;
+    ngx_encode_base64url(&dst, &src);
+
+    p = dst.data + dst.len;
+    *p++ = '.';
+
+    src.data = (u_char *) text;
+    src.len = len;
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+
+    cJSON_free(text);
+
+    p = dst.data + dst.len;
+
+    if (ngx_http_sse_hs256(secret, token->data, p - token->data, mac)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *p++ = '.';
+
+    src.data = mac;
+    src.len = NGX_HTTP_SSE_SHA256_LEN;
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+
+    token->len = dst.data + dst.len - token->data;
+
+    if (token->len > NGX_HTTP_SSE_MAX_TOKEN) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a name cJSON can carry whole: 255 bytes at most, no NUL */
+
+static ngx_int_t
+ngx_http_sse_jwt_name_ok(ngx_str_t *name)
+{
+    if (name->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN
+        || (name->len
+            && ngx_strlchr(name->data, name->data + name->len, '\0')))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"sub":U,"userId":U,"channel":C,"iat":now,"exp":exp} as compact text, to
+ * be freed with cJSON_free()
+ */
+
+static ngx_int_t
+ngx_http_sse_jwt_payload(ngx_str_t *user, ngx_str_t *channels,
+    ngx_uint_t nchannels, time_t now, time_t exp, char **text)
+{
+    char        buf[NGX_HTTP_SSE_MAX_CHANNEL_LEN + 1];
+    cJSON      *payload, *array;
+    ngx_uint_t  i;
 
     payload = cJSON_CreateObject();
     if (payload == NULL) {
@@ -435,46 +498,10 @@ ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *user,
         goto failed;
     }
 
-    text = cJSON_PrintUnformatted(payload);
+    *text = cJSON_PrintUnformatted(payload);
     cJSON_Delete(payload);
 
-    if (text == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = ngx_strlen(text);
-
-    token->data = ngx_pnalloc(pool, ngx_base64_encoded_length(sizeof(header))
-                                    + ngx_base64_encoded_length(len)
-                                    + ngx_base64_encoded_length(
-                                          NGX_HTTP_SSE_SHA256_LEN) + 2);
-    if (token->data == NULL) {
-        cJSON_free(text);
-        return NGX_ERROR;
-    }
-
-    p = ngx_http_sse_b64url_encode(token->data, header, sizeof(header) - 1);
-    *p++ = '.';
-    p = ngx_http_sse_b64url_encode(p, (u_char *) text, len);
-
-    cJSON_free(text);
-
-    if (ngx_http_sse_hs256(secret, token->data, p - token->data, mac)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    *p++ = '.';
-    p = ngx_http_sse_b64url_encode(p, mac, NGX_HTTP_SSE_SHA256_LEN);
-
-    token->len = p - token->data;
-
-    if (token->len > NGX_HTTP_SSE_MAX_TOKEN) {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
+    return (*text == NULL) ? NGX_ERROR : NGX_OK;
 
 failed:
 
@@ -562,40 +589,6 @@ ngx_http_sse_b64url_decode(ngx_pool_t *pool, u_char *src, size_t len,
 }
 
 
-static u_char *
-ngx_http_sse_b64url_encode(u_char *dst, u_char *src, size_t len)
-{
-    size_t   i;
-    uint32_t acc;
-
-    static u_char  alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    for (i = 0; i + 2 < len; i += 3) {
-        acc = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8)
-              | src[i + 2];
-        *dst++ = alphabet[(acc >> 18) & 0x3f];
-        *dst++ = alphabet[(acc >> 12) & 0x3f];
-        *dst++ = alphabet[(acc >> 6) & 0x3f];
-        *dst++ = alphabet[acc & 0x3f];
-    }
-
-    if (len - i == 1) {
-        acc = (uint32_t) src[i] << 16;
-        *dst++ = alphabet[(acc >> 18) & 0x3f];
-        *dst++ = alphabet[(acc >> 12) & 0x3f];
-
-    } else if (len - i == 2) {
-        acc = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8);
-        *dst++ = alphabet[(acc >> 18) & 0x3f];
-        *dst++ = alphabet[(acc >> 12) & 0x3f];
-        *dst++ = alphabet[(acc >> 6) & 0x3f];
-    }
-
-    return dst;
-}
-
-
 static ngx_int_t
 ngx_http_sse_hs256(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
 {
@@ -649,379 +642,4 @@ ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest)
     }
 
     return match;
-}
-
-
-/*
- * A request to sse_token: JSON {"userId":"alex","channel":"chat" or [...],
- * "exp":86400} or the same form fields (channel may repeat or hold a
- * comma-separated list).  exp: seconds from now, default a day.  channel
- * is required ("*" for every channel).  Whatever a subscriber would not
- * take is refused here, with the reason (for a 400).
- */
-
-ngx_int_t
-ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body, size_t len,
-    ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels, time_t *ttl,
-    ngx_str_t *err)
-{
-    ngx_int_t   rc;
-    ngx_str_t  *c;
-    ngx_uint_t  i;
-
-    ngx_str_null(user);
-    *ttl = 86400;
-
-    rc = json ? ngx_http_sse_token_json(pool, body, len, user, channels, ttl,
-                                        err)
-              : ngx_http_sse_token_form(pool, body, len, user, channels, ttl,
-                                        err);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (channels->nelts == 0) {
-        ngx_str_set(err, "\"channel\" is missing: name the channels the "
-                    "token allows (\"*\" for every channel)");
-        return NGX_ERROR;
-    }
-
-    if (user->len > NGX_HTTP_SSE_MAX_CHANNEL_LEN) {
-        ngx_str_set(err, "\"userId\" is longer than 255 bytes");
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_sse_token_control(pool, user,
-                                   "\"userId\" must not contain control "
-                                   "characters", err)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    c = channels->elts;
-
-    for (i = 0; i < channels->nelts; i++) {
-
-        if (c[i].len == 1 && c[i].data[0] == '*') {
-            continue;
-        }
-
-        if (ngx_http_sse_token_control(pool, &c[i], "invalid channel name",
-                                       err)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_sse_channel_valid(&c[i]) != NGX_OK) {
-            ngx_str_set(err, "invalid channel name: it must be 1 to 255 "
-                        "bytes without control characters, commas or "
-                        "white space");
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_sse_token_json(ngx_pool_t *pool, u_char *body, size_t len,
-    ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
-{
-    void        *member;
-    cJSON       *root, *item, *ch;
-    ngx_int_t    rc;
-    ngx_str_t   *c;
-    const char  *what;
-
-    if (len == 0) {
-        ngx_str_set(err, "empty body");
-        return NGX_ERROR;
-    }
-
-    root = ngx_http_sse_json_parse(pool, body, len, err);
-    if (root == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = NGX_ERROR;
-    what = NULL;
-
-    if (!cJSON_IsObject(root)) {
-        what = "body is not a JSON object";
-        goto done;
-    }
-
-    /* userId, or its alias sub (not both) */
-
-    if (ngx_http_sse_json_member(pool, root, "userId", "sub", &member, &what)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    item = member;
-
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsString(item)) {
-            what = "\"userId\" must be a string";
-            goto done;
-        }
-
-        if (ngx_http_sse_json_copy(pool, item, user) != NGX_OK) {
-            what = "out of memory";
-            goto done;
-        }
-    }
-
-    /* channel: a string or an array of strings; null is missing */
-
-    if (ngx_http_sse_json_member(pool, root, "channel", NULL, &member, &what)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    item = member;
-
-    if (cJSON_IsString(item)) {
-        c = ngx_array_push(channels);
-        if (c == NULL || ngx_http_sse_json_copy(pool, item, c) != NGX_OK) {
-            what = "out of memory";
-            goto done;
-        }
-
-    } else if (cJSON_IsArray(item)) {
-
-        if (cJSON_GetArraySize(item) == 0) {
-            what = "\"channel\" is an empty array";
-            goto done;
-        }
-
-        cJSON_ArrayForEach(ch, item) {
-            if (!cJSON_IsString(ch)) {
-                what = "\"channel\" must be a string or an array of strings";
-                goto done;
-            }
-
-            c = ngx_array_push(channels);
-            if (c == NULL || ngx_http_sse_json_copy(pool, ch, c) != NGX_OK) {
-                what = "out of memory";
-                goto done;
-            }
-        }
-
-    } else if (item && !cJSON_IsNull(item)) {
-        what = "\"channel\" must be a string or an array of strings";
-        goto done;
-    }
-
-    /* exp: whole seconds, bounded before any conversion */
-
-    if (ngx_http_sse_json_member(pool, root, "exp", NULL, &member, &what)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    item = member;
-
-    if (item && !cJSON_IsNull(item)
-        && ngx_http_sse_json_time(item, 1, NGX_HTTP_SSE_TOKEN_MAX_TTL, 1, ttl)
-           != NGX_OK)
-    {
-        what = "\"exp\" must be whole seconds from now, 1 to 315360000";
-        goto done;
-    }
-
-    rc = NGX_OK;
-
-done:
-
-    cJSON_Delete(root);
-
-    if (rc != NGX_OK) {
-        err->data = (u_char *) what;
-        err->len = ngx_strlen(what);
-    }
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body, size_t len,
-    ngx_str_t *user, ngx_array_t *channels, time_t *ttl, ngx_str_t *err)
-{
-    u_char      *p, *end, *amp, *eq;
-    ngx_int_t    n;
-    ngx_str_t    key, value;
-    ngx_uint_t   has_user, has_exp;
-
-    has_user = 0;
-    has_exp = 0;
-
-    p = body;
-    end = body + len;
-
-    while (p < end) {
-        amp = ngx_strlchr(p, end, '&');
-        if (amp == NULL) {
-            amp = end;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-
-        key.data = p;
-        key.len = (eq ? eq : amp) - p;
-        p = amp + 1;
-
-        if (eq == NULL) {
-            continue;
-        }
-
-        value.data = ngx_pnalloc(pool, amp - eq);
-        if (value.data == NULL) {
-            ngx_str_set(err, "out of memory");
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_sse_form_decode(eq + 1, amp - eq - 1, &value)
-            != NGX_OK)
-        {
-            ngx_str_set(err, "bad %-escape in a field");
-            return NGX_ERROR;
-        }
-
-        if ((key.len == 6 && ngx_strncmp(key.data, "userId", 6) == 0)
-            || (key.len == 3 && ngx_strncmp(key.data, "sub", 3) == 0))
-        {
-            if (has_user++) {
-                ngx_str_set(err, "\"userId\" (or its alias \"sub\") appears "
-                            "more than once");
-                return NGX_ERROR;
-            }
-
-            *user = value;
-
-        } else if (key.len == 7 && ngx_strncmp(key.data, "channel", 7) == 0) {
-
-            /* named first: the list below would only say "invalid" */
-
-            if (ngx_http_sse_token_control(pool, &value,
-                                           "invalid channel name", err)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            if (value.len == 0) {
-                ngx_str_set(err, "invalid channel name: it is empty");
-                return NGX_ERROR;
-            }
-
-            /* "a,b" or "*": a valid list either way */
-
-            if (ngx_http_sse_split_channels(&value, channels, err)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-        } else if (key.len == 3 && ngx_strncmp(key.data, "exp", 3) == 0) {
-
-            if (has_exp++) {
-                ngx_str_set(err, "\"exp\" appears more than once");
-                return NGX_ERROR;
-            }
-
-            n = ngx_atotm(value.data, value.len);
-
-            if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_SSE_TOKEN_MAX_TTL) {
-                ngx_str_set(err, "\"exp\" must be whole seconds from "
-                            "now, 1 to 315360000");
-                return NGX_ERROR;
-            }
-
-            *ttl = (time_t) n;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A name holding a control character (a NUL above all: it would cut the
- * name short in the token) is refused, and the message names it.
- */
-
-static ngx_int_t
-ngx_http_sse_token_control(ngx_pool_t *pool, ngx_str_t *name,
-    const char *prefix, ngx_str_t *err)
-{
-    u_char      *p, *end;
-    size_t       len;
-    const char  *what;
-
-    if (name->len == 0) {
-        return NGX_OK;
-    }
-
-    end = name->data + name->len;
-
-    for (p = name->data; p < end; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            break;
-        }
-    }
-
-    if (p == end) {
-        return NGX_OK;
-    }
-
-    switch (*p) {
-
-    case '\0':
-        what = "a NUL character";
-        break;
-
-    case '\t':
-        what = "a tab";
-        break;
-
-    case LF:
-        what = "a line feed";
-        break;
-
-    case CR:
-        what = "a carriage return";
-        break;
-
-    case 0x7f:
-        what = "a DEL character";
-        break;
-
-    default:
-        what = "a control character";
-    }
-
-    len = ngx_strlen(prefix) + ngx_strlen(what)
-          + sizeof(": it holds  (U+0000) at byte ") + NGX_SIZE_T_LEN;
-
-    err->data = ngx_pnalloc(pool, len);
-    if (err->data == NULL) {
-        ngx_str_set(err, "a name holds a control character");
-        return NGX_ERROR;
-    }
-
-    err->len = ngx_snprintf(err->data, len, "%s: it holds %s (U+%04Xd) at "
-                            "byte %uz", prefix, what, (int) *p,
-                            (size_t) (p - name->data))
-               - err->data;
-
-    return NGX_ERROR;
 }

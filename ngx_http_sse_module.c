@@ -26,6 +26,10 @@ static void *ngx_http_sse_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_sse_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_sse_conf_value(ngx_conf_t *cf, char *text,
+    ngx_http_complex_value_t **cv);
+static char *ngx_http_sse_conf_zone(ngx_conf_t *cf,
+    ngx_http_sse_main_conf_t *smcf, ngx_http_sse_loc_conf_t *conf);
 static char *ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -554,11 +558,7 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_sse_loc_conf_t *prev = parent;
     ngx_http_sse_loc_conf_t *conf = child;
 
-    ngx_str_t                          v;
-    ngx_uint_t                         i;
-    ngx_http_sse_zone_t              **zones;
-    ngx_http_sse_main_conf_t          *smcf;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_http_sse_main_conf_t  *smcf;
 
     ngx_conf_merge_ptr_value(conf->channel, prev->channel, NULL);
     ngx_conf_merge_ptr_value(conf->event, prev->event, NULL);
@@ -603,82 +603,77 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sse_module);
 
-    if (conf->jwt_secret.len && smcf->arg_token == NULL) {
-        /* where tokens come from by default, compiled once */
+    /* where tokens come from by default, compiled once */
 
-        smcf->arg_token = ngx_pcalloc(cf->pool,
-                                      sizeof(ngx_http_complex_value_t));
-        smcf->cookie_token = ngx_pcalloc(cf->pool,
-                                         sizeof(ngx_http_complex_value_t));
-        if (smcf->arg_token == NULL || smcf->cookie_token == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-        ccv.cf = cf;
-        ngx_str_set(&v, "$arg_token");
-        ccv.value = &v;
-        ccv.complex_value = smcf->arg_token;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-        ccv.cf = cf;
-        ngx_str_set(&v, "$cookie_sse_token");
-        ccv.value = &v;
-        ccv.complex_value = smcf->cookie_token;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (conf->jwt_secret.len && smcf->arg_token == NULL
+        && (ngx_http_sse_conf_value(cf, "$arg_token", &smcf->arg_token)
+            != NGX_OK
+            || ngx_http_sse_conf_value(cf, "$cookie_sse_token",
+                                       &smcf->cookie_token)
+               != NGX_OK))
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->role == 0 || conf->role == NGX_HTTP_SSE_ROLE_TOKEN) {
         return NGX_CONF_OK;
     }
 
-    if (conf->channel == NULL) {
-        conf->channel = ngx_pcalloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
-        if (conf->channel == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-        ccv.cf = cf;
-        ngx_str_set(&v, "$arg_channel");
-        ccv.value = &v;
-        ccv.complex_value = conf->channel;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->event == NULL) {
-        conf->event = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (conf->event == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-        ccv.cf = cf;
-        ngx_str_set(&v, "$arg_event");
-        ccv.value = &v;
-        ccv.complex_value = conf->event;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if ((conf->channel == NULL
+         && ngx_http_sse_conf_value(cf, "$arg_channel", &conf->channel)
+            != NGX_OK)
+        || (conf->event == NULL
+            && ngx_http_sse_conf_value(cf, "$arg_event", &conf->event)
+               != NGX_OK))
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->zone) {
         return NGX_CONF_OK;
     }
 
-    /* zones are known once the whole http block is read */
+    return ngx_http_sse_conf_zone(cf, smcf, conf);
+}
+
+
+/* a complex value compiled from a fixed text, such as "$arg_channel" */
+
+static ngx_int_t
+ngx_http_sse_conf_value(ngx_conf_t *cf, char *text,
+    ngx_http_complex_value_t **cv)
+{
+    ngx_str_t                          v;
+    ngx_http_compile_complex_value_t   ccv;
+
+    *cv = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (*cv == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = (u_char *) text;
+    v.len = ngx_strlen(text);
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &v;
+    ccv.complex_value = *cv;
+
+    return ngx_http_compile_complex_value(&ccv);
+}
+
+
+/*
+ * The zone of a location: the one named by zone=, or the only one
+ * declared.  Zones are known once the whole http block is read.
+ */
+
+static char *
+ngx_http_sse_conf_zone(ngx_conf_t *cf, ngx_http_sse_main_conf_t *smcf,
+    ngx_http_sse_loc_conf_t *conf)
+{
+    ngx_uint_t             i;
+    ngx_http_sse_zone_t  **zones;
 
     zones = smcf->zones.elts;
 

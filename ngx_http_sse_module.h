@@ -201,6 +201,15 @@ typedef struct {
 } ngx_http_sse_loc_conf_t;
 
 
+/* a reply's text, sized then written: ngx_http_sse_text_build() */
+typedef struct {
+    u_char                     *pos;         /* NULL: sizing */
+    size_t                      size;
+} ngx_http_sse_text_t;
+
+typedef void (*ngx_http_sse_text_pt)(ngx_http_sse_text_t *t, void *data);
+
+
 /* what a verified subscriber token says */
 typedef struct {
     ngx_str_t                   user;
@@ -393,9 +402,10 @@ void ngx_http_sse_stream_exit(void);
 /* the publisher location: ngx_http_sse_publisher.c */
 ngx_int_t ngx_http_sse_publish_handler(ngx_http_request_t *r);
 
-/* publishers: ngx_http_sse_publish.c (no request objects: fuzzable) */
+/* bodies: ngx_http_sse_parse.c (no request objects: fuzzable) */
 ngx_int_t ngx_http_sse_parse_json(ngx_pool_t *pool, u_char *body, size_t len,
-    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_str_t *err);
+    ngx_str_t *default_channel, ngx_array_t *msgs, ngx_uint_t *as_array,
+    ngx_str_t *err);
 ngx_int_t ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_str_t *default_channel, ngx_array_t *msgs,
     ngx_str_t *err);
@@ -408,11 +418,17 @@ ngx_int_t ngx_http_sse_json_member(ngx_pool_t *pool, void *object,
     const char *name, const char *alias, void **member, const char **err);
 ngx_int_t ngx_http_sse_json_time(void *item, double min, double max,
     ngx_uint_t whole, time_t *t);
+ngx_int_t ngx_http_sse_json_strings(ngx_pool_t *pool, void *item,
+    ngx_array_t *names);
+u_char *ngx_http_sse_parse_id(u_char *p, u_char *end, uint64_t *id);
 ngx_int_t ngx_http_sse_check_message(ngx_http_sse_pmsg_t *m,
     size_t max_size, ngx_str_t *err);
 ngx_int_t ngx_http_sse_channel_valid(ngx_str_t *name);
 ngx_int_t ngx_http_sse_split_channels(ngx_str_t *value, ngx_array_t *names,
     ngx_str_t *err);
+ngx_int_t ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels,
+    time_t *ttl, ngx_str_t *err);
 
 /* tokens and keys: ngx_http_sse_jwt.c (no request objects) */
 ngx_int_t ngx_http_sse_jwt_verify(ngx_pool_t *pool, ngx_str_t *token,
@@ -424,12 +440,10 @@ ngx_int_t ngx_http_sse_jwt_sign(ngx_pool_t *pool, ngx_str_t *secret,
     time_t exp, ngx_str_t *token);
 ngx_int_t ngx_http_sse_key_digest(u_char *key, size_t len, u_char *digest);
 ngx_uint_t ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest);
-ngx_int_t ngx_http_sse_parse_token_request(ngx_pool_t *pool, u_char *body,
-    size_t len, ngx_uint_t json, ngx_str_t *user, ngx_array_t *channels,
-    time_t *ttl, ngx_str_t *err);
 
 /* access: ngx_http_sse_auth.c */
 ngx_int_t ngx_http_sse_auth_api_key(ngx_http_request_t *r);
+ngx_int_t ngx_http_sse_auth_require_key(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_subscriber(ngx_http_request_t *r,
     ngx_array_t *names, ngx_str_t *user, time_t *exp, const char **err);
 ngx_int_t ngx_http_sse_token_handler(ngx_http_request_t *r);
@@ -455,6 +469,11 @@ u_char *ngx_http_sse_frame_write(u_char *p, uint64_t id, ngx_str_t *event,
     ngx_str_t *data);
 size_t ngx_http_sse_json_escape_size(ngx_str_t *s);
 u_char *ngx_http_sse_json_escape(u_char *p, ngx_str_t *s);
+ngx_int_t ngx_http_sse_text_build(ngx_pool_t *pool,
+    ngx_http_sse_text_pt write, void *data, ngx_str_t *out);
+void ngx_http_sse_text_put(ngx_http_sse_text_t *t, const char *text);
+void ngx_http_sse_text_escaped(ngx_http_sse_text_t *t, ngx_str_t *s);
+void ngx_http_sse_text_number(ngx_http_sse_text_t *t, uint64_t n);
 
 /* JSON replies: ngx_http_sse_error.c */
 ngx_int_t ngx_http_sse_error_filter_init(ngx_conf_t *cf);

@@ -13,6 +13,10 @@
 static ngx_uint_t ngx_http_sse_publish_method(ngx_http_request_t *r);
 static void ngx_http_sse_publish_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_publish(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sse_raw_message(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_str_t *channel, ngx_array_t *msgs);
+static ngx_int_t ngx_http_sse_publish_messages(ngx_http_request_t *r,
+    ngx_array_t *msgs, ngx_uint_t as_array);
 static ngx_int_t ngx_http_sse_channel_op(ngx_http_request_t *r,
     ngx_uint_t type);
 static ngx_int_t ngx_http_sse_store_run(ngx_http_request_t *r,
@@ -30,13 +34,8 @@ ngx_http_sse_publish_handler(ngx_http_request_t *r)
     ngx_int_t   rc;
     ngx_uint_t  method;
 
-    rc = ngx_http_sse_auth_api_key(r);
-
-    if (rc == NGX_HTTP_UNAUTHORIZED) {
-        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
-    }
-
-    if (rc != NGX_OK) {
+    rc = ngx_http_sse_auth_require_key(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -133,16 +132,10 @@ ngx_http_sse_publish_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_sse_publish(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 body, channel, err;
-    ngx_uint_t                i, n, as_array;
-    ngx_array_t               msgs;
-    ngx_http_sse_op_t        *op;
-    ngx_http_sse_pmsg_t      *m;
-    ngx_http_sse_presult_t   *res;
-    ngx_http_sse_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    ngx_int_t    rc;
+    ngx_str_t    body, channel, err;
+    ngx_uint_t   as_array;
+    ngx_array_t  msgs;
 
     if (ngx_http_sse_request_body(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -187,20 +180,7 @@ ngx_http_sse_publish(ngx_http_request_t *r)
                                      sizeof("application/json") - 1))
     {
         rc = ngx_http_sse_parse_json(r->pool, body.data, body.len, &channel,
-                                     &msgs, &err);
-        as_array = (body.len && body.data[0] == '[');
-
-        if (!as_array) {
-            /* leading white space before the array */
-            for (i = 0; i < body.len; i++) {
-                if (body.data[i] != ' ' && body.data[i] != '\t'
-                    && body.data[i] != CR && body.data[i] != LF)
-                {
-                    as_array = (body.data[i] == '[');
-                    break;
-                }
-            }
-        }
+                                     &msgs, &as_array, &err);
 
     } else if (ngx_http_sse_content_type_is(r,
                    "application/x-www-form-urlencoded",
@@ -210,38 +190,72 @@ ngx_http_sse_publish(ngx_http_request_t *r)
                                      &msgs, &err);
 
     } else {
-        m = ngx_array_push(&msgs);
-        if (m == NULL) {
+        rc = ngx_http_sse_raw_message(r, &body, &channel, &msgs);
+
+        if (rc != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
-
-        m->channels = ngx_palloc(r->pool, sizeof(ngx_str_t));
-        if (m->channels == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        m->channels[0] = channel;
-        m->nchannels = 1;
-        m->data = body;
-
-        if (ngx_http_sse_complex_value(r, slcf->event, &m->event) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = NGX_OK;
     }
 
     if (rc != NGX_OK) {
         return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST, "%V", &err);
     }
 
-    m = msgs.elts;
+    return ngx_http_sse_publish_messages(r, &msgs, as_array);
+}
+
+
+/* a body of any other type: the data of one message, as it is */
+
+static ngx_int_t
+ngx_http_sse_raw_message(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_str_t *channel, ngx_array_t *msgs)
+{
+    ngx_http_sse_pmsg_t      *m;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    m = ngx_array_push(msgs);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
+
+    m->channels = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (m->channels == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->channels[0] = *channel;
+    m->nchannels = 1;
+    m->data = *body;
+
+    return ngx_http_sse_complex_value(r, slcf->event, &m->event);
+}
+
+
+/* the messages checked, then published through the store */
+
+static ngx_int_t
+ngx_http_sse_publish_messages(ngx_http_request_t *r, ngx_array_t *msgs,
+    ngx_uint_t as_array)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 err;
+    ngx_uint_t                i, n;
+    ngx_http_sse_op_t        *op;
+    ngx_http_sse_pmsg_t      *m;
+    ngx_http_sse_presult_t   *res;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    m = msgs->elts;
     n = 0;
 
-    for (i = 0; i < msgs.nelts; i++) {
+    for (i = 0; i < msgs->nelts; i++) {
         rc = ngx_http_sse_check_message(&m[i], slcf->max_message_size, &err);
 
         if (rc != NGX_OK) {
@@ -269,7 +283,7 @@ ngx_http_sse_publish(ngx_http_request_t *r)
     op->type = NGX_HTTP_SSE_OP_PUBLISH;
     op->zone = slcf->zone;
     op->msgs = m;
-    op->nmsgs = msgs.nelts;
+    op->nmsgs = msgs->nelts;
     op->res = res;
     op->nres = n;
 

@@ -1508,17 +1508,10 @@ ngx_http_sse_redis_notified(redisAsyncContext *ac, void *data,
 static uint64_t
 ngx_http_sse_redis_id(char *s, size_t len)
 {
-    size_t    i;
     uint64_t  id;
 
-    id = 0;
-
-    for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-        if (id > (NGX_MAX_UINT32_VALUE * (uint64_t) 1000000)) {
-            return 0;
-        }
-
-        id = id * 10 + (s[i] - '0');
+    if (ngx_http_sse_parse_id((u_char *) s, (u_char *) s + len, &id) == NULL) {
+        return 0;
     }
 
     return id;

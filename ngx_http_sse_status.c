@@ -10,28 +10,60 @@
 
 
 typedef struct {
-    ngx_uint_t                  channels;
-    ngx_uint_t                  subscribers;
-    ngx_uint_t                  messages;
-    ngx_uint_t                  workers;
-    ngx_atomic_uint_t           published;
-    ngx_atomic_uint_t           delivered;
-    size_t                      size;
-    size_t                      used;
+    uint64_t                    channels;
+    uint64_t                    subscribers;
+    uint64_t                    messages;
+    uint64_t                    published;
+    uint64_t                    delivered;
+    uint64_t                    size;
+    uint64_t                    used;
+    uint64_t                    workers;
+    ngx_str_t                  *zone;
 } ngx_http_sse_figures_t;
+
+
+typedef struct {
+    const char                 *name;
+    const char                 *help;
+    ngx_uint_t                  counter;
+    size_t                      offset;
+} ngx_http_sse_metric_t;
 
 
 static void ngx_http_sse_status_read(ngx_http_sse_zone_t *zone,
     ngx_http_sse_figures_t *f);
 static ngx_uint_t ngx_http_sse_status_wants_text(ngx_http_request_t *r);
+static void ngx_http_sse_status_json(ngx_http_sse_text_t *t, void *data);
+static void ngx_http_sse_status_prometheus(ngx_http_sse_text_t *t,
+    void *data);
+
+
+static ngx_http_sse_metric_t  ngx_http_sse_metrics[] = {
+    { "sse_channels", "Channels in the zone.", 0,
+      offsetof(ngx_http_sse_figures_t, channels) },
+    { "sse_subscribers", "Subscribers connected, across all workers.", 0,
+      offsetof(ngx_http_sse_figures_t, subscribers) },
+    { "sse_messages", "Messages kept in the channels' history.", 0,
+      offsetof(ngx_http_sse_figures_t, messages) },
+    { "sse_published_total", "Messages published.", 1,
+      offsetof(ngx_http_sse_figures_t, published) },
+    { "sse_delivered_total", "Events delivered to subscribers.", 1,
+      offsetof(ngx_http_sse_figures_t, delivered) },
+    { "sse_shm_size_bytes", "Size of the shared memory zone.", 0,
+      offsetof(ngx_http_sse_figures_t, size) },
+    { "sse_shm_used_bytes", "Shared memory in use.", 0,
+      offsetof(ngx_http_sse_figures_t, used) },
+    { "sse_workers", "Worker processes attached to the zone.", 0,
+      offsetof(ngx_http_sse_figures_t, workers) },
+    { NULL, NULL, 0, 0 }
+};
 
 
 ngx_int_t
 ngx_http_sse_status_handler(ngx_http_request_t *r)
 {
-    u_char                   *p;
     ngx_int_t                 rc;
-    ngx_str_t                 body, name;
+    ngx_str_t                 body;
     ngx_http_sse_figures_t    f;
     ngx_str_t                 type = ngx_string("text/plain; version=0.0.4");
     ngx_http_sse_loc_conf_t  *slcf;
@@ -42,13 +74,8 @@ ngx_http_sse_status_handler(ngx_http_request_t *r)
                                        "with GET");
     }
 
-    rc = ngx_http_sse_auth_api_key(r);
-
-    if (rc == NGX_HTTP_UNAUTHORIZED) {
-        return ngx_http_sse_send_error(r, rc, "missing or wrong API key");
-    }
-
-    if (rc != NGX_OK) {
+    rc = ngx_http_sse_auth_require_key(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -61,66 +88,90 @@ ngx_http_sse_status_handler(ngx_http_request_t *r)
 
     ngx_http_sse_status_read(slcf->zone, &f);
 
-    name = slcf->zone->name;
+    f.zone = &slcf->zone->name;
 
     if (!ngx_http_sse_status_wants_text(r)) {
-        body.data = ngx_pnalloc(r->pool, 256 + name.len + 8 * NGX_INT64_LEN);
-        if (body.data == NULL) {
+        if (ngx_http_sse_text_build(r->pool, ngx_http_sse_status_json, &f,
+                                    &body)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        p = ngx_sprintf(body.data,
-                        "{\"zone\":\"%V\",\"channels\":%ui,"
-                        "\"subscribers\":%ui,\"messages\":%ui,"
-                        "\"published\":%uA,\"delivered\":%uA,"
-                        "\"shm\":{\"size\":%uz,\"used\":%uz},"
-                        "\"workers\":%ui}",
-                        &name, f.channels, f.subscribers, f.messages,
-                        f.published, f.delivered, f.size, f.used,
-                        f.workers);
-
-        body.len = p - body.data;
 
         return ngx_http_sse_send_json(r, NGX_HTTP_OK, &body);
     }
 
-    body.data = ngx_pnalloc(r->pool, 2048 + 8 * (name.len + NGX_INT64_LEN));
-    if (body.data == NULL) {
+    if (ngx_http_sse_text_build(r->pool, ngx_http_sse_status_prometheus, &f,
+                                &body)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(body.data,
-        "# HELP sse_channels Channels in the zone.\n"
-        "# TYPE sse_channels gauge\n"
-        "sse_channels{zone=\"%V\"} %ui\n"
-        "# HELP sse_subscribers Subscribers connected, across all workers.\n"
-        "# TYPE sse_subscribers gauge\n"
-        "sse_subscribers{zone=\"%V\"} %ui\n"
-        "# HELP sse_messages Messages kept in the channels' history.\n"
-        "# TYPE sse_messages gauge\n"
-        "sse_messages{zone=\"%V\"} %ui\n"
-        "# HELP sse_published_total Messages published.\n"
-        "# TYPE sse_published_total counter\n"
-        "sse_published_total{zone=\"%V\"} %uA\n"
-        "# HELP sse_delivered_total Events delivered to subscribers.\n"
-        "# TYPE sse_delivered_total counter\n"
-        "sse_delivered_total{zone=\"%V\"} %uA\n"
-        "# HELP sse_shm_size_bytes Size of the shared memory zone.\n"
-        "# TYPE sse_shm_size_bytes gauge\n"
-        "sse_shm_size_bytes{zone=\"%V\"} %uz\n"
-        "# HELP sse_shm_used_bytes Shared memory in use.\n"
-        "# TYPE sse_shm_used_bytes gauge\n"
-        "sse_shm_used_bytes{zone=\"%V\"} %uz\n"
-        "# HELP sse_workers Worker processes attached to the zone.\n"
-        "# TYPE sse_workers gauge\n"
-        "sse_workers{zone=\"%V\"} %ui\n",
-        &name, f.channels, &name, f.subscribers, &name, f.messages,
-        &name, f.published, &name, f.delivered, &name, f.size,
-        &name, f.used, &name, f.workers);
-
-    body.len = p - body.data;
-
     return ngx_http_sse_send_body(r, NGX_HTTP_OK, &type, &body);
+}
+
+
+static void
+ngx_http_sse_status_json(ngx_http_sse_text_t *t, void *data)
+{
+    ngx_http_sse_figures_t  *f = data;
+
+    ngx_http_sse_text_put(t, "{\"zone\":\"");
+    ngx_http_sse_text_escaped(t, f->zone);
+    ngx_http_sse_text_put(t, "\",\"channels\":");
+    ngx_http_sse_text_number(t, f->channels);
+    ngx_http_sse_text_put(t, ",\"subscribers\":");
+    ngx_http_sse_text_number(t, f->subscribers);
+    ngx_http_sse_text_put(t, ",\"messages\":");
+    ngx_http_sse_text_number(t, f->messages);
+    ngx_http_sse_text_put(t, ",\"published\":");
+    ngx_http_sse_text_number(t, f->published);
+    ngx_http_sse_text_put(t, ",\"delivered\":");
+    ngx_http_sse_text_number(t, f->delivered);
+    ngx_http_sse_text_put(t, ",\"shm\":{\"size\":");
+    ngx_http_sse_text_number(t, f->size);
+    ngx_http_sse_text_put(t, ",\"used\":");
+    ngx_http_sse_text_number(t, f->used);
+    ngx_http_sse_text_put(t, "},\"workers\":");
+    ngx_http_sse_text_number(t, f->workers);
+    ngx_http_sse_text_put(t, "}");
+}
+
+
+/*
+ * The Prometheus text format: per metric its help, its type and one sample
+ * labelled with the zone (its name escaped as label values are: \\, \"
+ * and \n, as in JSON).
+ */
+
+static void
+ngx_http_sse_status_prometheus(ngx_http_sse_text_t *t, void *data)
+{
+    ngx_http_sse_figures_t  *f = data;
+
+    uint64_t                 value;
+    ngx_uint_t               i;
+    ngx_http_sse_metric_t   *m;
+
+    for (i = 0; ngx_http_sse_metrics[i].name; i++) {
+        m = &ngx_http_sse_metrics[i];
+        value = *(uint64_t *) ((u_char *) f + m->offset);
+
+        ngx_http_sse_text_put(t, "# HELP ");
+        ngx_http_sse_text_put(t, m->name);
+        ngx_http_sse_text_put(t, " ");
+        ngx_http_sse_text_put(t, m->help);
+        ngx_http_sse_text_put(t, "\n# TYPE ");
+        ngx_http_sse_text_put(t, m->name);
+        ngx_http_sse_text_put(t, m->counter ? " counter\n" : " gauge\n");
+        ngx_http_sse_text_put(t, m->name);
+        ngx_http_sse_text_put(t, "{zone=\"");
+        ngx_http_sse_text_escaped(t, f->zone);
+        ngx_http_sse_text_put(t, "\"} ");
+        ngx_http_sse_text_number(t, value);
+        ngx_http_sse_text_put(t, "\n");
+    }
 }
 
 

@@ -253,7 +253,8 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_sse_send_error(r, 507, "sse_zone \"%V\" is full",
+        return ngx_http_sse_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                       "sse_zone \"%V\" is full",
                                        &zone->name);
     }
 
@@ -372,7 +373,7 @@ static ngx_int_t
 ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
 {
     u_char                   *p;
-    uint64_t                  id, d;
+    uint64_t                  id;
     ngx_str_t                 value;
     ngx_http_sse_ctx_t       *ctx;
     ngx_http_sse_loc_conf_t  *slcf;
@@ -393,24 +394,10 @@ ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
         return NGX_OK;
     }
 
-    id = 0;
+    p = ngx_http_sse_parse_id(value.data, value.data + value.len, &id);
 
-    for (p = value.data; p < value.data + value.len; p++) {
-        if (*p < '0' || *p > '9') {
-            return NGX_DECLINED;
-        }
-
-        d = *p - '0';
-
-        /* up to 18446744073709551615, the largest 64-bit id */
-
-        if (id > ((uint64_t) -1) / 10
-            || (id == ((uint64_t) -1) / 10 && d > ((uint64_t) -1) % 10))
-        {
-            return NGX_DECLINED;
-        }
-
-        id = id * 10 + d;
+    if (p != value.data + value.len) {
+        return NGX_DECLINED;
     }
 
     since->resume = 1;

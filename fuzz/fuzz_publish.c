@@ -309,7 +309,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON                *root, *obj;
     ngx_str_t             err, channel, value;
     ngx_int_t             rc;
-    ngx_uint_t            i, kind;
+    ngx_uint_t            i, kind, as_array;
     ngx_pool_t           *pool;
     ngx_array_t           msgs, names;
     ngx_http_sse_pmsg_t  *m;
@@ -341,7 +341,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 0:
     case 1:
         rc = (kind == 0)
-             ? ngx_http_sse_parse_json(pool, body, len, &channel, &msgs, &err)
+             ? ngx_http_sse_parse_json(pool, body, len, &channel, &msgs,
+                                       &as_array, &err)
              : ngx_http_sse_parse_form(pool, body, len, &channel, &msgs,
                                        &err);
 
@@ -354,6 +355,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (kind == 0) {
             root = fuzz_one_value(body, len);
+
+            fuzz_check(as_array == (cJSON_IsArray(root) ? 1 : 0));
 
             if (cJSON_IsArray(root)) {
                 fuzz_check((ngx_uint_t) cJSON_GetArraySize(root)

@@ -41,7 +41,7 @@ mkdir -p "$out/bin"
 for t in publish jwt frame; do
     clang $cflags -fsanitize=fuzzer -Wall -Wextra -Werror -Wno-unused-function $incs \
         -o "$out/bin/fuzz_$t" "$top/fuzz/fuzz_$t.c" "$top/fuzz/stubs.c" \
-        "$top/ngx_http_sse_publish.c" "$top/ngx_http_sse_format.c" \
+        "$top/ngx_http_sse_parse.c" "$top/ngx_http_sse_format.c" \
         "$top/ngx_http_sse_jwt.c" $objs -lcjson -lcrypto
 done
 

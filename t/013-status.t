@@ -123,3 +123,20 @@ location /status { sse_status zone=b; }
 --- request
 GET /status
 --- response_body_like: ^\{"zone":"b","channels":0,"subscribers":0,"messages":0,"published":0,"delivered":0,"shm":\{"size":2097152,"used":\d+\},"workers":1\}$
+
+
+
+=== TEST 7: a zone name is escaped, in the JSON and in the Prometheus label
+--- http_config
+sse_zone "zone=q\"z\\w:1m";
+--- config
+location /status { sse_status; }
+--- test
+require JSON::PP;
+my $r = http('GET', '/status');
+is($r->{status}, 200, 'status');
+my $json = eval { JSON::PP::decode_json($r->{body}) };
+ok($json, 'the reply is JSON') or diag($r->{body});
+is($json && $json->{zone}, 'q"z\\w', 'the zone name, whole');
+$r = http('GET', '/status?format=prometheus');
+like($r->{body}, qr/^sse_channels\{zone="q\\"z\\\\w"\} 0$/m, 'label value escaped');
