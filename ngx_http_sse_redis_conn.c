@@ -81,6 +81,8 @@ static void ngx_http_sse_rconn_reply(ngx_http_sse_rconn_t *rc,
 static void ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc);
 static const char *ngx_http_sse_rconn_error(ngx_http_sse_rconn_t *rc,
     const char *what);
+static const char *ngx_http_sse_rconn_what(ngx_http_sse_rconn_t *rc,
+    ngx_connection_t *c);
 
 
 /* the worker is shutting down: no reconnection, no completion */
@@ -831,6 +833,25 @@ ngx_http_sse_rconn_error(ngx_http_sse_rconn_t *rc, const char *what)
 }
 
 
+/*
+ * A TLS session that fails before Redis answered anything was refused at
+ * the TLS level (e.g. Redis wants a client certificate: with TLS 1.3 the
+ * client learns it on its first read or write)
+ */
+
+static const char *
+ngx_http_sse_rconn_what(ngx_http_sse_rconn_t *rc, ngx_connection_t *c)
+{
+    if (c->ssl && rc->state == NGX_HTTP_SSE_RCONN_SETUP
+        && rc->setup_next == 0)
+    {
+        return "TLS session refused by Redis";
+    }
+
+    return "connection lost";
+}
+
+
 /* the connect(2) finished, one way or the other */
 
 static void
@@ -1285,8 +1306,8 @@ ngx_http_sse_rconn_write_handler(ngx_event_t *ev)
 
         if (n == NGX_ERROR || n <= 0) {
             ngx_http_sse_rconn_failed(rc,
-                                      ngx_http_sse_rconn_error(rc,
-                                                       "connection error"));
+                                ngx_http_sse_rconn_error(rc,
+                                    ngx_http_sse_rconn_what(rc, c)));
             return;
         }
 
@@ -1318,15 +1339,10 @@ ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
             break;
         }
 
-        if (n == 0) {
-            ngx_http_sse_rconn_failed(rc, "connection closed by Redis");
-            return;
-        }
-
-        if (n == NGX_ERROR || n < 0) {
+        if (n == 0 || n == NGX_ERROR || n < 0) {
             ngx_http_sse_rconn_failed(rc,
-                                      ngx_http_sse_rconn_error(rc,
-                                                       "connection error"));
+                                ngx_http_sse_rconn_error(rc,
+                                    ngx_http_sse_rconn_what(rc, c)));
             return;
         }
 
