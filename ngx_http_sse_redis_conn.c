@@ -811,6 +811,11 @@ ngx_http_sse_rconn_capture(ngx_log_t *log, ngx_uint_t level, u_char *buf,
 
     len = ngx_min((size_t) (last - p), sizeof(rc->detail) - 1);
 
+    if (level <= NGX_LOG_ALERT) {
+        /* what cannot happen is not kept for later */
+        ngx_log_error(level, rc->log, 0, "%*s", len, p);
+    }
+
     ngx_memcpy(rc->detail, p, len);
     rc->detail[len] = '\0';
 }
@@ -1089,11 +1094,6 @@ ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
             break;
 
         case NGX_HTTP_SSE_RSETUP_SELECT:
-            if (rc->setup[0] == NGX_HTTP_SSE_RSETUP_AUTH) {
-                /* the AUTH error said it already */
-                return NGX_OK;
-            }
-
             ngx_snprintf(rc->error, sizeof(rc->error) - 1,
                          "SELECT %ui failed: %s%Z", rc->peer->db,
                          reply->str);

@@ -383,7 +383,21 @@ is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
 
 
 
-=== TEST 5: rediss:// with the certificate and host name verified: cross-server delivery
+=== TEST 5: a database that does not exist: the log names SELECT
+--- http_config
+sse_zone zone=p4b:1m redis=redis://alice:won%3Ader@127.0.0.1:$TEST_NGINX_REDIS_PASS/99;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(SELECT 99 failed: ERR DB index is out of range/, 1),
+   'the log names SELECT');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6: rediss:// with the certificate and host name verified: cross-server delivery
 --- http_config
 sse_zone zone=t5:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_TLS redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
 --- config
@@ -412,7 +426,7 @@ is(datas($sb), 'one,two', 'B: both messages');
 
 
 
-=== TEST 6: a certificate from another CA is refused: 503, the log names TLS verification
+=== TEST 7: a certificate from another CA is refused: 503, the log names TLS verification
 --- http_config
 sse_zone zone=t6:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_TLS redis_tls_ca=$TEST_NGINX_CERTS/wrongca.crt;
 --- config
@@ -431,7 +445,7 @@ is(count_log(error_log_text(), qr/redis \S+ unavailable/), 1, 'one line, none pe
 
 
 
-=== TEST 7: without redis_tls_ca the system's CAs are trusted: they do not know the test CA
+=== TEST 8: without redis_tls_ca the system's CAs are trusted: they do not know the test CA
 --- http_config
 sse_zone zone=t7:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_TLS;
 --- config
@@ -445,7 +459,7 @@ is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
 
 
 
-=== TEST 8: a certificate for another host name is refused with verification on
+=== TEST 9: a certificate for another host name is refused with verification on
 --- http_config
 sse_zone zone=t8:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_OTHER redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
 --- config
@@ -459,7 +473,7 @@ is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
 
 
 
-=== TEST 9: the same with redis_tls_verify=off: accepted
+=== TEST 10: the same with redis_tls_verify=off: accepted
 --- http_config
 sse_zone zone=t9:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_OTHER redis_tls_verify=off;
 --- config
@@ -476,7 +490,7 @@ is(datas($s), 'hi', 'delivered');
 
 
 
-=== TEST 10: Redis requires a client certificate, none given: refused, the log names TLS
+=== TEST 11: Redis requires a client certificate, none given: refused, the log names TLS
 --- http_config
 sse_zone zone=t10:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_CLIENT redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
 --- config
@@ -492,7 +506,7 @@ is(count_log(error_log_text(), qr/redis \S+ unavailable/), 1, 'one line, none pe
 
 
 
-=== TEST 11: Redis requires a client certificate: redis_tls_cert and redis_tls_key
+=== TEST 12: Redis requires a client certificate: redis_tls_cert and redis_tls_key
 --- http_config
 sse_zone zone=t11:1m redis=rediss://localhost:$TEST_NGINX_REDIS_CLIENT redis_tls_ca=$TEST_NGINX_CERTS/ca.crt
          redis_tls_cert=$TEST_NGINX_CERTS/client.crt redis_tls_key=$TEST_NGINX_CERTS/client.key;
@@ -510,7 +524,7 @@ is(datas($s), 'hi', 'delivered');
 
 
 
-=== TEST 12: redis+sentinel:// is parsed, and refused as not supported yet
+=== TEST 13: redis+sentinel:// is parsed, and refused as not supported yet
 --- http_config
 sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/1;
 --- config
@@ -520,7 +534,7 @@ sse_zone "c": redis URL "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymast
 
 
 
-=== TEST 13: rediss+sentinel:// with credentials: refused as not supported yet, password masked
+=== TEST 14: rediss+sentinel:// with credentials: refused as not supported yet, password masked
 --- http_config
 sse_zone zone=c:1m redis=rediss+sentinel://u:pw@127.0.0.1/mymaster;
 --- config
@@ -530,7 +544,7 @@ sse_zone "c": redis URL "rediss+sentinel://u:***@127.0.0.1/mymaster": Redis Sent
 
 
 
-=== TEST 14: redis+cluster:// is parsed, and refused as not supported yet
+=== TEST 15: redis+cluster:// is parsed, and refused as not supported yet
 --- http_config
 sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,127.0.0.1:7001;
 --- config
@@ -540,7 +554,7 @@ Redis Cluster is not supported yet
 
 
 
-=== TEST 15: rediss+cluster:// likewise
+=== TEST 16: rediss+cluster:// likewise
 --- http_config
 sse_zone zone=c:1m redis=rediss+cluster://:pw@127.0.0.1:7000;
 --- config
@@ -550,7 +564,7 @@ sse_zone "c": redis URL "rediss+cluster://:***@127.0.0.1:7000": Redis Cluster is
 
 
 
-=== TEST 16: redis+sentinel:// without a service name
+=== TEST 17: redis+sentinel:// without a service name
 --- http_config
 sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379;
 --- config
@@ -560,7 +574,7 @@ no service name (redis+sentinel://host/SERVICE[/DB]) in redis URL "redis=redis+s
 
 
 
-=== TEST 17: redis+sentinel:// with a bad database
+=== TEST 18: redis+sentinel:// with a bad database
 --- http_config
 sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1/mymaster/x;
 --- config
@@ -570,7 +584,7 @@ invalid database number in redis URL "redis=redis+sentinel://127.0.0.1/mymaster/
 
 
 
-=== TEST 18: redis+cluster:// with a database
+=== TEST 19: redis+cluster:// with a database
 --- http_config
 sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000/1;
 --- config
@@ -580,7 +594,7 @@ a database number (Redis Cluster has database 0 only) in redis URL "redis=redis+
 
 
 
-=== TEST 19: redis+cluster:// with an empty host in the list
+=== TEST 20: redis+cluster:// with an empty host in the list
 --- http_config
 sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,,127.0.0.1:7001;
 --- config
@@ -590,7 +604,7 @@ an empty host in redis URL "redis=redis+cluster://127.0.0.1:7000,,127.0.0.1:7001
 
 
 
-=== TEST 20: rediss+cluster:// with a bad port
+=== TEST 21: rediss+cluster:// with a bad port
 --- http_config
 sse_zone zone=c:1m redis=rediss+cluster://127.0.0.1:7000,127.0.0.1:99999;
 --- config
@@ -600,7 +614,7 @@ invalid port in redis URL "redis=rediss+cluster://127.0.0.1:7000,127.0.0.1:99999
 
 
 
-=== TEST 21: rediss:// with several hosts
+=== TEST 22: rediss:// with several hosts
 --- http_config
 sse_zone zone=c:1m redis=rediss://127.0.0.1:6379,127.0.0.1:6380;
 --- config
@@ -610,7 +624,7 @@ several hosts (for Sentinel or Cluster, use redis+sentinel:// or redis+cluster:/
 
 
 
-=== TEST 22: a bad percent-encoding in the password
+=== TEST 23: a bad percent-encoding in the password
 --- http_config
 sse_zone zone=c:1m redis=redis://:a%zz@127.0.0.1;
 --- config
@@ -620,7 +634,7 @@ invalid percent-encoding of the credentials in redis URL
 
 
 
-=== TEST 23: an empty password
+=== TEST 24: an empty password
 --- http_config
 sse_zone zone=c:1m redis=redis://:@127.0.0.1;
 --- config
@@ -630,7 +644,7 @@ an empty password in redis URL "redis=redis://:@127.0.0.1" in sse_zone
 
 
 
-=== TEST 24: no host
+=== TEST 25: no host
 --- http_config
 sse_zone zone=c:1m redis=rediss://u:p@/1;
 --- config
@@ -640,7 +654,7 @@ no host in redis URL "redis=rediss://u:p@/1" in sse_zone
 
 
 
-=== TEST 25: redis_tls_ca: a missing file
+=== TEST 26: redis_tls_ca: a missing file
 --- http_config
 sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_ca=/nonexistent/ca.crt;
 --- config
@@ -650,7 +664,7 @@ sse_zone "c": redis_tls_ca "/nonexistent/ca.crt" cannot be read
 
 
 
-=== TEST 26: redis_tls_cert: a missing file
+=== TEST 27: redis_tls_cert: a missing file
 --- http_config
 sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_cert=/nonexistent/c.crt redis_tls_key=/nonexistent/c.key;
 --- config
@@ -660,7 +674,7 @@ sse_zone "c": redis_tls_cert "/nonexistent/c.crt" cannot be read
 
 
 
-=== TEST 27: redis_tls_key: a missing file
+=== TEST 28: redis_tls_key: a missing file
 --- http_config
 sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_cert=$TEST_NGINX_CERTS/client.crt redis_tls_key=/nonexistent/c.key;
 --- config
@@ -670,7 +684,7 @@ sse_zone "c": redis_tls_key "/nonexistent/c.key" cannot be read
 
 
 
-=== TEST 28: redis_tls_cert without redis_tls_key
+=== TEST 29: redis_tls_cert without redis_tls_key
 --- http_config
 sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_cert=$TEST_NGINX_CERTS/client.crt;
 --- config
@@ -680,7 +694,7 @@ sse_zone "c": redis_tls_cert and redis_tls_key go together
 
 
 
-=== TEST 29: redis_tls_* with redis://
+=== TEST 30: redis_tls_* with redis://
 --- http_config
 sse_zone zone=c:1m redis=redis://127.0.0.1 redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
 --- config
@@ -690,7 +704,7 @@ redis_tls_* parameters of sse_zone "c" need a rediss:// URL, not "redis://127.0.
 
 
 
-=== TEST 30: redis_tls_* without redis=
+=== TEST 31: redis_tls_* without redis=
 --- http_config
 sse_zone zone=c:1m redis_tls_verify=off;
 --- config
@@ -700,7 +714,7 @@ redis_tls_* parameters of sse_zone "c" need redis=rediss://...
 
 
 
-=== TEST 31: redis_tls_verify takes on or off
+=== TEST 32: redis_tls_verify takes on or off
 --- http_config
 sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_verify=maybe;
 --- config
@@ -710,7 +724,7 @@ invalid parameter "redis_tls_verify=maybe" in sse_zone
 
 
 
-=== TEST 32: a certificate file that is not one
+=== TEST 33: a certificate file that is not one
 --- http_config
 sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_ca=$TEST_NGINX_CERTS/client.csr.none;
 --- config
