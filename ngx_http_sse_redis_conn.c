@@ -231,10 +231,10 @@ ngx_http_sse_redis_url(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
 {
     u_char      *p, *q, *last, *at, *slash;
     size_t       n;
+    in_port_t    port;
     ngx_int_t    db;
     ngx_str_t    scheme, user, hosts, path;
     ngx_uint_t   i, colon;
-    in_port_t    port;
 
     static struct {
         ngx_str_t    scheme;
@@ -1011,8 +1011,8 @@ ngx_http_sse_rconn_setup(ngx_http_sse_rconn_t *rc)
 {
     int                         argc;
     size_t                      argvlen[3];
-    const char                 *argv[3];
     u_char                      db[NGX_INT_T_LEN];
+    const char                 *argv[3];
     ngx_http_sse_redis_peer_t  *peer;
 
     peer = rc->peer;
@@ -1323,10 +1323,10 @@ static void
 ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
 {
     void                  *reply;
+    u_char                 buf[NGX_HTTP_SSE_REDIS_READ_SIZE];
     ssize_t                n;
     ngx_connection_t      *c;
     ngx_http_sse_rconn_t  *rc;
-    u_char                 buf[NGX_HTTP_SSE_REDIS_READ_SIZE];
 
     c = ev->data;
     rc = c->data;
