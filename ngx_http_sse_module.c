@@ -717,7 +717,11 @@ ngx_http_sse_conf_zone(ngx_conf_t *cf, ngx_http_sse_main_conf_t *smcf,
 }
 
 
-/* sse_zone zone=NAME:SIZE [history=N] [ttl=TIME] [redis=URL] */
+/*
+ * sse_zone zone=NAME:SIZE [history=N] [ttl=TIME] [redis=URL]
+ *     [redis_tls_ca=FILE] [redis_tls_verify=on|off] [redis_tls_cert=FILE
+ *     redis_tls_key=FILE]
+ */
 
 static char *
 ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -819,7 +823,9 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
+        if (ngx_strncmp(value[i].data, "redis=", 6) == 0
+            || ngx_strncmp(value[i].data, "redis_tls_", 10) == 0)
+        {
             if (ngx_http_sse_redis_conf(cf, zone, &value[i])
                 != NGX_CONF_OK)
             {
@@ -838,6 +844,10 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (zone->name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "sse_zone needs \"zone=NAME:SIZE\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_sse_redis_conf_done(cf, zone) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -458,6 +458,7 @@ ngx_int_t ngx_http_sse_status_handler(ngx_http_request_t *r);
 /* sharing a zone between servers: ngx_http_sse_redis.c */
 char *ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     ngx_str_t *value);
+char *ngx_http_sse_redis_conf_done(ngx_conf_t *cf, ngx_http_sse_zone_t *zone);
 ngx_int_t ngx_http_sse_redis_init_process(ngx_cycle_t *cycle,
     ngx_array_t *zones);
 void ngx_http_sse_redis_exit_process(ngx_array_t *zones);

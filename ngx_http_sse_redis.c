@@ -41,6 +41,7 @@
 #define NGX_HTTP_SSE_REDIS_SOON             100
 #define NGX_HTTP_SSE_REDIS_FETCH            256
 #define NGX_HTTP_SSE_REDIS_LOG_MAX          "10000"
+#define NGX_HTTP_SSE_REDIS_LOG_EVERY        60000
 
 #define NGX_HTTP_SSE_SCRIPT_PUBLISH         0
 #define NGX_HTTP_SSE_SCRIPT_DELETE          1
@@ -109,6 +110,8 @@ struct ngx_http_sse_redis_s {
     ngx_http_sse_rconn_t        sub;
     ngx_event_t                 tick;
     ngx_event_t                 sync;
+    ngx_uint_t                  kind;        /* of the failure logged */
+    ngx_msec_t                  logged_at;
 
     unsigned                    up:1;
     unsigned                    logged:1;
@@ -158,7 +161,7 @@ static void ngx_http_sse_rcall_unbind(void *data);
 static ngx_int_t ngx_http_sse_rcall_send(ngx_http_sse_rcall_t *call);
 static ngx_int_t ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call,
     ngx_http_sse_op_t *op);
-static void ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data,
+static void ngx_http_sse_rcall_reply(ngx_http_sse_rconn_t *rc, void *data,
     void *privdata);
 static void ngx_http_sse_rcall_finish(ngx_http_sse_rcall_t *call,
     ngx_uint_t status);
@@ -183,12 +186,12 @@ static ngx_uint_t ngx_http_sse_redis_local(ngx_http_sse_zone_t *zone,
 static ngx_int_t ngx_http_sse_redis_log_args(ngx_http_sse_rcall_t *call);
 
 static void ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd);
-static void ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data,
-    void *privdata);
+static void ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc,
+    void *data, void *privdata);
 static void ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd,
     redisReply *reply);
-static void ngx_http_sse_redis_notified(redisAsyncContext *ac, void *data,
-    void *privdata);
+static void ngx_http_sse_redis_notified(ngx_http_sse_rconn_t *rc,
+    void *data, void *privdata);
 static uint64_t ngx_http_sse_redis_id(char *s, size_t len);
 static void ngx_http_sse_redis_tick(ngx_event_t *ev);
 static void ngx_http_sse_redis_sync_handler(ngx_event_t *ev);
@@ -306,111 +309,54 @@ static ngx_http_sse_backend_t  ngx_http_sse_redis_backend = {
 };
 
 
-/* redis=redis://host[:port][/db] */
+/*
+ * redis=URL and redis_tls_*=... of sse_zone, in any order (the URL and the
+ * TLS context are the connection's: ngx_http_sse_redis_conn.c)
+ */
 
 char *
 ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     ngx_str_t *value)
 {
-    u_char                *p, *last;
-    size_t                 len;
-    ngx_int_t              db;
-    ngx_url_t              u;
-    ngx_str_t              url, hostport;
     ngx_http_sse_redis_t  *rd;
 
-    if (zone->backend_conf) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate \"%V\" in sse_zone", value);
-        return NGX_CONF_ERROR;
-    }
+    rd = zone->backend_conf;
 
-    url.data = value->data + 6;
-    url.len = value->len - 6;
-
-    if (url.len < sizeof("redis://") - 1
-        || ngx_strncasecmp(url.data, (u_char *) "redis://",
-                           sizeof("redis://") - 1) != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis URL \"%V\" in sse_zone, use "
-                           "redis://host:port[/db]", value);
-        return NGX_CONF_ERROR;
-    }
-
-    hostport.data = url.data + sizeof("redis://") - 1;
-    hostport.len = url.len - (sizeof("redis://") - 1);
-    last = hostport.data + hostport.len;
-
-    db = 0;
-
-    p = ngx_strlchr(hostport.data, last, '/');
-
-    if (p) {
-        hostport.len = p - hostport.data;
-
-        if (p + 1 < last) {
-            db = ngx_atoi(p + 1, last - p - 1);
-
-            if (db == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid database number in redis URL "
-                                   "\"%V\" in sse_zone", value);
-                return NGX_CONF_ERROR;
-            }
-        }
-    }
-
-    if (ngx_strlchr(hostport.data, hostport.data + hostport.len, '@')) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "redis URL \"%V\" in sse_zone: user and "
-                           "password are not supported", value);
-        return NGX_CONF_ERROR;
-    }
-
-    if (hostport.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "no host in redis URL \"%V\" in sse_zone",
-                           value);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = hostport;
-    u.default_port = 6379;
-
-    /* the name is resolved here: a worker never waits for DNS */
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s in redis URL \"%V\" in sse_zone",
-                           u.err ? u.err : "invalid host", value);
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "host not found in redis URL \"%V\" in sse_zone",
-                           value);
-        return NGX_CONF_ERROR;
-    }
-
-    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_sse_redis_t));
     if (rd == NULL) {
+        rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_sse_redis_t));
+        if (rd == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rd->peer.tls_verify = NGX_CONF_UNSET;
+        rd->zone = zone;
+        zone->backend_conf = rd;
+    }
+
+    return ngx_http_sse_redis_peer_conf(cf, &rd->peer, value);
+}
+
+
+/* after all parameters of sse_zone: the zone is Redis' */
+
+char *
+ngx_http_sse_redis_conf_done(ngx_conf_t *cf, ngx_http_sse_zone_t *zone)
+{
+    ngx_http_sse_redis_t  *rd;
+
+    rd = zone->backend_conf;
+
+    if (rd == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_sse_redis_peer_done(cf, &rd->peer, &zone->name)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
-                        (u_char *) rd->peer.host, NGX_SOCKADDR_STRLEN, 0);
-    rd->peer.host[len] = '\0';
-    rd->peer.port = ngx_inet_get_port(u.addrs[0].sockaddr);
-
-    rd->peer.url = url;
-    rd->peer.db = db;
-    rd->zone = zone;
     zone->backend = &ngx_http_sse_redis_backend;
-    zone->backend_conf = rd;
 
     return NGX_CONF_OK;
 }
@@ -642,12 +588,16 @@ ngx_http_sse_redis_failed(ngx_http_sse_rconn_t *rc, const char *err)
 }
 
 
-/* one line per change: connected, lost, reconnected */
+/*
+ * One line per change: connected, lost, failing for another reason
+ * (connection, authentication, TLS), reconnected; a failure that goes on
+ * is logged again once a minute.
+ */
 
 static void
 ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd, const char *err)
 {
-    ngx_uint_t  up;
+    ngx_uint_t  up, kind;
 
     up = rd->cmd.ready && rd->sub.ready;
 
@@ -664,15 +614,33 @@ ngx_http_sse_redis_state(ngx_http_sse_redis_t *rd, const char *err)
         rd->up = 1;
         rd->was_up = 1;
         rd->logged = 1;
+        rd->kind = 0;
         return;
     }
 
-    if (err && (rd->up || !rd->logged)) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "sse_zone \"%V\": redis %V %s (%s), retrying",
-                      &rd->zone->name, &rd->peer.url,
-                      rd->up ? "lost" : "unavailable", err);
-        rd->logged = 1;
+    if (err) {
+        if (ngx_strncmp(err, "authentication", 14) == 0) {
+            kind = 2;
+
+        } else if (ngx_strncmp(err, "TLS", 3) == 0) {
+            kind = 3;
+
+        } else {
+            kind = 1;
+        }
+
+        if (rd->up || !rd->logged || kind != rd->kind
+            || ngx_current_msec - rd->logged_at
+               >= NGX_HTTP_SSE_REDIS_LOG_EVERY)
+        {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "sse_zone \"%V\": redis %V %s (%s), retrying",
+                          &rd->zone->name, &rd->peer.url,
+                          rd->up ? "lost" : "unavailable", err);
+            rd->logged = 1;
+            rd->kind = kind;
+            rd->logged_at = ngx_current_msec;
+        }
     }
 
     rd->up = 0;
@@ -827,15 +795,12 @@ ngx_http_sse_rcall_start(ngx_http_sse_rcall_t *call, ngx_http_sse_op_t *op)
 
 
 static void
-ngx_http_sse_rcall_reply(redisAsyncContext *ac, void *data, void *privdata)
+ngx_http_sse_rcall_reply(ngx_http_sse_rconn_t *rc, void *data, void *privdata)
 {
     redisReply            *reply = data;
     ngx_http_sse_rcall_t  *call = privdata;
 
-    ngx_http_sse_rconn_t   *rc;
     ngx_http_sse_script_t  *s;
-
-    rc = &call->rd->cmd;
 
     ngx_http_sse_rconn_replied(rc);
 
@@ -1282,7 +1247,8 @@ ngx_http_sse_redis_fetch(ngx_http_sse_redis_t *rd)
 
 
 static void
-ngx_http_sse_redis_fetched(redisAsyncContext *ac, void *data, void *privdata)
+ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc, void *data,
+    void *privdata)
 {
     redisReply            *reply = data;
     ngx_http_sse_redis_t  *rd = privdata;
@@ -1459,11 +1425,10 @@ done:
 /* the doorbell: a new id; read the log if the zone does not have it */
 
 static void
-ngx_http_sse_redis_notified(redisAsyncContext *ac, void *data,
+ngx_http_sse_redis_notified(ngx_http_sse_rconn_t *rc, void *data,
     void *privdata)
 {
     redisReply            *reply = data;
-    ngx_http_sse_rconn_t  *rc = privdata;
 
     uint64_t               id;
     redisReply           **el;

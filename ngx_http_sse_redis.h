@@ -1,15 +1,21 @@
 
 /*
  * The Redis backend's two halves, private to them: its connection
- * (ngx_http_sse_redis_conn.c: connect, reconnect with back-off, events,
- * timeouts) under its protocol (ngx_http_sse_redis.c: the scripts, the log
- * mirrored into the zone, the store operations).
+ * (ngx_http_sse_redis_conn.c: the URL, connect, TLS, AUTH, reconnect with
+ * back-off, events, timeouts) under its protocol (ngx_http_sse_redis.c: the
+ * scripts, the log mirrored into the zone, the store operations).
  *
  * The connection's API is what the protocol uses and nothing more, so that
  * another transport can take its place: init, connect, send, replied,
  * drop, close; and two hooks a connection calls, connected (the protocol
  * sends its first commands) and failed (lost or not connected; the
  * connection tries again by itself).
+ *
+ * A URL may name several servers (sentinels, cluster seeds) and a name may
+ * resolve to several addresses: they are all in the peer's addrs, and a
+ * connection goes to rc->addr.  Without a pick hook it takes the next
+ * address after each failure; Sentinel and Cluster set pick to choose (or
+ * re-discover) the address before each connection.
  */
 
 
@@ -20,42 +26,99 @@
 #include "ngx_http_sse_store.h"
 
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
 
-/* where the connections go, from redis=redis://host[:port][/db] */
+#define NGX_HTTP_SSE_REDIS_SINGLE    0
+#define NGX_HTTP_SSE_REDIS_SENTINEL  1
+#define NGX_HTTP_SSE_REDIS_CLUSTER   2
+
+
+/* one address a URL leads to */
 typedef struct {
-    ngx_str_t                   url;
-    char                        host[NGX_SOCKADDR_STRLEN + 1];
-    int                         port;
+    ngx_str_t                   host;        /* as written, null-terminated:
+                                                SNI, certificate check */
+    ngx_str_t                   name;        /* address:port, in logs */
+    struct sockaddr            *sockaddr;
+    socklen_t                   socklen;
+    unsigned                    literal:1;   /* host is an IP address */
+} ngx_http_sse_redis_addr_t;
+
+
+/*
+ * Where the connections go, from redis=URL and the redis_tls_* parameters
+ * of sse_zone (ngx_http_sse_redis_peer_conf)
+ */
+typedef struct {
+    ngx_str_t                   url;         /* the password masked: logs */
+    ngx_uint_t                  type;        /* NGX_HTTP_SSE_REDIS_* */
+    ngx_array_t                 addrs;       /* ngx_http_sse_redis_addr_t */
+    ngx_str_t                   service;     /* Sentinel: the primary's */
+    ngx_str_t                   user;        /* decoded; empty: none */
+    ngx_str_t                   password;    /* decoded; empty: no AUTH */
     ngx_uint_t                  db;
+
+    ngx_str_t                   tls_ca;
+    ngx_str_t                   tls_cert;
+    ngx_str_t                   tls_key;
+    ngx_flag_t                  tls_verify;
+#if (NGX_SSL)
+    ngx_ssl_t                  *ssl;         /* rediss: the zone's context */
+#endif
+
+    unsigned                    tls:1;
 } ngx_http_sse_redis_peer_t;
 
 
 typedef struct ngx_http_sse_rconn_s  ngx_http_sse_rconn_t;
+
+/* a reply, or NULL when the connection went before it came */
+typedef void (*ngx_http_sse_rconn_reply_pt)(ngx_http_sse_rconn_t *rc,
+    void *reply, void *privdata);
 
 /* NULL, or why the connection is to be dropped */
 typedef const char *(*ngx_http_sse_rconn_connected_pt)(
     ngx_http_sse_rconn_t *rc);
 typedef void (*ngx_http_sse_rconn_failed_pt)(ngx_http_sse_rconn_t *rc,
     const char *err);
+/* sets rc->addr before a connection: NGX_OK, or NGX_ERROR (retried) */
+typedef ngx_int_t (*ngx_http_sse_rconn_pick_pt)(ngx_http_sse_rconn_t *rc);
 
 
 /* a connection to Redis, with its retry state */
 struct ngx_http_sse_rconn_s {
-    redisAsyncContext          *ac;
     ngx_connection_t           *c;
     ngx_http_sse_redis_peer_t  *peer;
+    ngx_http_sse_redis_addr_t  *addr;        /* where it goes now */
+    ngx_uint_t                  next;        /* without pick: next addr */
     ngx_log_t                  *log;
-    ngx_event_t                 timer;       /* connect timeout, retry */
+    ngx_log_t                   clog;        /* the socket's: nginx's own
+                                                messages end in detail */
+    ngx_event_t                 timer;       /* set-up timeout, retry */
     ngx_msec_t                  backoff;
     ngx_uint_t                  pending;     /* replies awaited */
     ngx_msec_t                  progress;    /* last reply, or first wait */
-    const char                 *dropped;     /* why we closed it */
-    u_char                      error[128];
+
+    redisReader                *reader;
+    u_char                     *out;         /* commands not yet sent */
+    size_t                      out_pos;
+    size_t                      out_len;
+    size_t                      out_size;
+    ngx_queue_t                 waiting;     /* ngx_http_sse_rwait_t */
+    ngx_queue_t                 free;
+    ngx_uint_t                  state;
+    ngx_uint_t                  setup[4];    /* AUTH, SELECT, PING sent */
+    ngx_uint_t                  nsetup;
+    ngx_uint_t                  setup_next;
+
+    ngx_http_sse_rconn_reply_pt  push;       /* subscriber: every reply */
+    void                       *push_data;
+
+    u_char                      error[256];
+    u_char                      detail[160];
 
     ngx_http_sse_rconn_connected_pt  connected;
     ngx_http_sse_rconn_failed_pt     failed;
+    ngx_http_sse_rconn_pick_pt       pick;
     void                       *data;
 
     unsigned                    subscriber:1; /* pub/sub: no SELECT, no
@@ -64,12 +127,17 @@ struct ngx_http_sse_rconn_s {
 };
 
 
+char *ngx_http_sse_redis_peer_conf(ngx_conf_t *cf,
+    ngx_http_sse_redis_peer_t *peer, ngx_str_t *value);
+char *ngx_http_sse_redis_peer_done(ngx_conf_t *cf,
+    ngx_http_sse_redis_peer_t *peer, ngx_str_t *zone);
+
 void ngx_http_sse_rconn_init(ngx_http_sse_rconn_t *rc,
     ngx_http_sse_redis_peer_t *peer, ngx_log_t *log);
 void ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc);
 ngx_int_t ngx_http_sse_rconn_send(ngx_http_sse_rconn_t *rc,
-    redisCallbackFn *fn, void *privdata, int argc, const char **argv,
-    const size_t *argvlen);
+    ngx_http_sse_rconn_reply_pt fn, void *privdata, int argc,
+    const char **argv, const size_t *argvlen);
 void ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc);
 void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why);
 void ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc);

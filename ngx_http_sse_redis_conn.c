@@ -1,9 +1,18 @@
 
 /*
- * A connection to Redis (ngx_http_sse_redis.h): hiredis's asynchronous
- * context on nginx's event loop through the adapter below (the socket is
- * an nginx connection, level-triggered: hiredis reads 16k at a time), a
- * connect timeout, and reconnection after a growing, jittered delay.
+ * A connection to Redis (ngx_http_sse_redis.h), the nginx way: an nginx
+ * peer connection (ngx_event_connect_peer) with its own read and write
+ * handlers, nginx's OpenSSL for rediss:// (ngx_ssl_create_connection,
+ * ngx_ssl_handshake, the certificate and host name checked after it), a
+ * timer over the whole set-up (connect, TLS, AUTH, SELECT), and
+ * reconnection after a growing, jittered delay.  hiredis only formats
+ * commands (redisFormatCommandArgv) and parses replies (redisReader).
+ *
+ * The set-up: AUTH when the URL has credentials, SELECT for a database
+ * other than 0 (not on a subscriber: pub/sub is server-wide), then PING,
+ * all pipelined; the connection is up when every one answered well.
+ *
+ * Also here: redis=URL and the redis_tls_* parameters of sse_zone.
  */
 
 
@@ -13,31 +22,641 @@
 #define NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT  3000
 #define NGX_HTTP_SSE_REDIS_BACKOFF_MIN      100
 #define NGX_HTTP_SSE_REDIS_BACKOFF_MAX      5000
+#define NGX_HTTP_SSE_REDIS_READ_SIZE        16384
 
+/* rc->state */
+#define NGX_HTTP_SSE_RCONN_IDLE             0
+#define NGX_HTTP_SSE_RCONN_CONNECTING       1
+#define NGX_HTTP_SSE_RCONN_TLS              2
+#define NGX_HTTP_SSE_RCONN_SETUP            3
+#define NGX_HTTP_SSE_RCONN_UP               4
+
+/* rc->setup[] */
+#define NGX_HTTP_SSE_RSETUP_AUTH            0
+#define NGX_HTTP_SSE_RSETUP_SELECT          1
+#define NGX_HTTP_SSE_RSETUP_PING            2
+
+
+typedef struct {
+    ngx_queue_t                   queue;
+    ngx_http_sse_rconn_reply_pt   fn;
+    void                         *data;
+} ngx_http_sse_rwait_t;
+
+
+static ngx_int_t ngx_http_sse_redis_url(ngx_conf_t *cf,
+    ngx_http_sse_redis_peer_t *peer, ngx_str_t *url, const char **err);
+static ngx_int_t ngx_http_sse_redis_decode(ngx_str_t *s);
+static ngx_int_t ngx_http_sse_redis_hosts(ngx_conf_t *cf,
+    ngx_http_sse_redis_peer_t *peer, ngx_str_t *hosts, in_port_t port,
+    const char **err);
+#if (NGX_SSL)
+static char *ngx_http_sse_redis_tls_conf(ngx_conf_t *cf,
+    ngx_http_sse_redis_peer_t *peer, ngx_str_t *zone);
+static ngx_int_t ngx_http_sse_redis_tls_file(ngx_conf_t *cf, ngx_str_t *file,
+    const char *what, ngx_str_t *zone);
+static void ngx_http_sse_rconn_tls(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rconn_tls_done(ngx_connection_t *c);
+#endif
 
 static void ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc,
     const char *err);
-static void ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc,
-    const char *why);
+static void ngx_http_sse_rconn_free(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_rconn_timer_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_connected(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_sse_rconn_selected(redisAsyncContext *ac, void *data,
-    void *privdata);
-static void ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac,
-    int status);
+static void ngx_http_sse_rconn_capture(ngx_log_t *log, ngx_uint_t level,
+    u_char *buf, size_t len);
+static void ngx_http_sse_rconn_connecting(ngx_event_t *ev);
+static void ngx_http_sse_rconn_setup(ngx_http_sse_rconn_t *rc);
+static ngx_int_t ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc,
+    redisReply *reply);
+static void ngx_http_sse_rconn_up(ngx_http_sse_rconn_t *rc);
+static ngx_int_t ngx_http_sse_rconn_append(ngx_http_sse_rconn_t *rc,
+    int argc, const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_http_sse_rconn_wait(ngx_http_sse_rconn_t *rc,
+    ngx_http_sse_rconn_reply_pt fn, void *data);
 static void ngx_http_sse_rconn_read_handler(ngx_event_t *ev);
 static void ngx_http_sse_rconn_write_handler(ngx_event_t *ev);
-static void ngx_http_sse_rconn_add_read(void *data);
-static void ngx_http_sse_rconn_del_read(void *data);
-static void ngx_http_sse_rconn_add_write(void *data);
-static void ngx_http_sse_rconn_del_write(void *data);
-static void ngx_http_sse_rconn_cleanup(void *data);
+static void ngx_http_sse_rconn_reply(ngx_http_sse_rconn_t *rc,
+    redisReply *reply);
 static void ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc);
+static const char *ngx_http_sse_rconn_error(ngx_http_sse_rconn_t *rc,
+    const char *what);
+static const char *ngx_http_sse_rconn_what(ngx_http_sse_rconn_t *rc,
+    ngx_connection_t *c);
 
 
 /* the worker is shutting down: no reconnection, no completion */
 static ngx_uint_t  ngx_http_sse_rconn_stopping;
+
+
+/*
+ * redis=URL and redis_tls_ca=, redis_tls_verify=, redis_tls_cert=,
+ * redis_tls_key= of sse_zone, in any order; checked together by
+ * ngx_http_sse_redis_peer_done.
+ */
+
+char *
+ngx_http_sse_redis_peer_conf(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *value)
+{
+    ngx_str_t    v;
+    const char  *err;
+
+    if (ngx_strncmp(value->data, "redis=", 6) == 0) {
+
+        if (peer->url.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate \"%V\" in sse_zone", value);
+            return NGX_CONF_ERROR;
+        }
+
+        v.data = value->data + 6;
+        v.len = value->len - 6;
+
+        err = NULL;
+
+        if (ngx_http_sse_redis_url(cf, peer, &v, &err) != NGX_OK) {
+            if (err) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%s in redis URL \"%V\" in sse_zone",
+                                   err, value);
+            }
+
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "redis_tls_ca=", 13) == 0) {
+        peer->tls_ca.data = value->data + 13;
+        peer->tls_ca.len = value->len - 13;
+
+    } else if (ngx_strncmp(value->data, "redis_tls_cert=", 15) == 0) {
+        peer->tls_cert.data = value->data + 15;
+        peer->tls_cert.len = value->len - 15;
+
+    } else if (ngx_strncmp(value->data, "redis_tls_key=", 14) == 0) {
+        peer->tls_key.data = value->data + 14;
+        peer->tls_key.len = value->len - 14;
+
+    } else if (ngx_strcmp(value->data, "redis_tls_verify=on") == 0) {
+        peer->tls_verify = 1;
+
+    } else if (ngx_strcmp(value->data, "redis_tls_verify=off") == 0) {
+        peer->tls_verify = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in sse_zone", value);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value->data[value->len - 1] == '=') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty \"%V\" in sse_zone", value);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* all parameters seen: the TLS context; Sentinel and Cluster refused */
+
+char *
+ngx_http_sse_redis_peer_done(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *zone)
+{
+    if (peer->url.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis_tls_* parameters of sse_zone \"%V\" "
+                           "need redis=rediss://...", zone);
+        return NGX_CONF_ERROR;
+    }
+
+    if (peer->tls_verify == NGX_CONF_UNSET) {
+        peer->tls_verify = 1;
+    }
+
+    if (!peer->tls && (peer->tls_ca.len || peer->tls_cert.len
+                       || peer->tls_key.len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis_tls_* parameters of sse_zone \"%V\" "
+                           "need a rediss:// URL, not \"%V\"",
+                           zone, &peer->url);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((peer->tls_cert.len == 0) != (peer->tls_key.len == 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sse_zone \"%V\": redis_tls_cert and "
+                           "redis_tls_key go together", zone);
+        return NGX_CONF_ERROR;
+    }
+
+    if (peer->type != NGX_HTTP_SSE_REDIS_SINGLE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sse_zone \"%V\": redis URL \"%V\": %s is not "
+                           "supported yet", zone, &peer->url,
+                           peer->type == NGX_HTTP_SSE_REDIS_SENTINEL
+                           ? "Redis Sentinel" : "Redis Cluster");
+        return NGX_CONF_ERROR;
+    }
+
+    if (!peer->tls) {
+        return NGX_CONF_OK;
+    }
+
+#if (NGX_SSL)
+    return ngx_http_sse_redis_tls_conf(cf, peer, zone);
+#else
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "sse_zone \"%V\": rediss:// needs nginx built with "
+                       "OpenSSL", zone);
+    return NGX_CONF_ERROR;
+#endif
+}
+
+
+/*
+ * SCHEME://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]]...[/PATH]; on
+ * error *err says why (NULL: already logged)
+ */
+
+static ngx_int_t
+ngx_http_sse_redis_url(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *url, const char **err)
+{
+    u_char      *p, *q, *last, *at, *slash;
+    size_t       n;
+    in_port_t    port;
+    ngx_int_t    db;
+    ngx_str_t    scheme, user, hosts, path;
+    ngx_uint_t   i, colon;
+
+    static struct {
+        ngx_str_t    scheme;
+        ngx_uint_t   type;
+        ngx_uint_t   tls;
+    } schemes[] = {
+        { ngx_string("redis://"), NGX_HTTP_SSE_REDIS_SINGLE, 0 },
+        { ngx_string("rediss://"), NGX_HTTP_SSE_REDIS_SINGLE, 1 },
+        { ngx_string("redis+sentinel://"), NGX_HTTP_SSE_REDIS_SENTINEL, 0 },
+        { ngx_string("rediss+sentinel://"), NGX_HTTP_SSE_REDIS_SENTINEL, 1 },
+        { ngx_string("redis+cluster://"), NGX_HTTP_SSE_REDIS_CLUSTER, 0 },
+        { ngx_string("rediss+cluster://"), NGX_HTTP_SSE_REDIS_CLUSTER, 1 }
+    };
+
+    ngx_str_null(&scheme);
+
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        if (url->len >= schemes[i].scheme.len
+            && ngx_strncasecmp(url->data, schemes[i].scheme.data,
+                               schemes[i].scheme.len) == 0)
+        {
+            scheme = schemes[i].scheme;
+            peer->type = schemes[i].type;
+            peer->tls = schemes[i].tls;
+            break;
+        }
+    }
+
+    if (scheme.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis URL \"redis=%V\" in sse_zone, use "
+                           "redis://host:port[/db], rediss://..., "
+                           "redis+sentinel://..., rediss+sentinel://..., "
+                           "redis+cluster://... or rediss+cluster://...",
+                           url);
+        return NGX_ERROR;
+    }
+
+    p = url->data + scheme.len;
+    last = url->data + url->len;
+
+    /* credentials: up to the last "@" (a password has its "@" encoded) */
+
+    at = NULL;
+
+    for (q = p; q < last; q++) {
+        if (*q == '@') {
+            at = q;
+        }
+    }
+
+    ngx_str_null(&user);
+
+    if (at) {
+        user.data = p;
+        user.len = at - p;
+        p = at + 1;
+
+        q = ngx_strlchr(user.data, at, ':');
+
+        if (q) {
+            peer->password.data = q + 1;
+            peer->password.len = at - q - 1;
+            user.len = q - user.data;
+            colon = 1;
+
+        } else {
+            colon = 0;
+        }
+
+        peer->user = user;
+
+        if (ngx_http_sse_redis_decode(&peer->user) != NGX_OK
+            || ngx_http_sse_redis_decode(&peer->password) != NGX_OK)
+        {
+            *err = "invalid percent-encoding of the credentials";
+            return NGX_ERROR;
+        }
+
+        if (!colon || peer->password.len == 0) {
+            *err = peer->user.len ? "a user without a password"
+                                  : "an empty password";
+            return NGX_ERROR;
+        }
+    }
+
+    /* hosts, then the path */
+
+    slash = ngx_strlchr(p, last, '/');
+
+    hosts.data = p;
+    hosts.len = (slash ? slash : last) - p;
+
+    if (slash) {
+        path.data = slash + 1;
+        path.len = last - slash - 1;
+
+    } else {
+        ngx_str_null(&path);
+    }
+
+    db = 0;
+
+    switch (peer->type) {
+
+    case NGX_HTTP_SSE_REDIS_SENTINEL:
+
+        if (path.len == 0) {
+            *err = "no service name (redis+sentinel://host/SERVICE[/DB])";
+            return NGX_ERROR;
+        }
+
+        q = ngx_strlchr(path.data, path.data + path.len, '/');
+
+        peer->service.data = path.data;
+        peer->service.len = (q ? q : path.data + path.len) - path.data;
+
+        if (peer->service.len == 0) {
+            *err = "no service name (redis+sentinel://host/SERVICE[/DB])";
+            return NGX_ERROR;
+        }
+
+        if (q) {
+            path.len = path.data + path.len - q - 1;
+            path.data = q + 1;
+
+        } else {
+            path.len = 0;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_REDIS_CLUSTER:
+
+        if (path.len) {
+            *err = "a database number (Redis Cluster has database 0 only)";
+            return NGX_ERROR;
+        }
+
+        break;
+    }
+
+    if (path.len) {
+        db = ngx_atoi(path.data, path.len);
+
+        if (db == NGX_ERROR) {
+            *err = "invalid database number";
+            return NGX_ERROR;
+        }
+    }
+
+    peer->db = db;
+
+    if (hosts.len == 0) {
+        *err = "no host";
+        return NGX_ERROR;
+    }
+
+    if (peer->type == NGX_HTTP_SSE_REDIS_SINGLE
+        && ngx_strlchr(hosts.data, hosts.data + hosts.len, ',')
+        && hosts.data[0] != '[')
+    {
+        *err = "several hosts (for Sentinel or Cluster, use "
+               "redis+sentinel:// or redis+cluster://)";
+        return NGX_ERROR;
+    }
+
+    port = (peer->type == NGX_HTTP_SSE_REDIS_SENTINEL) ? 26379 : 6379;
+
+    if (ngx_http_sse_redis_hosts(cf, peer, &hosts, port, err) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* for the logs: the URL without its password */
+
+    if (at == NULL) {
+        peer->url = *url;
+        return NGX_OK;
+    }
+
+    n = url->len + sizeof(":***") - 1;
+
+    peer->url.data = ngx_pnalloc(cf->pool, n);
+    if (peer->url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(peer->url.data, url->data, scheme.len);
+    p = ngx_cpymem(p, user.data, user.len);
+    p = ngx_cpymem(p, ":***", sizeof(":***") - 1);
+    p = ngx_cpymem(p, at, last - at);
+
+    peer->url.len = p - peer->url.data;
+
+    return NGX_OK;
+}
+
+
+/* percent-decoding in place */
+
+static ngx_int_t
+ngx_http_sse_redis_decode(ngx_str_t *s)
+{
+    u_char      *p, *d, *last;
+    ngx_int_t    hi, lo;
+
+    p = s->data;
+    d = s->data;
+    last = s->data + s->len;
+
+    while (p < last) {
+
+        if (*p != '%') {
+            *d++ = *p++;
+            continue;
+        }
+
+        if (last - p < 3) {
+            return NGX_ERROR;
+        }
+
+        hi = ngx_hextoi(p + 1, 1);
+        lo = ngx_hextoi(p + 2, 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *d++ = (u_char) (hi * 16 + lo);
+        p += 3;
+    }
+
+    s->len = d - s->data;
+
+    return NGX_OK;
+}
+
+
+/* each HOST[:PORT] resolved now: a worker never waits for DNS */
+
+static ngx_int_t
+ngx_http_sse_redis_hosts(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *hosts, in_port_t port, const char **err)
+{
+    u_char                     *p, *q, *last;
+    ngx_url_t                   u;
+    ngx_uint_t                  i;
+    ngx_http_sse_redis_addr_t  *a;
+
+    if (ngx_array_init(&peer->addrs, cf->pool, 2,
+                       sizeof(ngx_http_sse_redis_addr_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = hosts->data;
+    last = hosts->data + hosts->len;
+
+    while (p < last) {
+
+        q = (*p == '[') ? ngx_strlchr(p, last, ']') : p;
+
+        q = ngx_strlchr(q ? q : p, last, ',');
+
+        if (q == NULL) {
+            q = last;
+        }
+
+        if (q == p) {
+            *err = "an empty host";
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url.data = p;
+        u.url.len = q - p;
+        u.default_port = port;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            *err = u.err ? u.err : "invalid host";
+            return NGX_ERROR;
+        }
+
+        if (u.naddrs == 0) {
+            *err = "host not found";
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < u.naddrs; i++) {
+            a = ngx_array_push(&peer->addrs);
+            if (a == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(a, sizeof(ngx_http_sse_redis_addr_t));
+
+            a->host.data = ngx_pnalloc(cf->pool, u.host.len + 1);
+            if (a->host.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            a->host.len = u.host.len;
+            (void) ngx_cpystrn(a->host.data, u.host.data, u.host.len + 1);
+
+            a->name = u.addrs[i].name;
+            a->sockaddr = u.addrs[i].sockaddr;
+            a->socklen = u.addrs[i].socklen;
+            a->literal = (u.family == AF_INET6
+                          || ngx_inet_addr(u.host.data, u.host.len)
+                             != INADDR_NONE);
+        }
+
+        p = (q < last) ? q + 1 : last;
+
+        if (q + 1 == last) {
+            *err = "an empty host";
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+#if (NGX_SSL)
+
+/* the zone's TLS context, made once at configuration */
+
+static char *
+ngx_http_sse_redis_tls_conf(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *zone)
+{
+    ngx_ssl_t           *ssl;
+    ngx_pool_cleanup_t  *cln;
+
+    ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (ssl == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ssl->log = cf->log;
+
+    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(ssl);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = ssl;
+
+    if (peer->tls_cert.len) {
+        if (ngx_http_sse_redis_tls_file(cf, &peer->tls_cert,
+                                        "redis_tls_cert", zone)
+            != NGX_OK
+            || ngx_http_sse_redis_tls_file(cf, &peer->tls_key,
+                                           "redis_tls_key", zone)
+               != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_ssl_certificate(cf, ssl, &peer->tls_cert, &peer->tls_key,
+                                NULL)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (peer->tls_ca.len) {
+        if (ngx_http_sse_redis_tls_file(cf, &peer->tls_ca, "redis_tls_ca",
+                                        zone)
+            != NGX_OK
+            || ngx_ssl_trusted_certificate(cf, ssl, &peer->tls_ca, 8)
+               != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (SSL_CTX_set_default_verify_paths(ssl->ctx) != 1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "sse_zone \"%V\": SSL_CTX_set_default_verify_paths() "
+                      "failed", zone);
+        return NGX_CONF_ERROR;
+    }
+
+    peer->ssl = ssl;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_redis_tls_file(ngx_conf_t *cf, ngx_str_t *file,
+    const char *what, ngx_str_t *zone)
+{
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(file->data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "sse_zone \"%V\": %s \"%V\" cannot be read",
+                           zone, what, file);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+#endif
 
 
 void
@@ -51,6 +670,9 @@ ngx_http_sse_rconn_init(ngx_http_sse_rconn_t *rc,
     rc->timer.data = rc;
     rc->timer.log = log;
     rc->timer.cancelable = 1;
+
+    ngx_queue_init(&rc->waiting);
+    ngx_queue_init(&rc->free);
 }
 
 
@@ -64,111 +686,755 @@ ngx_http_sse_rconn_exiting(ngx_uint_t exiting)
 void
 ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc)
 {
-    ngx_connection_t   *c;
-    redisAsyncContext  *ac;
+    ngx_int_t                    n;
+    ngx_pool_t                  *pool;
+    ngx_connection_t            *c;
+    ngx_peer_connection_t        pc;
+    ngx_http_sse_redis_addr_t   *addrs;
 
-    rc->dropped = NULL;
+    if (rc->pick) {
+        if (rc->pick(rc) != NGX_OK) {
+            ngx_http_sse_rconn_failed(rc, "no server found");
+            return;
+        }
 
-    /* a numeric address: the connect(2) does not block */
+    } else {
+        addrs = rc->peer->addrs.elts;
+        rc->addr = &addrs[rc->next % rc->peer->addrs.nelts];
+    }
 
-    ac = redisAsyncConnect(rc->peer->host, rc->peer->port);
+    rc->detail[0] = '\0';
 
-    if (ac == NULL) {
+    /* nginx's messages about this socket are kept for ours */
+
+    rc->clog = *rc->log;
+    rc->clog.log_level = NGX_LOG_INFO;
+    rc->clog.writer = ngx_http_sse_rconn_capture;
+    rc->clog.wdata = rc;
+    rc->clog.handler = NULL;
+    rc->clog.action = NULL;
+    rc->clog.next = NULL;
+
+    ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
+
+    pc.sockaddr = rc->addr->sockaddr;
+    pc.socklen = rc->addr->socklen;
+    pc.name = &rc->addr->name;
+    pc.get = ngx_event_get_peer;
+    pc.log = &rc->clog;
+    pc.log_error = NGX_ERROR_ERR;
+
+    /* a peer gone without a word is noticed in about a minute */
+    pc.so_keepalive = 1;
+
+    n = ngx_event_connect_peer(&pc);
+
+    if (n == NGX_ERROR || n == NGX_BUSY || n == NGX_DECLINED) {
+        ngx_http_sse_rconn_failed(rc,
+                                  ngx_http_sse_rconn_error(rc,
+                                                       "connection failed"));
+        return;
+    }
+
+    c = pc.connection;
+
+    pool = ngx_create_pool(1024, rc->log);
+    if (pool == NULL) {
+        ngx_close_connection(c);
         ngx_http_sse_rconn_failed(rc, "out of memory");
         return;
     }
 
-    if (ac->err) {
-        ngx_cpystrn(rc->error, (u_char *) ac->errstr, sizeof(rc->error));
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, (char *) rc->error);
-        return;
-    }
-
-    c = ngx_get_connection(ac->c.fd, rc->log);
-
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, "no free connection");
-        return;
-    }
-
+    c->pool = pool;
     c->data = rc;
-    c->read->handler = ngx_http_sse_rconn_read_handler;
-    c->write->handler = ngx_http_sse_rconn_write_handler;
-    c->read->log = rc->log;
-    c->write->log = rc->log;
+    c->read->handler = ngx_http_sse_rconn_connecting;
+    c->write->handler = ngx_http_sse_rconn_connecting;
 
-    rc->ac = ac;
     rc->c = c;
     rc->pending = 0;
+    rc->state = NGX_HTTP_SSE_RCONN_CONNECTING;
 
-    ac->data = rc;
-    ac->ev.data = rc;
-    ac->ev.addRead = ngx_http_sse_rconn_add_read;
-    ac->ev.delRead = ngx_http_sse_rconn_del_read;
-    ac->ev.addWrite = ngx_http_sse_rconn_add_write;
-    ac->ev.delWrite = ngx_http_sse_rconn_del_write;
-    ac->ev.cleanup = ngx_http_sse_rconn_cleanup;
-
-    (void) redisAsyncSetConnectCallback(ac, ngx_http_sse_rconn_connected);
-    (void) redisAsyncSetDisconnectCallback(ac,
-                                           ngx_http_sse_rconn_disconnected);
-
-    /* a peer gone without a word is noticed in about a minute */
-    (void) redisEnableKeepAlive(&ac->c);
-
-    /* writable: the connect(2) finished, one way or the other */
-    ngx_http_sse_rconn_add_write(rc);
+    rc->reader = redisReaderCreate();
+    if (rc->reader == NULL) {
+        ngx_http_sse_rconn_failed(rc, "out of memory");
+        return;
+    }
 
     ngx_add_timer(&rc->timer, NGX_HTTP_SSE_REDIS_CONNECT_TIMEOUT);
+
+    if (n == NGX_OK) {
+        ngx_http_sse_rconn_connecting(c->write);
+    }
+}
+
+
+/* nginx's own error lines on this socket: the last one says what failed */
+
+static void
+ngx_http_sse_rconn_capture(ngx_log_t *log, ngx_uint_t level, u_char *buf,
+    size_t len)
+{
+    ngx_http_sse_rconn_t  *rc = log->wdata;
+
+    u_char  *p, *last;
+
+    if (level > NGX_LOG_INFO) {
+        return;
+    }
+
+    last = buf + len;
+
+    while (last > buf && (last[-1] == LF || last[-1] == CR)) {
+        last--;
+    }
+
+    /* "TIME [level] PID#TID: *N message" */
+
+    p = ngx_strlchr(buf, last, '#');
+    p = p ? ngx_strlchr(p, last, ':') : NULL;
+
+    if (p == NULL || last - p < 2) {
+        return;
+    }
+
+    p += 2;
+
+    if (p < last && *p == '*') {
+        p = ngx_strlchr(p, last, ' ');
+
+        if (p == NULL) {
+            return;
+        }
+
+        p++;
+    }
+
+    len = ngx_min((size_t) (last - p), sizeof(rc->detail) - 1);
+
+    if (level <= NGX_LOG_ALERT) {
+        /* what cannot happen is not kept for later */
+        ngx_log_error(level, rc->log, 0, "%*s", len, p);
+    }
+
+    ngx_memcpy(rc->detail, p, len);
+    rc->detail[len] = '\0';
+}
+
+
+/* "what: nginx's last message", or just "what" */
+
+static const char *
+ngx_http_sse_rconn_error(ngx_http_sse_rconn_t *rc, const char *what)
+{
+    if (rc->detail[0] == '\0') {
+        return what;
+    }
+
+    ngx_snprintf(rc->error, sizeof(rc->error) - 1, "%s: %s%Z",
+                 what, rc->detail);
+    rc->error[sizeof(rc->error) - 1] = '\0';
+
+    return (char *) rc->error;
 }
 
 
 /*
- * A command; fn(ac, reply, privdata) gets its reply, or a NULL reply when
- * the connection goes first.  NGX_DECLINED: not connected.
+ * A TLS session that fails before Redis answered anything was refused at
+ * the TLS level (e.g. Redis wants a client certificate: with TLS 1.3 the
+ * client learns it on its first read or write)
  */
 
-ngx_int_t
-ngx_http_sse_rconn_send(ngx_http_sse_rconn_t *rc, redisCallbackFn *fn,
-    void *privdata, int argc, const char **argv, const size_t *argvlen)
+static const char *
+ngx_http_sse_rconn_what(ngx_http_sse_rconn_t *rc, ngx_connection_t *c)
 {
-    if (rc->ac == NULL || (!rc->ready && !rc->subscriber)) {
-        return NGX_DECLINED;
-    }
-
-    if (redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen)
-        != REDIS_OK)
+    if (c->ssl && rc->state == NGX_HTTP_SSE_RCONN_SETUP
+        && rc->setup_next == 0)
     {
-        return NGX_DECLINED;
+        return "TLS session refused by Redis";
     }
 
-    if (!rc->subscriber) {
-        ngx_http_sse_rconn_sent(rc);
+    return "connection lost";
+}
+
+
+/* the connect(2) finished, one way or the other */
+
+static void
+ngx_http_sse_rconn_connecting(ngx_event_t *ev)
+{
+    int                    err;
+    socklen_t              len;
+    ngx_connection_t      *c;
+    ngx_http_sse_rconn_t  *rc;
+
+    c = ev->data;
+    rc = c->data;
+
+    if (rc->state != NGX_HTTP_SSE_RCONN_CONNECTING) {
+        return;
+    }
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        (void) ngx_connection_error(c, err, "connect() failed");
+        ngx_http_sse_rconn_failed(rc,
+                                  ngx_http_sse_rconn_error(rc,
+                                                       "connection failed"));
+        return;
+    }
+
+    c->read->handler = ngx_http_sse_rconn_read_handler;
+    c->write->handler = ngx_http_sse_rconn_write_handler;
+
+#if (NGX_SSL)
+    if (rc->peer->tls) {
+        ngx_http_sse_rconn_tls(rc);
+        return;
+    }
+#endif
+
+    ngx_http_sse_rconn_setup(rc);
+}
+
+
+#if (NGX_SSL)
+
+static void
+ngx_http_sse_rconn_tls(ngx_http_sse_rconn_t *rc)
+{
+    ngx_int_t          n;
+    ngx_connection_t  *c;
+
+    c = rc->c;
+
+    rc->state = NGX_HTTP_SSE_RCONN_TLS;
+
+    if (ngx_ssl_create_connection(rc->peer->ssl, c, NGX_SSL_CLIENT)
+        != NGX_OK)
+    {
+        ngx_http_sse_rconn_failed(rc, ngx_http_sse_rconn_error(rc, "TLS"));
+        return;
+    }
+
+    /* SNI: names only, never addresses (RFC 6066) */
+
+    if (!rc->addr->literal
+        && SSL_set_tlsext_host_name(c->ssl->connection,
+                                    (char *) rc->addr->host.data)
+           != 1)
+    {
+        ngx_http_sse_rconn_failed(rc, "TLS: cannot set the server name");
+        return;
+    }
+
+    n = ngx_ssl_handshake(c);
+
+    if (n == NGX_AGAIN) {
+        c->ssl->handler = ngx_http_sse_rconn_tls_done;
+        return;
+    }
+
+    ngx_http_sse_rconn_tls_done(c);
+}
+
+
+static void
+ngx_http_sse_rconn_tls_done(ngx_connection_t *c)
+{
+    long                   n;
+    X509                  *cert;
+    ngx_int_t              ok;
+    ngx_http_sse_rconn_t  *rc;
+
+    rc = c->data;
+
+    if (!c->ssl->handshaked) {
+        ngx_http_sse_rconn_failed(rc,
+                                  ngx_http_sse_rconn_error(rc,
+                                                   "TLS handshake failed"));
+        return;
+    }
+
+    c->read->handler = ngx_http_sse_rconn_read_handler;
+    c->write->handler = ngx_http_sse_rconn_write_handler;
+
+    if (rc->peer->tls_verify) {
+        n = SSL_get_verify_result(c->ssl->connection);
+
+        if (n != X509_V_OK) {
+            ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                         "TLS verification failed: certificate verify "
+                         "error: (%l:%s)%Z",
+                         n, X509_verify_cert_error_string(n));
+            ngx_http_sse_rconn_failed(rc, (char *) rc->error);
+            return;
+        }
+
+        if (rc->addr->literal) {
+            cert = SSL_get_peer_certificate(c->ssl->connection);
+            ok = (cert && X509_check_ip_asc(cert,
+                                            (char *) rc->addr->host.data, 0)
+                          == 1);
+            if (cert) {
+                X509_free(cert);
+            }
+
+        } else {
+            ok = (ngx_ssl_check_host(c, &rc->addr->host) == NGX_OK);
+        }
+
+        if (!ok) {
+            ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                         "TLS verification failed: the certificate does "
+                         "not match \"%V\"%Z", &rc->addr->host);
+            ngx_http_sse_rconn_failed(rc, (char *) rc->error);
+            return;
+        }
+    }
+
+    ngx_http_sse_rconn_setup(rc);
+}
+
+#endif
+
+
+/* AUTH, SELECT, PING: pipelined, answered before anything else */
+
+static void
+ngx_http_sse_rconn_setup(ngx_http_sse_rconn_t *rc)
+{
+    int                         argc;
+    size_t                      argvlen[3];
+    u_char                      db[NGX_INT_T_LEN];
+    const char                 *argv[3];
+    ngx_http_sse_redis_peer_t  *peer;
+
+    peer = rc->peer;
+
+    rc->state = NGX_HTTP_SSE_RCONN_SETUP;
+    rc->nsetup = 0;
+    rc->setup_next = 0;
+
+    if (peer->password.len) {
+        argc = 0;
+        argv[argc] = "AUTH";
+        argvlen[argc++] = sizeof("AUTH") - 1;
+
+        if (peer->user.len) {
+            argv[argc] = (char *) peer->user.data;
+            argvlen[argc++] = peer->user.len;
+        }
+
+        argv[argc] = (char *) peer->password.data;
+        argvlen[argc++] = peer->password.len;
+
+        if (ngx_http_sse_rconn_append(rc, argc, argv, argvlen) != NGX_OK) {
+            goto failed;
+        }
+
+        rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_AUTH;
+    }
+
+    if (peer->db && !rc->subscriber) {
+        argv[0] = "SELECT";
+        argvlen[0] = sizeof("SELECT") - 1;
+        argv[1] = (char *) db;
+        argvlen[1] = ngx_sprintf(db, "%ui", peer->db) - db;
+
+        if (ngx_http_sse_rconn_append(rc, 2, argv, argvlen) != NGX_OK) {
+            goto failed;
+        }
+
+        rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_SELECT;
+    }
+
+    /* without a password too: a Redis that wants one says so here */
+
+    argv[0] = "PING";
+    argvlen[0] = sizeof("PING") - 1;
+
+    if (ngx_http_sse_rconn_append(rc, 1, argv, argvlen) != NGX_OK) {
+        goto failed;
+    }
+
+    rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_PING;
+
+    ngx_http_sse_rconn_write_handler(rc->c->write);
+
+    return;
+
+failed:
+
+    ngx_http_sse_rconn_failed(rc, "out of memory");
+}
+
+
+/* NGX_OK: go on; NGX_ERROR: the connection failed and is gone */
+
+static ngx_int_t
+ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
+{
+    ngx_uint_t  what;
+
+    what = rc->setup[rc->setup_next++];
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+
+        switch (what) {
+
+        case NGX_HTTP_SSE_RSETUP_AUTH:
+            ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                         "authentication failed: %s%Z", reply->str);
+            break;
+
+        case NGX_HTTP_SSE_RSETUP_SELECT:
+            ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                         "SELECT %ui failed: %s%Z", rc->peer->db,
+                         reply->str);
+            break;
+
+        default: /* PING */
+            if (ngx_strncmp(reply->str, "NOAUTH", 6) == 0) {
+                ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                             "authentication required: %s%Z", reply->str);
+
+            } else {
+                ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                             "PING failed: %s%Z", reply->str);
+            }
+        }
+
+        rc->error[sizeof(rc->error) - 1] = '\0';
+        ngx_http_sse_rconn_failed(rc, (char *) rc->error);
+
+        return NGX_ERROR;
+    }
+
+    if (rc->setup_next == rc->nsetup) {
+        ngx_http_sse_rconn_up(rc);
     }
 
     return NGX_OK;
 }
 
 
-/* not connected: the protocol is told, and we try again after a while */
+static void
+ngx_http_sse_rconn_up(ngx_http_sse_rconn_t *rc)
+{
+    const char  *err;
+
+    if (rc->timer.timer_set) {
+        ngx_del_timer(&rc->timer);
+    }
+
+    rc->state = NGX_HTTP_SSE_RCONN_UP;
+    rc->backoff = 0;
+
+    /* a subscriber is ready once Redis confirms its subscription */
+    rc->ready = !rc->subscriber;
+
+    err = rc->connected(rc);
+
+    if (err && rc->state == NGX_HTTP_SSE_RCONN_UP) {
+        ngx_http_sse_rconn_failed(rc, err);
+    }
+}
+
+
+/*
+ * A command; fn(rc, reply, privdata) gets its reply, or a NULL reply when
+ * the connection goes first; on a subscriber, fn gets every reply from
+ * then on.  The command leaves from the write handler, later in this
+ * event loop round: no reply handler runs within the call.
+ * NGX_DECLINED: not connected.
+ */
+
+ngx_int_t
+ngx_http_sse_rconn_send(ngx_http_sse_rconn_t *rc,
+    ngx_http_sse_rconn_reply_pt fn, void *privdata, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_connection_t  *c;
+
+    c = rc->c;
+
+    if (c == NULL || rc->state != NGX_HTTP_SSE_RCONN_UP
+        || (!rc->ready && !rc->subscriber))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (rc->subscriber) {
+        if (ngx_http_sse_rconn_append(rc, argc, argv, argvlen) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        rc->push = fn;
+        rc->push_data = privdata;
+
+    } else {
+        if (ngx_http_sse_rconn_wait(rc, fn, privdata) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_sse_rconn_append(rc, argc, argv, argvlen) != NGX_OK) {
+            /* the waiter just queued goes back */
+            ngx_queue_insert_head(&rc->free, ngx_queue_last(&rc->waiting));
+            ngx_queue_remove(ngx_queue_last(&rc->waiting));
+            return NGX_DECLINED;
+        }
+
+        ngx_http_sse_rconn_sent(rc);
+    }
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sse_rconn_wait(ngx_http_sse_rconn_t *rc,
+    ngx_http_sse_rconn_reply_pt fn, void *data)
+{
+    ngx_queue_t           *q;
+    ngx_http_sse_rwait_t  *w;
+
+    if (!ngx_queue_empty(&rc->free)) {
+        q = ngx_queue_head(&rc->free);
+        ngx_queue_remove(q);
+        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
+
+    } else {
+        w = ngx_alloc(sizeof(ngx_http_sse_rwait_t), rc->log);
+        if (w == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    w->fn = fn;
+    w->data = data;
+
+    ngx_queue_insert_tail(&rc->waiting, &w->queue);
+
+    return NGX_OK;
+}
+
+
+/* a command into the output buffer */
+
+static ngx_int_t
+ngx_http_sse_rconn_append(ngx_http_sse_rconn_t *rc, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    int      len;
+    char    *cmd;
+    size_t   size;
+    u_char  *out;
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    if (rc->out_pos && rc->out_pos == rc->out_len) {
+        rc->out_pos = 0;
+        rc->out_len = 0;
+    }
+
+    if (rc->out_len + len > rc->out_size) {
+        size = ngx_max(rc->out_size * 2,
+                       ngx_max(rc->out_len - rc->out_pos + len, 4096));
+
+        out = ngx_alloc(size, rc->log);
+        if (out == NULL) {
+            redisFreeCommand(cmd);
+            return NGX_ERROR;
+        }
+
+        if (rc->out) {
+            ngx_memcpy(out, rc->out + rc->out_pos,
+                       rc->out_len - rc->out_pos);
+            ngx_free(rc->out);
+        }
+
+        rc->out_len -= rc->out_pos;
+        rc->out_pos = 0;
+        rc->out = out;
+        rc->out_size = size;
+    }
+
+    ngx_memcpy(rc->out + rc->out_len, cmd, len);
+    rc->out_len += len;
+
+    redisFreeCommand(cmd);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sse_rconn_write_handler(ngx_event_t *ev)
+{
+    ssize_t                n;
+    ngx_connection_t      *c;
+    ngx_http_sse_rconn_t  *rc;
+
+    c = ev->data;
+    rc = c->data;
+
+    while (rc->out_pos < rc->out_len) {
+
+        n = c->send(c, rc->out + rc->out_pos, rc->out_len - rc->out_pos);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_http_sse_rconn_failed(rc, "cannot watch the socket");
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR || n <= 0) {
+            ngx_http_sse_rconn_failed(rc,
+                                ngx_http_sse_rconn_error(rc,
+                                    ngx_http_sse_rconn_what(rc, c)));
+            return;
+        }
+
+        rc->out_pos += n;
+    }
+
+    rc->out_pos = 0;
+    rc->out_len = 0;
+}
+
+
+static void
+ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
+{
+    void                  *reply;
+    u_char                 buf[NGX_HTTP_SSE_REDIS_READ_SIZE];
+    ssize_t                n;
+    ngx_connection_t      *c;
+    ngx_http_sse_rconn_t  *rc;
+
+    c = ev->data;
+    rc = c->data;
+
+    for ( ;; ) {
+
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR || n < 0) {
+            ngx_http_sse_rconn_failed(rc,
+                                ngx_http_sse_rconn_error(rc,
+                                    ngx_http_sse_rconn_what(rc, c)));
+            return;
+        }
+
+        if (redisReaderFeed(rc->reader, (char *) buf, n) != REDIS_OK) {
+            ngx_http_sse_rconn_failed(rc, "out of memory");
+            return;
+        }
+
+        for ( ;; ) {
+            reply = NULL;
+
+            if (redisReaderGetReply(rc->reader, &reply) != REDIS_OK) {
+                ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                             "protocol error: %s%Z", rc->reader->errstr);
+                ngx_http_sse_rconn_failed(rc, (char *) rc->error);
+                return;
+            }
+
+            if (reply == NULL) {
+                break;
+            }
+
+            ngx_http_sse_rconn_reply(rc, reply);
+
+            freeReplyObject(reply);
+
+            if (rc->c != c) {
+                /* a handler closed the connection */
+                return;
+            }
+        }
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_sse_rconn_failed(rc, "cannot watch the socket");
+    }
+}
+
+
+static void
+ngx_http_sse_rconn_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
+{
+    ngx_queue_t           *q;
+    ngx_http_sse_rwait_t  *w;
+
+    if (rc->state == NGX_HTTP_SSE_RCONN_SETUP) {
+        (void) ngx_http_sse_rconn_setup_reply(rc, reply);
+        return;
+    }
+
+    if (!ngx_queue_empty(&rc->waiting)) {
+        q = ngx_queue_head(&rc->waiting);
+        ngx_queue_remove(q);
+        ngx_queue_insert_head(&rc->free, q);
+
+        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
+        w->fn(rc, reply, w->data);
+        return;
+    }
+
+    if (rc->push) {
+        rc->push(rc, reply, rc->push_data);
+        return;
+    }
+
+    ngx_http_sse_rconn_failed(rc, "a reply to no command");
+}
+
+
+/*
+ * Not connected, or the connection goes: what waits for a reply gets a
+ * NULL one, the protocol is told, and we try again after a while.
+ */
 
 static void
 ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
 {
     ngx_msec_t  delay;
 
-    rc->ready = 0;
-
     if ((u_char *) err != rc->error) {
         ngx_cpystrn(rc->error, (u_char *) err, sizeof(rc->error));
     }
 
+    ngx_http_sse_rconn_free(rc);
+
+    /* the next address, if the URL leads to several */
+    rc->next++;
+
     rc->failed(rc, (char *) rc->error);
 
     if (ngx_exiting || ngx_terminate || ngx_quit
-        || ngx_http_sse_rconn_stopping)
+        || ngx_http_sse_rconn_stopping || rc->c)
     {
         return;
     }
@@ -191,29 +1457,83 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
 }
 
 
+/* the socket, its TLS, the parser and the buffers go; waiters get NULL */
+
+static void
+ngx_http_sse_rconn_free(ngx_http_sse_rconn_t *rc)
+{
+    ngx_pool_t            *pool;
+    ngx_queue_t            waiting, *q;
+    ngx_connection_t      *c;
+    ngx_http_sse_rwait_t  *w;
+
+    c = rc->c;
+
+    rc->c = NULL;
+    rc->ready = 0;
+    rc->pending = 0;
+    rc->state = NGX_HTTP_SSE_RCONN_IDLE;
+    rc->push = NULL;
+    rc->push_data = NULL;
+    rc->out_pos = 0;
+    rc->out_len = 0;
+
+    if (rc->timer.timer_set) {
+        ngx_del_timer(&rc->timer);
+    }
+
+    if (rc->reader) {
+        redisReaderFree(rc->reader);
+        rc->reader = NULL;
+    }
+
+    if (c) {
+        pool = c->pool;
+
+#if (NGX_SSL)
+        if (c->ssl) {
+            c->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(c);
+        }
+#endif
+
+        ngx_close_connection(c);
+        ngx_destroy_pool(pool);
+    }
+
+    /* what waited: told now, with nothing of the connection left */
+
+    ngx_queue_init(&waiting);
+
+    if (!ngx_queue_empty(&rc->waiting)) {
+        waiting = rc->waiting;
+        waiting.next->prev = &waiting;
+        waiting.prev->next = &waiting;
+        ngx_queue_init(&rc->waiting);
+    }
+
+    while (!ngx_queue_empty(&waiting)) {
+        q = ngx_queue_head(&waiting);
+        ngx_queue_remove(q);
+
+        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
+        w->fn(rc, NULL, w->data);
+
+        ngx_free(w);
+    }
+}
+
+
 /* closes a connection that misbehaves; it is opened again */
 
 void
 ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
 {
-    redisAsyncContext  *ac;
-
-    ac = rc->ac;
-
-    if (ac == NULL) {
+    if (rc->c == NULL) {
         return;
     }
 
-    if (!(ac->c.flags & REDIS_CONNECTED)) {
-        rc->ac = NULL;
-        redisAsyncFree(ac);
-        ngx_http_sse_rconn_failed(rc, why);
-        return;
-    }
-
-    /* the disconnect callback tells why and retries */
-    rc->dropped = why;
-    redisAsyncFree(ac);
+    ngx_http_sse_rconn_failed(rc, why);
 }
 
 
@@ -222,36 +1542,24 @@ ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
 void
 ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
 {
-    redisAsyncContext  *ac;
+    ngx_queue_t           *q;
+    ngx_http_sse_rwait_t  *w;
 
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
+    ngx_http_sse_rconn_free(rc);
+
+    while (!ngx_queue_empty(&rc->free)) {
+        q = ngx_queue_head(&rc->free);
+        ngx_queue_remove(q);
+
+        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
+        ngx_free(w);
     }
 
-    ac = rc->ac;
-
-    if (ac) {
-        rc->ac = NULL;
-        redisAsyncFree(ac);
+    if (rc->out) {
+        ngx_free(rc->out);
+        rc->out = NULL;
+        rc->out_size = 0;
     }
-}
-
-
-/*
- * hiredis uses its context after the connect callback returns: a drop
- * decided there waits for the timer.
- */
-
-static void
-ngx_http_sse_rconn_defer_drop(ngx_http_sse_rconn_t *rc, const char *why)
-{
-    rc->dropped = why;
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    ngx_add_timer(&rc->timer, 1);
 }
 
 
@@ -262,10 +1570,22 @@ ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
 
     rc = ev->data;
 
-    if (rc->ac) {
-        ngx_http_sse_rconn_drop(rc, rc->dropped ? rc->dropped
-                                                : "connection timed out");
-        return;
+    if (rc->c) {
+        switch (rc->state) {
+
+        case NGX_HTTP_SSE_RCONN_CONNECTING:
+            ngx_http_sse_rconn_failed(rc, "connection timed out");
+            return;
+
+        case NGX_HTTP_SSE_RCONN_TLS:
+            ngx_http_sse_rconn_failed(rc, "TLS handshake timed out");
+            return;
+
+        default:
+            ngx_http_sse_rconn_failed(rc, "no reply to AUTH, SELECT or "
+                                          "PING in time");
+            return;
+        }
     }
 
     if (ngx_exiting || ngx_terminate || ngx_quit
@@ -275,230 +1595,6 @@ ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
     }
 
     ngx_http_sse_rconn_connect(rc);
-}
-
-
-static void
-ngx_http_sse_rconn_connected(const redisAsyncContext *ac, int status)
-{
-    const char            *err;
-    ngx_http_sse_rconn_t  *rc;
-
-    rc = ac->data;
-
-    if (rc->timer.timer_set) {
-        ngx_del_timer(&rc->timer);
-    }
-
-    if (status != REDIS_OK) {
-        /* hiredis frees the context when this returns */
-        rc->ac = NULL;
-        ngx_cpystrn(rc->error, (u_char *) ac->errstr, sizeof(rc->error));
-        ngx_http_sse_rconn_failed(rc, (char *) rc->error);
-        return;
-    }
-
-    rc->backoff = 0;
-
-    /* pub/sub channels are server-wide: a subscriber selects nothing */
-
-    if (rc->peer->db && !rc->subscriber) {
-        if (redisAsyncCommand(rc->ac, ngx_http_sse_rconn_selected, rc,
-                              "SELECT %d", (int) rc->peer->db)
-            != REDIS_OK)
-        {
-            ngx_http_sse_rconn_defer_drop(rc, "cannot select the database");
-            return;
-        }
-
-        ngx_http_sse_rconn_sent(rc);
-    }
-
-    /* a subscriber is ready once Redis confirms its subscription */
-    rc->ready = !rc->subscriber;
-
-    err = rc->connected(rc);
-
-    if (err) {
-        ngx_http_sse_rconn_defer_drop(rc, err);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_selected(redisAsyncContext *ac, void *data,
-    void *privdata)
-{
-    redisReply            *reply = data;
-    ngx_http_sse_rconn_t  *rc = privdata;
-
-    ngx_http_sse_rconn_replied(rc);
-
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, rc->log, 0,
-                      "redis %V: SELECT %ui failed: %s",
-                      &rc->peer->url, rc->peer->db, reply->str);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_disconnected(const redisAsyncContext *ac, int status)
-{
-    ngx_http_sse_rconn_t  *rc;
-
-    rc = ac->data;
-
-    rc->ac = NULL;
-    rc->ready = 0;
-    rc->pending = 0;
-
-    if (ngx_http_sse_rconn_stopping) {
-        return;
-    }
-
-    if (rc->dropped) {
-        ngx_http_sse_rconn_failed(rc, rc->dropped);
-        return;
-    }
-
-    if (status == REDIS_OK || ac->errstr[0] == '\0') {
-        ngx_http_sse_rconn_failed(rc, "connection closed");
-        return;
-    }
-
-    ngx_cpystrn(rc->error, (u_char *) ac->errstr, sizeof(rc->error));
-    ngx_http_sse_rconn_failed(rc, (char *) rc->error);
-}
-
-
-static void
-ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_sse_rconn_t  *rc;
-
-    c = ev->data;
-    rc = c->data;
-
-    if (rc->ac) {
-        redisAsyncHandleRead(rc->ac);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_sse_rconn_t  *rc;
-
-    c = ev->data;
-    rc = c->data;
-
-    if (rc->ac) {
-        redisAsyncHandleWrite(rc->ac);
-    }
-}
-
-
-/*
- * The adapter.  Events are level-triggered: hiredis reads at most 16k a
- * call and would otherwise miss the rest of a large reply with epoll's
- * edge-triggered mode.
- */
-
-static void
-ngx_http_sse_rconn_add_read(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && !rc->c->read->active) {
-        if (ngx_add_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, rc->log, 0,
-                          "sse: cannot watch a redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_del_read(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && rc->c->read->active) {
-        (void) ngx_del_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_add_write(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && !rc->c->write->active) {
-        if (ngx_add_event(rc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, rc->log, 0,
-                          "sse: cannot watch a redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_sse_rconn_del_write(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    if (rc->c && rc->c->write->active) {
-        (void) ngx_del_event(rc->c->write, NGX_WRITE_EVENT,
-                             NGX_LEVEL_EVENT);
-    }
-}
-
-
-/* hiredis closes the socket right after this: only nginx's side goes */
-
-static void
-ngx_http_sse_rconn_cleanup(void *data)
-{
-    ngx_http_sse_rconn_t *rc = data;
-
-    ngx_connection_t  *c;
-
-    c = rc->c;
-
-    if (c == NULL) {
-        return;
-    }
-
-    rc->c = NULL;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;
 }
 
 

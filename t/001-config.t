@@ -220,10 +220,10 @@ location /x { sse_subscribe; sse_max_subscribers many; }
 
 === TEST 21: redis= with an unknown scheme (more in t/016-redis.t)
 --- http_config
-sse_zone zone=ev:1m redis=rediss://127.0.0.1:6379;
+sse_zone zone=ev:1m redis=redis+tls://127.0.0.1:6379;
 --- must_die
 --- error_log
-invalid redis URL "redis=rediss://127.0.0.1:6379" in sse_zone
+invalid redis URL "redis=redis+tls://127.0.0.1:6379" in sse_zone
 
 
 

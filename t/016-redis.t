@@ -284,13 +284,13 @@ invalid database number in redis URL "redis=redis://127.0.0.1:6379/x" in sse_zon
 
 
 
-=== TEST 4: redis= with credentials
+=== TEST 4: redis= with a user but no password
 --- http_config
-sse_zone zone=ev:1m redis=redis://u:p@127.0.0.1:6379;
+sse_zone zone=ev:1m redis=redis://u@127.0.0.1:6379;
 --- config
 --- must_die
 --- error_log
-user and password are not supported
+a user without a password in redis URL "redis=redis://u@127.0.0.1:6379" in sse_zone
 
 
 

@@ -1,0 +1,733 @@
+# redis= with credentials and TLS: AUTH with a password or an ACL user,
+# rediss:// with certificate and host name checks, client certificates,
+# what a browser and the log see when Redis refuses, recovery without a
+# restart, and nginx -t on malformed URLs and missing files.
+#
+# The file makes its own CA and certificates with openssl and starts its own
+# redis-servers on free 127.0.0.1 ports (SSE_REDIS_SERVER, or redis-server
+# in PATH; redis-cli beside it talks to them).  Without them the file fails:
+# a missing redis-server is a failure, not a skip.
+use lib 't/lib';
+use Test::Nginx::SSE;
+use JSON::PP;
+use File::Path ();
+use File::Temp ();
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+
+our ($REDIS_BIN, $REDIS_CLI, $CERTS, %REDIS);
+
+END {
+    local $?;
+    for my $r (values %REDIS) {
+        next unless $r->{pid};
+        kill 'KILL', $r->{pid};
+        waitpid($r->{pid}, 0);
+    }
+}
+
+sub cli_args {
+    my ($r) = @_;
+    my @a = ('-h', '127.0.0.1', '-p', $r->{port});
+    push @a, '--tls', '--cacert', "$CERTS/ca.crt", '--cert', "$CERTS/client.crt",
+        '--key', "$CERTS/client.key" if $r->{tls};
+    push @a, '--user', $r->{user} if defined $r->{user};
+    push @a, '--pass', $r->{pass} if defined $r->{pass};
+    return @a;
+}
+
+# a command through redis-cli, its output
+sub rcli {
+    my ($r, @cmd) = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if (!$pid) {
+        open STDERR, '>', '/dev/null';
+        { exec { $REDIS_CLI } $REDIS_CLI, cli_args($r), @cmd };
+        POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
+# a redis-server with these arguments; $r->{pass}/{user} for redis-cli
+sub redis_start {
+    my ($name, $r, @args) = @_;
+    $r->{port} = Test::Nginx::SSE::_free_port();
+    my @port = $r->{tls} ? ('--port', 0, '--tls-port', $r->{port}) : ('--port', $r->{port});
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>&', \*STDOUT;
+        { exec { $REDIS_BIN } $REDIS_BIN, @port, '--bind', '127.0.0.1',
+              '--save', '', '--appendonly', 'no', '--daemonize', 'no', @args };
+        POSIX::_exit(127);
+    }
+    $r->{pid} = $pid;
+    $REDIS{$name} = $r;
+    for (1 .. 200) {
+        return 1 if rcli($r, 'PING') eq 'PONG';
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+sub openssl {
+    my (@args) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) { open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT; { exec 'openssl', @args }; POSIX::_exit(127) }
+    waitpid($pid, 0);
+    $? == 0 or die "openssl @args failed\n";
+}
+
+# CA, wrong CA, server certificates (127.0.0.1/localhost, other.example),
+# a client certificate
+sub make_certs {
+    my ($d) = @_;
+    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
+    for my $ca (qw(ca wrongca)) {
+        openssl('req', '-x509', @ec, '-keyout', "$d/$ca.key", '-out', "$d/$ca.crt",
+                '-days', 2, '-subj', "/CN=sse test $ca", '-batch');
+    }
+    my %san = (server => 'IP:127.0.0.1,DNS:localhost', other => 'DNS:other.example',
+               client => 'DNS:client.example');
+    for my $c (qw(server other client)) {
+        openssl('req', @ec, '-keyout', "$d/$c.key", '-out', "$d/$c.csr",
+                '-subj', "/CN=$c", '-batch');
+        open my $fh, '>', "$d/$c.ext" or die;
+        print {$fh} "subjectAltName=$san{$c}\n";
+        print {$fh} "extendedKeyUsage=" . ($c eq 'client' ? 'clientAuth' : 'serverAuth') . "\n";
+        close $fh;
+        openssl('x509', '-req', '-in', "$d/$c.csr", '-CA', "$d/ca.crt",
+                '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/$c.crt",
+                '-days', 2, '-extfile', "$d/$c.ext");
+    }
+}
+
+# the second nginx, two workers, same module; stopped when the object goes
+sub start_b {
+    my (%o) = @_;
+    my $dir = server_root() . '/b';
+    File::Path::make_path("$dir/conf", "$dir/logs");
+    my $port = Test::Nginx::SSE::_free_port();
+    my $module = $Test::Nginx::SSE::MODULE_PATH;
+    my $conf = '';
+    $conf .= "load_module $module;\n" if -f $module;
+    $conf .= "daemon off;\nmaster_process on;\nworker_processes 2;\n";
+    $conf .= "user root;\n" if $> == 0;
+    $conf .= "error_log logs/error.log info;\npid logs/nginx.pid;\n";
+    $conf .= "events { worker_connections 1024; }\n";
+    $conf .= "http {\n    access_log logs/access.log;\n"
+           . "    client_body_temp_path $dir/client_body_temp;\n"
+           . "    $o{http}\n"
+           . "    server {\n        listen 127.0.0.1:$port;\n"
+           # the harness's keep-alive probe (see Test::Nginx::SSE::_probe)
+           . "        location = $Test::Nginx::SSE::PROBE_URI { return 204; }\n"
+           . "        $o{config}\n    }\n}\n";
+    open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!";
+    print {$fh} $conf;
+    close $fh;
+
+    my $bin = Test::Nginx::SSE::_which($Test::Nginx::SSE::NGINX_BINARY)
+        or die "no nginx binary\n";
+    my @cmd = ($bin, '-p', "$dir/", '-c', 'conf/nginx.conf');
+    if ($Test::Nginx::SSE::VALGRIND) {
+        # its reports land where the harness checks them
+        unshift @cmd, 'valgrind', '--tool=memcheck', '--leak-check=full',
+            '--errors-for-leak-kinds=definite', '--num-callers=30',
+            '--log-file=' . server_root() . '/logs/valgrind.b.%p.log',
+            '--suppressions=t/valgrind.supp';
+    }
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/logs/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec { $cmd[0] } @cmd };
+        POSIX::_exit(127);
+    }
+    my $b = bless { pid => $pid, port => $port, dir => $dir }, 'ServerB';
+    my $deadline = Time::HiRes::time() + 10 * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port);
+        return $b if $s;
+        Time::HiRes::sleep(0.05);
+    }
+    die "server B did not start:\n" . $b->log;
+}
+
+sub ServerB::log {
+    my ($b) = @_;
+    open my $fh, '<', "$b->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub ServerB::stop {
+    my ($b) = @_;
+    my $pid = delete $b->{pid} or return;
+    kill 'QUIT', $pid;
+    my $deadline = Time::HiRes::time() + 5 * timeout_factor();
+    my $reaped = 0;
+    while (Time::HiRes::time() < $deadline) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            $reaped = 1;
+            last;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    if (!$reaped) {
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+        ok(0, 'server B exited after SIGQUIT');
+    } elsif ($? != 0 && !$Test::Nginx::SSE::VALGRIND) {
+        ok(0, "server B exited normally (status $?)");
+    }
+    # what the harness checks for its own nginx: crashes, alerts, sanitizers
+    my $text = $b->log;
+    if (open my $fh, '<', "$b->{dir}/logs/stderr.log") {
+        local $/;
+        $text .= <$fh> // '';
+    }
+    my @bad = $text =~ /^(.*(?:exited on signal|\[(?:alert|crit|emerg)\]|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:).*)$/mg;
+    ok(0, "server B: $bad[0]") if @bad;
+}
+
+sub ServerB::DESTROY { $_[0]->stop }
+
+# until the log has $n lines matching $re (server A: error_log_text)
+sub wait_log {
+    my ($text, $re, $n, $secs) = @_;
+    my $deadline = Time::HiRes::time() + ($secs // 10) * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my @m = ($text->() =~ /$re/g);
+        return 1 if @m >= $n;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+
+sub tp { return {'Content-Type' => 'text/plain'} }
+
+sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
+
+# lines of the log matching $re
+sub count_log { my ($text, $re) = @_; my @m = ($text =~ /$re/g); return scalar @m }
+
+our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
+
+$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
+if (!defined $REDIS_BIN) {
+    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
+        if (-x "$d/redis-server") {
+            $REDIS_BIN = "$d/redis-server";
+            last;
+        }
+    }
+}
+if ($REDIS_BIN) {
+    ($REDIS_CLI = $REDIS_BIN) =~ s/redis-server\z/redis-cli/;
+}
+
+delete $ENV{$_} for grep { /^TEST_NGINX_(REDIS|CERTS)/ } keys %ENV;
+
+if (!$REDIS_BIN || !-x $REDIS_BIN || !-x $REDIS_CLI) {
+    ok(0, 'redis-server and redis-cli found');
+    diag('redis-server or redis-cli not found: scripts/deps.sh redis (make test) installs them');
+} else {
+    $CERTS = File::Temp::tempdir('sse-redis-tls-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    make_certs($CERTS);
+    $ENV{TEST_NGINX_CERTS} = $CERTS;
+    my @tls = ('--tls-cert-file', "$CERTS/server.crt", '--tls-key-file', "$CERTS/server.key",
+               '--tls-ca-cert-file', "$CERTS/ca.crt");
+    my %start = (
+        # a password with characters that the URL percent-encodes, and an
+        # ACL user
+        PASS => [{pass => 's3cr@t/x'}, '--requirepass', 's3cr@t/x',
+                 '--user', 'alice', 'on', '>won:der', '~*', '&*', '+@all'],
+        # its password changes during a test
+        AUTH => [{pass => 'old'}, '--requirepass', 'old'],
+        TLS => [{tls => 1}, @tls, '--tls-auth-clients', 'no'],
+        OTHER => [{tls => 1}, '--tls-cert-file', "$CERTS/other.crt",
+                  '--tls-key-file', "$CERTS/other.key",
+                  '--tls-ca-cert-file', "$CERTS/ca.crt", '--tls-auth-clients', 'no'],
+        CLIENT => [{tls => 1}, @tls, '--tls-auth-clients', 'yes'],
+    );
+    for my $name (sort keys %start) {
+        my ($r, @args) = @{$start{$name}};
+        if (redis_start($name, $r, @args)) {
+            $ENV{"TEST_NGINX_REDIS_$name"} = $r->{port};
+        } else {
+            ok(0, "redis-server $name started");
+        }
+    }
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a password (percent-encoded in the URL): cross-server delivery, no password in the log
+--- http_config
+sse_zone zone=p1:1m redis=redis://:s3cr%40t%2Fx@127.0.0.1:$TEST_NGINX_REDIS_PASS/2;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=p1:1m redis=redis://:s3cr%40t%2Fx\@127.0.0.1:$ENV{TEST_NGINX_REDIS_PASS}/2;",
+                config => $::LOC);
+ok(wait_log(\&error_log_text, qr/redis redis:\/\/:\*\*\*\@127\.0\.0\.1:\d+\/2 connected/, 1), 'A connected, password masked');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected (2 workers)');
+
+my $sa = sse_open('/sub?channel=n');
+my $sb = sse_open('/sub?channel=n', undef, port => $b->{port});
+Time::HiRes::sleep(0.6 * timeout_factor());
+my $r = http('POST', '/pub?channel=n', 'one', tp());
+is($r->{status}, 200, 'publish on A');
+is(decode_json($r->{body})->{subscribers}, 2, 'both servers counted');
+is(http('POST', '/pub?channel=n', 'two', tp(), port => $b->{port})->{status}, 200, 'publish on B');
+sse_pump([$sa, $sb], 5, sub { !grep { $_->body !~ /data: two\n/ } @{$_[0]} });
+is(datas($sa), 'one,two', 'A: both messages');
+is(datas($sb), 'one,two', 'B: both messages');
+is(rcli($::REDIS{PASS}, '-n', 2, 'EXISTS', 'sse:{p1}:log'), '1', 'the log is in database 2');
+unlike(error_log_text() . $b->log, qr/s3cr/, 'the password is in no log');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 2: an ACL user and password (AUTH user password), database 3
+--- http_config
+sse_zone zone=p2:1m redis=redis://alice:won%3Ader@127.0.0.1:$TEST_NGINX_REDIS_PASS/3;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis redis:\/\/alice:\*\*\*\@\S+ connected/, 1), 'connected as alice');
+my $s = sse_open('/sub?channel=u');
+my $r = http('POST', '/pub?channel=u', 'hi', tp());
+is($r->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered through Redis');
+is(rcli($::REDIS{PASS}, '-n', 3, 'EXISTS', 'sse:{p2}:log'), '1', 'the log is in database 3');
+like(rcli($::REDIS{PASS}, 'CLIENT', 'LIST'), qr/user=alice/, 'Redis sees alice');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 3: a wrong password: 503 at once, one log line naming authentication, recovery when Redis takes the password
+--- http_config
+sse_zone zone=p3:1m redis=redis://:new@127.0.0.1:$TEST_NGINX_REDIS_AUTH;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=p3:1m redis=redis://:new\@127.0.0.1:$ENV{TEST_NGINX_REDIS_AUTH};",
+                config => $::LOC);
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(authentication failed: WRONGPASS/, 1),
+   'A: the log names authentication');
+ok(wait_log(sub { $b->log }, qr/redis \S+ unavailable \(authentication failed/, 2), 'B too');
+
+my $t0 = Time::HiRes::time();
+my $r = http('POST', '/pub?channel=a', 'x', tp());
+is($r->{status}, 503, 'publish: 503');
+is($r->{body}, '{"error":"redis unavailable","status":503}', 'JSON error');
+ok(Time::HiRes::time() - $t0 < 0.5 * timeout_factor(), 'at once');
+is(http('POST', '/pub?channel=a', 'x', tp(), port => $b->{port})->{status}, 503, '503 on B');
+
+Time::HiRes::sleep(3 * timeout_factor());    # many retries with back-off
+is(count_log(error_log_text(), qr/redis \S+ unavailable/), 1, 'A: one line in 3 s, none per retry');
+is(count_log($b->log, qr/redis \S+ unavailable/), 2, 'B: one line per worker');
+
+is(rcli($::REDIS{AUTH}, 'CONFIG', 'SET', 'requirepass', 'new'), 'OK', 'Redis takes the password now');
+$::REDIS{AUTH}{pass} = 'new';
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1, 15), 'A connected, no restart');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2, 15), 'B connected');
+
+my $sa = sse_open('/sub?channel=a');
+my $sb = sse_open('/sub?channel=a', undef, port => $b->{port});
+Time::HiRes::sleep(0.3 * timeout_factor());
+is(http('POST', '/pub?channel=a', 'back', tp())->{status}, 200, 'publish on A: 200');
+is(http('POST', '/pub?channel=a', 'again', tp(), port => $b->{port})->{status}, 200, 'publish on B: 200');
+sse_pump([$sa, $sb], 5, sub { !grep { $_->body !~ /data: again\n/ } @{$_[0]} });
+is(datas($sa), 'back,again', 'A: delivery across servers');
+is(datas($sb), 'back,again', 'B: delivery across servers');
+unlike(error_log_text(), qr/:new\@/, 'no password in the log');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 4: a Redis that wants a password, none given: the log says authentication is required
+--- http_config
+sse_zone zone=p4:1m redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PASS;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(authentication required: NOAUTH/, 1),
+   'the log names authentication');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 5: a database that does not exist: the log names SELECT
+--- http_config
+sse_zone zone=p4b:1m redis=redis://alice:won%3Ader@127.0.0.1:$TEST_NGINX_REDIS_PASS/99;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(SELECT 99 failed: ERR DB index is out of range/, 1),
+   'the log names SELECT');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6: rediss:// with the certificate and host name verified: cross-server delivery
+--- http_config
+sse_zone zone=t5:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_TLS redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=t5:1m redis=rediss://127.0.0.1:$ENV{TEST_NGINX_REDIS_TLS} "
+                        . "redis_tls_ca=$ENV{TEST_NGINX_CERTS}/ca.crt redis_tls_verify=on;",
+                config => $::LOC);
+ok(wait_log(\&error_log_text, qr/redis rediss:\S+ connected/, 1), 'A connected over TLS');
+ok(wait_log(sub { $b->log }, qr/redis rediss:\S+ connected/, 2), 'B connected over TLS');
+
+my $sa = sse_open('/sub?channel=t');
+my $sb = sse_open('/sub?channel=t', undef, port => $b->{port});
+Time::HiRes::sleep(0.6 * timeout_factor());
+my $r = http('POST', '/pub?channel=t', 'one', tp());
+is($r->{status}, 200, 'publish on A');
+is(decode_json($r->{body})->{subscribers}, 2, 'both servers counted');
+is(http('POST', '/pub?channel=t', 'two', tp(), port => $b->{port})->{status}, 200, 'publish on B');
+sse_pump([$sa, $sb], 5, sub { !grep { $_->body !~ /data: two\n/ } @{$_[0]} });
+is(datas($sa), 'one,two', 'A: both messages');
+is(datas($sb), 'one,two', 'B: both messages');
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 7: a certificate from another CA is refused: 503, the log names TLS verification
+--- http_config
+sse_zone zone=t6:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_TLS redis_tls_ca=$TEST_NGINX_CERTS/wrongca.crt;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(TLS verification failed: certificate verify error/, 1),
+   'the log names TLS verification');
+my $r = http('POST', '/pub?channel=a', 'x', tp());
+is($r->{status}, 503, 'publish: 503');
+is($r->{body}, '{"error":"redis unavailable","status":503}', 'JSON error');
+Time::HiRes::sleep(1.5 * timeout_factor());
+is(count_log(error_log_text(), qr/redis \S+ unavailable/), 1, 'one line, none per retry');
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 8: without redis_tls_ca the system's CAs are trusted: they do not know the test CA
+--- http_config
+sse_zone zone=t7:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_TLS;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(TLS verification failed: certificate verify error/, 1),
+   'the log names TLS verification');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 9: a certificate for another host name is refused with verification on
+--- http_config
+sse_zone zone=t8:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_OTHER redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(TLS verification failed: the certificate does not match "127\.0\.0\.1"\)/, 1),
+   'the log names TLS verification and the host');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 10: the same with redis_tls_verify=off: accepted
+--- http_config
+sse_zone zone=t9:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_OTHER redis_tls_verify=off;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis rediss:\S+ connected/, 1), 'connected');
+my $s = sse_open('/sub?channel=v');
+is(http('POST', '/pub?channel=v', 'hi', tp())->{status}, 200, 'publish: 200');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 11: Redis requires a client certificate, none given: refused, the log names TLS
+--- http_config
+sse_zone zone=t10:1m redis=rediss://127.0.0.1:$TEST_NGINX_REDIS_CLIENT redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(TLS session refused by Redis/, 1), "the log names TLS");
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+Time::HiRes::sleep(1.5 * timeout_factor());
+is(count_log(error_log_text(), qr/redis \S+ unavailable/), 1, 'one line, none per retry');
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 12: Redis requires a client certificate: redis_tls_cert and redis_tls_key
+--- http_config
+sse_zone zone=t11:1m redis=rediss://localhost:$TEST_NGINX_REDIS_CLIENT redis_tls_ca=$TEST_NGINX_CERTS/ca.crt
+         redis_tls_cert=$TEST_NGINX_CERTS/client.crt redis_tls_key=$TEST_NGINX_CERTS/client.key;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis rediss:\/\/localhost:\d+ connected/, 1), 'connected (host name checked)');
+my $s = sse_open('/sub?channel=c');
+is(http('POST', '/pub?channel=c', 'hi', tp())->{status}, 200, 'publish: 200');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 13: redis+sentinel:// is parsed, and refused as not supported yet
+--- http_config
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/1;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis URL "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/1": Redis Sentinel is not supported yet
+
+
+
+=== TEST 14: rediss+sentinel:// with credentials: refused as not supported yet, password masked
+--- http_config
+sse_zone zone=c:1m redis=rediss+sentinel://u:pw@127.0.0.1/mymaster;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis URL "rediss+sentinel://u:***@127.0.0.1/mymaster": Redis Sentinel is not supported yet
+
+
+
+=== TEST 15: redis+cluster:// is parsed, and refused as not supported yet
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,127.0.0.1:7001;
+--- config
+--- must_die
+--- error_log
+Redis Cluster is not supported yet
+
+
+
+=== TEST 16: rediss+cluster:// likewise
+--- http_config
+sse_zone zone=c:1m redis=rediss+cluster://:pw@127.0.0.1:7000;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis URL "rediss+cluster://:***@127.0.0.1:7000": Redis Cluster is not supported yet
+
+
+
+=== TEST 17: redis+sentinel:// without a service name
+--- http_config
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379;
+--- config
+--- must_die
+--- error_log
+no service name (redis+sentinel://host/SERVICE[/DB]) in redis URL "redis=redis+sentinel://127.0.0.1:26379" in sse_zone
+
+
+
+=== TEST 18: redis+sentinel:// with a bad database
+--- http_config
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1/mymaster/x;
+--- config
+--- must_die
+--- error_log
+invalid database number in redis URL "redis=redis+sentinel://127.0.0.1/mymaster/x" in sse_zone
+
+
+
+=== TEST 19: redis+cluster:// with a database
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000/1;
+--- config
+--- must_die
+--- error_log
+a database number (Redis Cluster has database 0 only) in redis URL "redis=redis+cluster://127.0.0.1:7000/1" in sse_zone
+
+
+
+=== TEST 20: redis+cluster:// with an empty host in the list
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,,127.0.0.1:7001;
+--- config
+--- must_die
+--- error_log
+an empty host in redis URL "redis=redis+cluster://127.0.0.1:7000,,127.0.0.1:7001" in sse_zone
+
+
+
+=== TEST 21: rediss+cluster:// with a bad port
+--- http_config
+sse_zone zone=c:1m redis=rediss+cluster://127.0.0.1:7000,127.0.0.1:99999;
+--- config
+--- must_die
+--- error_log
+invalid port in redis URL "redis=rediss+cluster://127.0.0.1:7000,127.0.0.1:99999" in sse_zone
+
+
+
+=== TEST 22: rediss:// with several hosts
+--- http_config
+sse_zone zone=c:1m redis=rediss://127.0.0.1:6379,127.0.0.1:6380;
+--- config
+--- must_die
+--- error_log
+several hosts (for Sentinel or Cluster, use redis+sentinel:// or redis+cluster://) in redis URL
+
+
+
+=== TEST 23: a bad percent-encoding in the password
+--- http_config
+sse_zone zone=c:1m redis=redis://:a%zz@127.0.0.1;
+--- config
+--- must_die
+--- error_log
+invalid percent-encoding of the credentials in redis URL
+
+
+
+=== TEST 24: an empty password
+--- http_config
+sse_zone zone=c:1m redis=redis://:@127.0.0.1;
+--- config
+--- must_die
+--- error_log
+an empty password in redis URL "redis=redis://:@127.0.0.1" in sse_zone
+
+
+
+=== TEST 25: no host
+--- http_config
+sse_zone zone=c:1m redis=rediss://u:p@/1;
+--- config
+--- must_die
+--- error_log
+no host in redis URL "redis=rediss://u:p@/1" in sse_zone
+
+
+
+=== TEST 26: redis_tls_ca: a missing file
+--- http_config
+sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_ca=/nonexistent/ca.crt;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis_tls_ca "/nonexistent/ca.crt" cannot be read
+
+
+
+=== TEST 27: redis_tls_cert: a missing file
+--- http_config
+sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_cert=/nonexistent/c.crt redis_tls_key=/nonexistent/c.key;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis_tls_cert "/nonexistent/c.crt" cannot be read
+
+
+
+=== TEST 28: redis_tls_key: a missing file
+--- http_config
+sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_cert=$TEST_NGINX_CERTS/client.crt redis_tls_key=/nonexistent/c.key;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis_tls_key "/nonexistent/c.key" cannot be read
+
+
+
+=== TEST 29: redis_tls_cert without redis_tls_key
+--- http_config
+sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_cert=$TEST_NGINX_CERTS/client.crt;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis_tls_cert and redis_tls_key go together
+
+
+
+=== TEST 30: redis_tls_* with redis://
+--- http_config
+sse_zone zone=c:1m redis=redis://127.0.0.1 redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
+--- config
+--- must_die
+--- error_log
+redis_tls_* parameters of sse_zone "c" need a rediss:// URL, not "redis://127.0.0.1"
+
+
+
+=== TEST 31: redis_tls_* without redis=
+--- http_config
+sse_zone zone=c:1m redis_tls_verify=off;
+--- config
+--- must_die
+--- error_log
+redis_tls_* parameters of sse_zone "c" need redis=rediss://...
+
+
+
+=== TEST 32: redis_tls_verify takes on or off
+--- http_config
+sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_verify=maybe;
+--- config
+--- must_die
+--- error_log
+invalid parameter "redis_tls_verify=maybe" in sse_zone
+
+
+
+=== TEST 33: a certificate file that is not one
+--- http_config
+sse_zone zone=c:1m redis=rediss://127.0.0.1 redis_tls_ca=$TEST_NGINX_CERTS/client.csr.none;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis_tls_ca
