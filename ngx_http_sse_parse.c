@@ -780,7 +780,11 @@ ngx_http_sse_parse_form(ngx_pool_t *pool, u_char *body, size_t len,
 
     p = body;
 
-    while (ngx_http_sse_form_next(&p, body + len, &key, &raw) == NGX_OK) {
+    /* len 0: body may be NULL, and NULL + 0 is undefined */
+
+    while (len && ngx_http_sse_form_next(&p, body + len, &key, &raw)
+                  == NGX_OK)
+    {
 
         field = ngx_http_sse_form_key(ngx_http_sse_publish_fields, &key);
 
@@ -1404,7 +1408,11 @@ ngx_http_sse_token_form(ngx_pool_t *pool, u_char *body, size_t len,
 
     p = body;
 
-    while (ngx_http_sse_form_next(&p, body + len, &key, &raw) == NGX_OK) {
+    /* len 0: body may be NULL, and NULL + 0 is undefined */
+
+    while (len && ngx_http_sse_form_next(&p, body + len, &key, &raw)
+                  == NGX_OK)
+    {
 
         if (raw.data == NULL) {
             continue;
