@@ -441,6 +441,11 @@ ngx_http_sse_redis_decode(ngx_str_t *s)
     u_char      *p, *d, *last;
     ngx_int_t    hi, lo;
 
+    if (s->len == 0) {
+        /* nothing to decode, and s->data may be NULL */
+        return NGX_OK;
+    }
+
     p = s->data;
     d = s->data;
     last = s->data + s->len;
