@@ -8,6 +8,10 @@
 #include "ngx_http_sse_module.h"
 
 
+static ngx_int_t ngx_http_sse_access_key(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_sse_access_token(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value);
 static ngx_int_t ngx_http_sse_subscriber_token(ngx_http_request_t *r,
     ngx_str_t *token);
@@ -53,14 +57,165 @@ ngx_http_sse_auth_api_key(ngx_http_request_t *r)
 
 
 /*
+ * The access phase (NGX_HTTP_ACCESS_PHASE), so that "satisfy any|all"
+ * combines sse_api_key and sse_auth_jwt with allow/deny, auth_basic and
+ * auth_request: NGX_OK when the key or token is good, NGX_DECLINED when
+ * there is nothing to check here (no key or secret configured, or a method
+ * the location refuses with its own 405), else 401.  The refusal's reason
+ * waits in the request's ctx for the error filter, which writes it into
+ * the JSON that replaces nginx's page; nginx discards an unread body before
+ * that page.  A verified token's claims wait there for the subscriber
+ * handler.
+ */
+
+ngx_int_t
+ngx_http_sse_access_handler(ngx_http_request_t *r)
+{
+    ngx_http_sse_ctx_t       *ctx;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    switch (slcf->role) {
+
+    case NGX_HTTP_SSE_ROLE_PUBLISH:
+        if (slcf->api_keys == NULL) {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_ROLE_STATUS:
+        if (slcf->api_keys == NULL
+            || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+        {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_ROLE_TOKEN:
+        if (slcf->api_keys == NULL || r->method != NGX_HTTP_POST) {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_ROLE_SUBSCRIBE:
+        if (slcf->jwt_secret.len == 0
+            || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+        {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+    }
+
+    if (slcf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE) {
+        return ngx_http_sse_access_token(r, ctx);
+    }
+
+    return ngx_http_sse_access_key(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_sse_access_key(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_sse_auth_api_key(r);
+
+    if (rc == NGX_HTTP_UNAUTHORIZED) {
+        /* the reply is decided: no "100 Continue" for the body */
+        r->expect_tested = 1;
+
+        ctx->access_status = rc;
+        ctx->access_why = "missing or wrong API key";
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sse_access_token(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 token;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (ngx_http_sse_subscriber_token(r, &token) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (token.len == 0) {
+        ctx->access_why = "missing token";
+        goto refused;
+    }
+
+    rc = ngx_http_sse_jwt_verify(r->pool, &token, &slcf->jwt_secret,
+                                 ngx_time(), &ctx->jwt, &ctx->access_why);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        /*
+         * the reason, never the token: the cycle's log, because the
+         * request's would add the request line, and with it ?token=
+         */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "sse: subscriber %V refused: %s",
+                      &r->connection->addr_text, ctx->access_why);
+        goto refused;
+    }
+
+    ctx->jwt_verified = 1;
+
+    return NGX_OK;
+
+refused:
+
+    r->expect_tested = 1;
+    ctx->access_status = NGX_HTTP_UNAUTHORIZED;
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+/*
  * sse_api_key for a handler: NGX_DECLINED when the request may go on, else
- * what the handler returns (the 401 is sent).
+ * what the handler returns (the 401 is sent).  A main request was checked
+ * in the access phase already; a subrequest skips that phase, as in
+ * nginx, and is checked here.
  */
 
 ngx_int_t
 ngx_http_sse_auth_require_key(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
 
     rc = ngx_http_sse_auth_api_key(r);
 
@@ -121,8 +276,12 @@ ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value)
 
 /*
  * sse_auth_jwt: NGX_OK with the user and the token's expiry, or the status
- * to answer (401, 403) and why.  Without it, the user is sse_user's value
- * (e.g. what auth_request learnt from the app), or none.
+ * to answer (401, 403) and why.  The token was verified in the access
+ * phase; a main request that reached here without it was let in by another
+ * rule under "satisfy any" (allow, auth_basic, auth_request), and is a
+ * subscriber without a user.  A subrequest skips the access phase and is
+ * checked here.  Without sse_auth_jwt, the user is sse_user's value (e.g.
+ * what auth_request learnt from the app), or none.
  */
 
 ngx_int_t
@@ -130,9 +289,9 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
     ngx_str_t *user, time_t *exp, const char **err)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 token, *name;
+    ngx_str_t                *name;
     ngx_uint_t                i;
-    ngx_http_sse_jwt_t        jwt;
+    ngx_http_sse_ctx_t       *ctx;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
@@ -154,37 +313,33 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
         return NGX_OK;
     }
 
-    if (ngx_http_sse_subscriber_token(r, &token) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
 
-    if (token.len == 0) {
-        *err = "missing token";
-        return NGX_HTTP_UNAUTHORIZED;
-    }
+    if (ctx == NULL || !ctx->jwt_verified) {
 
-    rc = ngx_http_sse_jwt_verify(r->pool, &token, &slcf->jwt_secret,
-                                 ngx_time(), &jwt, err);
+        if (r == r->main) {
+            return NGX_OK;
+        }
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+        rc = ngx_http_sse_access_handler(r);
 
-    if (rc != NGX_OK) {
-        /*
-         * the reason, never the token: the cycle's log, because the
-         * request's would add the request line, and with it ?token=
-         */
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "sse: subscriber %V refused: %s",
-                      &r->connection->addr_text, *err);
-        return NGX_HTTP_UNAUTHORIZED;
+        if (rc != NGX_OK) {
+            ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+
+            if (rc == NGX_HTTP_UNAUTHORIZED) {
+                *err = ctx->access_why;
+            }
+
+            return rc;
+        }
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
     }
 
     name = names->elts;
 
     for (i = 0; i < names->nelts; i++) {
-        if (!ngx_http_sse_jwt_allows(&jwt, &name[i])) {
+        if (!ngx_http_sse_jwt_allows(&ctx->jwt, &name[i])) {
             *err = "channel not allowed by the token";
             ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                           "sse: subscriber %V refused: channel \"%V\" "
@@ -194,8 +349,8 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
         }
     }
 
-    *user = jwt.user;
-    *exp = jwt.exp;
+    *user = ctx->jwt.user;
+    *exp = ctx->jwt.exp;
 
     return NGX_OK;
 }

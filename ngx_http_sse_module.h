@@ -342,6 +342,10 @@ struct ngx_http_sse_ctx_s {
 
     ngx_str_t                   error_page;  /* JSON for nginx's page */
 
+    ngx_http_sse_jwt_t          jwt;         /* verified in access phase */
+    ngx_uint_t                  access_status;  /* refused with, and why */
+    const char                 *access_why;
+
     unsigned                    registered:1;
     unsigned                    error_page_on:1;
     unsigned                    in_dirty:1;
@@ -350,6 +354,7 @@ struct ngx_http_sse_ctx_s {
     unsigned                    overflow:1;
     unsigned                    catchup:1;   /* history first, no live */
     unsigned                    body_sent:1;
+    unsigned                    jwt_verified:1;
 };
 
 
@@ -442,6 +447,7 @@ ngx_int_t ngx_http_sse_key_digest(u_char *key, size_t len, u_char *digest);
 ngx_uint_t ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest);
 
 /* access: ngx_http_sse_auth.c */
+ngx_int_t ngx_http_sse_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_api_key(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_require_key(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_subscriber(ngx_http_request_t *r,
