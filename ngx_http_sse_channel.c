@@ -445,7 +445,7 @@ ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone)
 
     /* the scan stops once every reading slot was seen */
 
-    for (i = 0; found < sh->nreading && i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; found < sh->nreading && i < sh->nslots; i++) {
         slot = &sh->slots[i];
 
         if (slot->pid && slot->reading) {
@@ -505,7 +505,7 @@ ngx_http_sse_gc(ngx_http_sse_zone_t *zone)
     sh = zone->sh;
     min = sh->last_id;
 
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; i < sh->nslots; i++) {
         slot = &sh->slots[i];
 
         if (slot->pid && slot->active && slot->cursor < min) {
@@ -678,7 +678,7 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
 
     active = 0;
 
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; i < sh->nslots; i++) {
         if (sh->slots[i].pid && sh->slots[i].active) {
             active++;
         }
@@ -806,7 +806,7 @@ ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *first,
     ngx_uint_t            i;
     ngx_http_sse_slot_t  *slot;
 
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; i < zone->sh->nslots; i++) {
         slot = &zone->sh->slots[i];
 
         if (slot->pid == 0 || slot->active == 0) {
@@ -1622,6 +1622,10 @@ ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
     slot->cursor = zone->sh->last_id;
     slot->nonce = nonce;
 
+    if (zone->sh->nslots <= found) {
+        zone->sh->nslots = found + 1;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     zone->slot = slot;
@@ -1657,6 +1661,7 @@ ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone, ngx_uint_t index)
 {
     ngx_rbtree_node_t       *node, *next, *root, *sentinel;
     ngx_http_sse_slot_t     *slot;
+    ngx_http_sse_shctx_t    *sh;
     ngx_http_sse_chslot_t   *cs, **pcs;
     ngx_http_sse_channel_t  *ch;
 
@@ -1697,6 +1702,14 @@ ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone, ngx_uint_t index)
     }
 
     ngx_memzero(slot, sizeof(ngx_http_sse_slot_t));
+
+    /* slots in use stay below nslots */
+
+    sh = zone->sh;
+
+    while (sh->nslots && sh->slots[sh->nslots - 1].pid == 0) {
+        sh->nslots--;
+    }
 
     ngx_http_sse_limbo_sweep(zone);
 }
@@ -1838,7 +1851,7 @@ ngx_http_sse_store_stats(ngx_http_sse_zone_t *zone, ngx_http_sse_stats_t *st)
 
     st->workers = 0;
 
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; i < sh->nslots; i++) {
         if (sh->slots[i].pid) {
             st->workers++;
         }

@@ -77,6 +77,8 @@ typedef struct {
     ngx_uint_t                  nreading;    /* slots reading history */
     size_t                      idle_size;   /* channels without messages */
     time_t                      idle_logged;
+    ngx_uint_t                  nslots;      /* every slot in use is
+                                                below: scans stop there */
     ngx_http_sse_slot_t         slots[NGX_HTTP_SSE_MAX_SLOTS];
 } ngx_http_sse_shctx_t;
 
