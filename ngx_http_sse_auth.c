@@ -12,6 +12,9 @@ static ngx_int_t ngx_http_sse_access_key(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_sse_access_token(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_sse_token_verify(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx);
+static ngx_http_sse_ctx_t *ngx_http_sse_auth_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value);
 static ngx_int_t ngx_http_sse_subscriber_token(ngx_http_request_t *r,
     ngx_str_t *token);
@@ -114,15 +117,9 @@ ngx_http_sse_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
-
+    ctx = ngx_http_sse_auth_ctx(r);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (slcf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE) {
@@ -155,8 +152,45 @@ ngx_http_sse_access_key(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
 static ngx_int_t
 ngx_http_sse_access_token(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
+    rc = ngx_http_sse_token_verify(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        ctx->access_why = "missing token";
+        rc = NGX_HTTP_UNAUTHORIZED;
+
+    } else if (rc == NGX_HTTP_UNAUTHORIZED) {
+        /*
+         * the reason, never the token: the cycle's log, because the
+         * request's would add the request line, and with it ?token=
+         */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "sse: subscriber %V refused: %s",
+                      &r->connection->addr_text, ctx->access_why);
+    }
+
+    if (rc == NGX_HTTP_UNAUTHORIZED) {
+        /* the reply is decided: no "100 Continue" for the body */
+        r->expect_tested = 1;
+        ctx->access_status = rc;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The subscriber's token: NGX_OK with its claims in the ctx, NGX_DECLINED
+ * when there is none, NGX_HTTP_UNAUTHORIZED with the reason in the ctx.
+ */
+
+static ngx_int_t
+ngx_http_sse_token_verify(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
+{
     ngx_int_t                 rc;
     ngx_str_t                 token;
+    const char               *why;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
@@ -166,38 +200,44 @@ ngx_http_sse_access_token(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
     }
 
     if (token.len == 0) {
-        ctx->access_why = "missing token";
-        goto refused;
+        return NGX_DECLINED;
     }
 
     rc = ngx_http_sse_jwt_verify(r->pool, &token, &slcf->jwt_secret,
-                                 ngx_time(), &ctx->jwt, &ctx->access_why);
+                                 ngx_time(), &ctx->jwt, &why);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc != NGX_OK) {
-        /*
-         * the reason, never the token: the cycle's log, because the
-         * request's would add the request line, and with it ?token=
-         */
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "sse: subscriber %V refused: %s",
-                      &r->connection->addr_text, ctx->access_why);
-        goto refused;
+        ctx->access_why = why;
+        return NGX_HTTP_UNAUTHORIZED;
     }
 
     ctx->jwt_verified = 1;
 
     return NGX_OK;
+}
 
-refused:
 
-    r->expect_tested = 1;
-    ctx->access_status = NGX_HTTP_UNAUTHORIZED;
+static ngx_http_sse_ctx_t *
+ngx_http_sse_auth_ctx(ngx_http_request_t *r)
+{
+    ngx_http_sse_ctx_t  *ctx;
 
-    return NGX_HTTP_UNAUTHORIZED;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+    }
+
+    return ctx;
 }
 
 
@@ -277,11 +317,12 @@ ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value)
 /*
  * sse_auth_jwt: NGX_OK with the user and the token's expiry, or the status
  * to answer (401, 403) and why.  The token was verified in the access
- * phase; a main request that reached here without it was let in by another
- * rule under "satisfy any" (allow, auth_basic, auth_request), and is a
- * subscriber without a user.  A subrequest skips the access phase and is
- * checked here.  Without sse_auth_jwt, the user is sse_user's value (e.g.
- * what auth_request learnt from the app), or none.
+ * phase.  A main request that reached here without it was let in by
+ * another check under "satisfy any" (allow, auth_basic, auth_request): a
+ * token it carries all the same, if good, gives its user and channels;
+ * else it subscribes with no user.  A subrequest skips the access phase
+ * and is checked here.  Without sse_auth_jwt, the user is sse_user's value
+ * (e.g. what auth_request learnt from the app), or none.
  */
 
 ngx_int_t
@@ -313,27 +354,36 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
         return NGX_OK;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+    ctx = ngx_http_sse_auth_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (ctx == NULL || !ctx->jwt_verified) {
+    if (!ctx->jwt_verified) {
 
-        if (r == r->main) {
-            return NGX_OK;
-        }
-
-        rc = ngx_http_sse_access_handler(r);
-
-        if (rc != NGX_OK) {
-            ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+        if (r != r->main) {
+            rc = ngx_http_sse_access_token(r, ctx);
 
             if (rc == NGX_HTTP_UNAUTHORIZED) {
                 *err = ctx->access_why;
             }
 
-            return rc;
-        }
+            if (rc != NGX_OK) {
+                return rc;
+            }
 
-        ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+        } else {
+            rc = ngx_http_sse_token_verify(r, ctx);
+
+            if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+                return rc;
+            }
+
+            if (rc != NGX_OK) {
+                ctx->access_why = NULL;
+                return NGX_OK;
+            }
+        }
     }
 
     name = names->elts;

@@ -253,7 +253,16 @@ is($inside->status, 200, 'an allowed address needs no token');
 my $alice = sse_open('/events?channel=news', {'X-Real-IP' => '192.0.2.1',
     Authorization => 'Bearer ' . main::make_jwt({exp => $exp, sub => 'alice', channel => 'news'})});
 is($alice->status, 200, 'another address with a good token');
-my $r = http('GET', '/events?channel=news', undef, {'X-Real-IP' => '192.0.2.1'});
+my $carol = sse_open('/events?channel=news', {'X-Real-IP' => '10.1.2.4',
+    Authorization => 'Bearer ' . main::make_jwt({exp => $exp, sub => 'carol'})});
+is($carol->status, 200, 'an allowed address with a good token');
+my $junk = sse_open('/events?channel=news', {'X-Real-IP' => '10.1.2.5',
+    Authorization => 'Bearer ' . main::make_jwt({exp => time - 10, sub => 'carol'})});
+is($junk->status, 200, 'an allowed address with an expired token: let in, with no user');
+my $r = http('GET', '/events?channel=sport', undef, {'X-Real-IP' => '10.1.2.3',
+    Authorization => 'Bearer ' . main::make_jwt({exp => $exp, channel => 'news'})});
+is($r->{status}, 403, 'an allowed address with a good token for other channels: the token\'s 403');
+$r = http('GET', '/events?channel=news', undef, {'X-Real-IP' => '192.0.2.1'});
 is($r->{status}, 401, 'another address without a token: 401');
 is($r->{body}, '{"error":"missing token","status":401}', 'the JSON names it');
 $r = http('GET', '/events?channel=news', undef, {'X-Real-IP' => '192.0.2.1',
@@ -269,12 +278,17 @@ is($r->{status}, 405, 'POST from an allowed address: the handler\'s 405');
 my $h = {'Content-Type' => 'application/json'};
 http('POST', '/pub', '{"channel":"news","data":"for bob","user":"bob"}', $h);
 http('POST', '/pub', '{"channel":"news","data":"for alice","user":"alice"}', $h);
+http('POST', '/pub', '{"channel":"news","data":"for carol","user":"carol"}', $h);
 http('POST', '/pub', '{"channel":"news","data":"for all"}', $h);
-$_->read_until(qr/for all/, 2) for $inside, $alice;
+$_->read_until(qr/for all/, 2) for $inside, $alice, $carol, $junk;
 is_deeply([map { $_->{data} } $alice->events], ['for alice', 'for all'],
           'the token\'s user (verified once, in the access phase) targets the stream');
 is_deeply([map { $_->{data} } $inside->events], ['for all'],
           'a subscriber let in by address has no user');
+is_deeply([map { $_->{data} } $carol->events], ['for carol', 'for all'],
+          'let in by address, a good token still names the user');
+is_deeply([map { $_->{data} } $junk->events], ['for all'],
+          'let in by address, a bad token names no one');
 --- no_error_log
 [alert]
 [crit]
