@@ -8,6 +8,13 @@
 #include "ngx_http_sse_module.h"
 
 
+static ngx_int_t ngx_http_sse_access_key(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_sse_access_token(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx);
+static ngx_int_t ngx_http_sse_token_verify(ngx_http_request_t *r,
+    ngx_http_sse_ctx_t *ctx);
+static ngx_http_sse_ctx_t *ngx_http_sse_auth_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value);
 static ngx_int_t ngx_http_sse_subscriber_token(ngx_http_request_t *r,
     ngx_str_t *token);
@@ -53,14 +60,202 @@ ngx_http_sse_auth_api_key(ngx_http_request_t *r)
 
 
 /*
+ * The access phase (NGX_HTTP_ACCESS_PHASE), so that "satisfy any|all"
+ * combines sse_api_key and sse_auth_jwt with allow/deny, auth_basic and
+ * auth_request: NGX_OK when the key or token is good, NGX_DECLINED when
+ * there is nothing to check here (no key or secret configured, or a method
+ * the location refuses with its own 405), else 401.  The refusal's reason
+ * waits in the request's ctx for the error filter, which writes it into
+ * the JSON that replaces nginx's page; nginx discards an unread body before
+ * that page.  A verified token's claims wait there for the subscriber
+ * handler.
+ */
+
+ngx_int_t
+ngx_http_sse_access_handler(ngx_http_request_t *r)
+{
+    ngx_http_sse_ctx_t       *ctx;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    switch (slcf->role) {
+
+    case NGX_HTTP_SSE_ROLE_PUBLISH:
+        if (slcf->api_keys == NULL) {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_ROLE_STATUS:
+        if (slcf->api_keys == NULL
+            || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+        {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_ROLE_TOKEN:
+        if (slcf->api_keys == NULL || r->method != NGX_HTTP_POST) {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_ROLE_SUBSCRIBE:
+        if (slcf->jwt_secret.len == 0
+            || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+        {
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_sse_auth_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (slcf->role == NGX_HTTP_SSE_ROLE_SUBSCRIBE) {
+        return ngx_http_sse_access_token(r, ctx);
+    }
+
+    return ngx_http_sse_access_key(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_sse_access_key(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_sse_auth_api_key(r);
+
+    if (rc == NGX_HTTP_UNAUTHORIZED) {
+        /* the reply is decided: no "100 Continue" for the body */
+        r->expect_tested = 1;
+
+        ctx->access_status = rc;
+        ctx->access_why = "missing or wrong API key";
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_sse_access_token(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_sse_token_verify(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        ctx->access_why = "missing token";
+        rc = NGX_HTTP_UNAUTHORIZED;
+
+    } else if (rc == NGX_HTTP_UNAUTHORIZED) {
+        /*
+         * the reason, never the token: the cycle's log, because the
+         * request's would add the request line, and with it ?token=
+         */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "sse: subscriber %V refused: %s",
+                      &r->connection->addr_text, ctx->access_why);
+    }
+
+    if (rc == NGX_HTTP_UNAUTHORIZED) {
+        /* the reply is decided: no "100 Continue" for the body */
+        r->expect_tested = 1;
+        ctx->access_status = rc;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The subscriber's token: NGX_OK with its claims in the ctx, NGX_DECLINED
+ * when there is none, NGX_HTTP_UNAUTHORIZED with the reason in the ctx.
+ */
+
+static ngx_int_t
+ngx_http_sse_token_verify(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 token;
+    const char               *why;
+    ngx_http_sse_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+
+    if (ngx_http_sse_subscriber_token(r, &token) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (token.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_sse_jwt_verify(r->pool, &token, &slcf->jwt_secret,
+                                 ngx_time(), &ctx->jwt, &why);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ctx->access_why = why;
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    ctx->jwt_verified = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_sse_ctx_t *
+ngx_http_sse_auth_ctx(ngx_http_request_t *r)
+{
+    ngx_http_sse_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+    }
+
+    return ctx;
+}
+
+
+/*
  * sse_api_key for a handler: NGX_DECLINED when the request may go on, else
- * what the handler returns (the 401 is sent).
+ * what the handler returns (the 401 is sent).  A main request was checked
+ * in the access phase already; a subrequest skips that phase, as in
+ * nginx, and is checked here.
  */
 
 ngx_int_t
 ngx_http_sse_auth_require_key(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
 
     rc = ngx_http_sse_auth_api_key(r);
 
@@ -121,7 +316,12 @@ ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value)
 
 /*
  * sse_auth_jwt: NGX_OK with the user and the token's expiry, or the status
- * to answer (401, 403) and why.  Without it, the user is sse_user's value
+ * to answer (401, 403) and why.  The token was verified in the access
+ * phase.  A main request that reached here without it was let in by
+ * another check under "satisfy any" (allow, auth_basic, auth_request): a
+ * token it carries all the same, if good, gives its user and channels;
+ * else it subscribes with no user.  A subrequest skips the access phase
+ * and is checked here.  Without sse_auth_jwt, the user is sse_user's value
  * (e.g. what auth_request learnt from the app), or none.
  */
 
@@ -130,9 +330,9 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
     ngx_str_t *user, time_t *exp, const char **err)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 token, *name;
+    ngx_str_t                *name;
     ngx_uint_t                i;
-    ngx_http_sse_jwt_t        jwt;
+    ngx_http_sse_ctx_t       *ctx;
     ngx_http_sse_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
@@ -154,37 +354,42 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
         return NGX_OK;
     }
 
-    if (ngx_http_sse_subscriber_token(r, &token) != NGX_OK) {
+    ctx = ngx_http_sse_auth_ctx(r);
+    if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (token.len == 0) {
-        *err = "missing token";
-        return NGX_HTTP_UNAUTHORIZED;
-    }
+    if (!ctx->jwt_verified) {
 
-    rc = ngx_http_sse_jwt_verify(r->pool, &token, &slcf->jwt_secret,
-                                 ngx_time(), &jwt, err);
+        if (r != r->main) {
+            rc = ngx_http_sse_access_token(r, ctx);
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+            if (rc == NGX_HTTP_UNAUTHORIZED) {
+                *err = ctx->access_why;
+            }
 
-    if (rc != NGX_OK) {
-        /*
-         * the reason, never the token: the cycle's log, because the
-         * request's would add the request line, and with it ?token=
-         */
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "sse: subscriber %V refused: %s",
-                      &r->connection->addr_text, *err);
-        return NGX_HTTP_UNAUTHORIZED;
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+        } else {
+            rc = ngx_http_sse_token_verify(r, ctx);
+
+            if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+                return rc;
+            }
+
+            if (rc != NGX_OK) {
+                ctx->access_why = NULL;
+                return NGX_OK;
+            }
+        }
     }
 
     name = names->elts;
 
     for (i = 0; i < names->nelts; i++) {
-        if (!ngx_http_sse_jwt_allows(&jwt, &name[i])) {
+        if (!ngx_http_sse_jwt_allows(&ctx->jwt, &name[i])) {
             *err = "channel not allowed by the token";
             ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                           "sse: subscriber %V refused: channel \"%V\" "
@@ -194,8 +399,8 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
         }
     }
 
-    *user = jwt.user;
-    *exp = jwt.exp;
+    *user = ctx->jwt.user;
+    *exp = ctx->jwt.exp;
 
     return NGX_OK;
 }

@@ -18,7 +18,7 @@
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_shm.h"
 
 
 static ngx_int_t ngx_http_sse_init_zone(ngx_shm_zone_t *shm_zone, void *data);
@@ -445,7 +445,7 @@ ngx_http_sse_limbo_sweep(ngx_http_sse_zone_t *zone)
 
     /* the scan stops once every reading slot was seen */
 
-    for (i = 0; found < sh->nreading && i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; found < sh->nreading && i < sh->nslots; i++) {
         slot = &sh->slots[i];
 
         if (slot->pid && slot->reading) {
@@ -505,7 +505,7 @@ ngx_http_sse_gc(ngx_http_sse_zone_t *zone)
     sh = zone->sh;
     min = sh->last_id;
 
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; i < sh->nslots; i++) {
         slot = &sh->slots[i];
 
         if (slot->pid && slot->active && slot->cursor < min) {
@@ -678,7 +678,7 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
 
     active = 0;
 
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; i < sh->nslots; i++) {
         if (sh->slots[i].pid && sh->slots[i].active) {
             active++;
         }
@@ -806,7 +806,7 @@ ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *first,
     ngx_uint_t            i;
     ngx_http_sse_slot_t  *slot;
 
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
+    for (i = 0; i < zone->sh->nslots; i++) {
         slot = &zone->sh->slots[i];
 
         if (slot->pid == 0 || slot->active == 0) {
@@ -1622,6 +1622,10 @@ ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone, uint32_t nonce,
     slot->cursor = zone->sh->last_id;
     slot->nonce = nonce;
 
+    if (zone->sh->nslots <= found) {
+        zone->sh->nslots = found + 1;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     zone->slot = slot;
@@ -1657,6 +1661,7 @@ ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone, ngx_uint_t index)
 {
     ngx_rbtree_node_t       *node, *next, *root, *sentinel;
     ngx_http_sse_slot_t     *slot;
+    ngx_http_sse_shctx_t    *sh;
     ngx_http_sse_chslot_t   *cs, **pcs;
     ngx_http_sse_channel_t  *ch;
 
@@ -1698,44 +1703,79 @@ ngx_http_sse_slot_recover(ngx_http_sse_zone_t *zone, ngx_uint_t index)
 
     ngx_memzero(slot, sizeof(ngx_http_sse_slot_t));
 
+    /* slots in use stay below nslots */
+
+    sh = zone->sh;
+
+    while (sh->nslots && sh->slots[sh->nslots - 1].pid == 0) {
+        sh->nslots--;
+    }
+
     ngx_http_sse_limbo_sweep(zone);
 }
 
 
 /*
- * The messages a worker has not handed out yet: from its slot's "next" to
- * the end of the log.  The worker reads them without the lock, then calls
- * ngx_http_sse_store_seen().
+ * The messages published since this worker's last wake-up: from its
+ * slot's "next" to the newest in the log.  NGX_DECLINED: none.  They are
+ * read without the lock: nothing after the slot's cursor is freed.
  */
 
-ngx_http_sse_msg_t *
+ngx_int_t
 ngx_http_sse_store_pending(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_msg_t **last)
+    ngx_http_sse_pending_t *p)
 {
-    ngx_http_sse_msg_t  *first;
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    first = zone->slot->next;
+    p->next = zone->slot->next;
 
-    if (first) {
-        *last = ngx_queue_data(ngx_queue_last(&zone->sh->log),
-                               ngx_http_sse_msg_t, log);
+    if (p->next) {
+        p->last = ngx_queue_data(ngx_queue_last(&zone->sh->log),
+                                 ngx_http_sse_msg_t, log);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return first;
+    return p->next ? NGX_OK : NGX_DECLINED;
 }
 
 
+/* the next pending message, or NGX_DONE */
+
+ngx_int_t
+ngx_http_sse_store_pending_next(ngx_http_sse_pending_t *p,
+    ngx_http_sse_mview_t *m)
+{
+    ngx_http_sse_msg_t  *msg;
+
+    msg = p->next;
+
+    if (msg == NULL) {
+        return NGX_DONE;
+    }
+
+    p->next = (msg == p->last)
+              ? NULL
+              : ngx_queue_data(ngx_queue_next(&msg->log), ngx_http_sse_msg_t,
+                               log);
+
+    ngx_http_sse_store_view(msg, m);
+
+    return NGX_OK;
+}
+
+
+/* the pending messages up to p->last are handed out: the cursor moves */
+
 void
-ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *last)
+ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone, ngx_http_sse_pending_t *p)
 {
     ngx_queue_t          *q;
+    ngx_http_sse_msg_t   *last;
     ngx_http_sse_slot_t  *slot;
 
     slot = zone->slot;
+    last = p->last;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1754,6 +1794,74 @@ ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *last)
     ngx_http_sse_gc(zone);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * What a stream needs of a message (pending, or read from history under
+ * ngx_http_sse_store_read()): its id, event, data and channel.
+ */
+
+void
+ngx_http_sse_store_view(ngx_http_sse_msg_t *msg, ngx_http_sse_mview_t *m)
+{
+    m->msg = msg;
+    m->channel = msg->channel;
+    m->id = msg->id;
+    m->event.data = msg->text;
+    m->event.len = msg->event_len;
+    m->data.data = msg->text + msg->event_len + msg->user_len;
+    m->data.len = msg->data_len;
+    m->delete = msg->delete;
+}
+
+
+void
+ngx_http_sse_store_channel_name(ngx_http_sse_channel_t *ch, ngx_str_t *name)
+{
+    name->data = ch->name;
+    name->len = ch->len;
+}
+
+
+void
+ngx_http_sse_store_delivered(ngx_http_sse_zone_t *zone, ngx_uint_t n)
+{
+    (void) ngx_atomic_fetch_add(&zone->sh->delivered, n);
+}
+
+
+/* the zone's figures, read under the lock (the counters without it) */
+
+void
+ngx_http_sse_store_stats(ngx_http_sse_zone_t *zone, ngx_http_sse_stats_t *st)
+{
+    ngx_uint_t             i;
+    ngx_http_sse_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    st->channels = sh->channels;
+    st->subscribers = sh->subscribers;
+    st->messages = sh->messages;
+    st->used = zone->shm_zone->shm.size
+               - zone->shpool->pfree * ngx_pagesize;
+
+    st->workers = 0;
+
+    for (i = 0; i < sh->nslots; i++) {
+        if (sh->slots[i].pid) {
+            st->workers++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    st->published = sh->published;
+    st->delivered = sh->delivered;
+    st->size = zone->shm_zone->shm.size;
 }
 
 

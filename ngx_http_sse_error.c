@@ -349,7 +349,12 @@ ngx_http_sse_error_header_filter(ngx_http_request_t *r)
         ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
     }
 
-    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+    if (ctx->access_why && status == ctx->access_status) {
+        /* the access phase's refusal, with its reason */
+        what.data = (u_char *) ctx->access_why;
+        what.len = ngx_strlen(ctx->access_why);
+
+    } else if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
         what = ngx_http_sse_err_413;
 
     } else if (r->headers_out.status_line.len) {

@@ -456,7 +456,7 @@ ngx_http_sse_cycle_main_conf(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_sse_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
+    ngx_http_handler_pt        *h, *first;
     ngx_http_sse_main_conf_t   *smcf;
     ngx_http_core_main_conf_t  *cmcf;
 
@@ -486,6 +486,25 @@ ngx_http_sse_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_sse_redact_handler;
+
+    /*
+     * The access phase runs its handlers from the last added to the first:
+     * the module's goes first in the array, so that it runs after allow/
+     * deny, auth_basic and auth_request, as theirs run in that order.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    first = cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers.elts;
+
+    ngx_memmove(&first[1], &first[0],
+                (cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers.nelts - 1)
+                * sizeof(ngx_http_handler_pt));
+
+    first[0] = ngx_http_sse_access_handler;
 
     return NGX_OK;
 }

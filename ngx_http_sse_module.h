@@ -34,48 +34,11 @@ typedef struct ngx_http_sse_ctx_s      ngx_http_sse_ctx_t;
 typedef struct ngx_http_sse_backend_s  ngx_http_sse_backend_t;
 
 
-/* per channel and worker slot: subscribers, for crash recovery */
-typedef struct ngx_http_sse_chslot_s  ngx_http_sse_chslot_t;
-
-struct ngx_http_sse_chslot_s {
-    ngx_http_sse_chslot_t      *next;
-    ngx_uint_t                  slot;
-    ngx_uint_t                  count;
-};
-
-
-/* a channel, in shared memory */
-struct ngx_http_sse_channel_s {
-    ngx_rbtree_node_t           node;        /* key: crc32 of the name */
-    ngx_queue_t                 history;     /* msg->chq, oldest first */
-    ngx_http_sse_chslot_t      *slots;
-    ngx_uint_t                  messages;
-    ngx_uint_t                  subscribers;
-    ngx_uint_t                  refs;        /* messages pointing here */
-    uint64_t                    last_id;
-    uint64_t                    dropped_id;  /* newest id no longer kept */
-    unsigned                    deleted:1;
-    size_t                      len;
-    u_char                      name[1];
-};
-
-
-/* a message, in shared memory */
-struct ngx_http_sse_msg_s {
-    ngx_queue_t                 log;         /* pending delivery, zone-wide */
-    ngx_queue_t                 all;         /* history, zone-wide */
-    ngx_queue_t                 chq;         /* history of its channel */
-    ngx_http_sse_channel_t     *channel;
-    uint64_t                    id;
-    ngx_msec_t                  expires;     /* 0: never */
-    size_t                      data_len;
-    uint16_t                    event_len;
-    uint16_t                    user_len;
-    unsigned                    in_log:1;
-    unsigned                    in_history:1;
-    unsigned                    delete:1;    /* marker: channel deleted */
-    u_char                      text[1];     /* event, user, data */
-};
+/*
+ * Channels and messages are the shared-memory store's own: their layout is
+ * in ngx_http_sse_shm.h, for ngx_http_sse_channel.c alone.  Other files
+ * hold pointers to them and read them through the store's functions.
+ */
 
 
 /* a worker's place in a zone, in shared memory */
@@ -114,6 +77,8 @@ typedef struct {
     ngx_uint_t                  nreading;    /* slots reading history */
     size_t                      idle_size;   /* channels without messages */
     time_t                      idle_logged;
+    ngx_uint_t                  nslots;      /* every slot in use is
+                                                below: scans stop there */
     ngx_http_sse_slot_t         slots[NGX_HTTP_SSE_MAX_SLOTS];
 } ngx_http_sse_shctx_t;
 
@@ -294,6 +259,37 @@ typedef struct {
 } ngx_http_sse_info_t;
 
 
+/* a message as the store hands it to a stream (no shared layout) */
+typedef struct {
+    ngx_http_sse_msg_t         *msg;         /* the store's, for visible() */
+    ngx_http_sse_channel_t     *channel;
+    uint64_t                    id;
+    ngx_str_t                   event;
+    ngx_str_t                   data;
+    unsigned                    delete:1;    /* marker: channel deleted */
+} ngx_http_sse_mview_t;
+
+
+/* the messages a wake-up hands to this worker, oldest first */
+typedef struct {
+    ngx_http_sse_msg_t         *next;        /* NULL: no more */
+    ngx_http_sse_msg_t         *last;
+} ngx_http_sse_pending_t;
+
+
+/* a zone's figures, for sse_status */
+typedef struct {
+    ngx_uint_t                  channels;
+    ngx_uint_t                  subscribers;
+    ngx_uint_t                  messages;
+    ngx_uint_t                  workers;
+    ngx_atomic_uint_t           published;
+    ngx_atomic_uint_t           delivered;
+    size_t                      size;
+    size_t                      used;
+} ngx_http_sse_stats_t;
+
+
 /* an event formatted once per worker, shared by its subscribers */
 typedef struct {
     ngx_uint_t                  refs;
@@ -342,6 +338,10 @@ struct ngx_http_sse_ctx_s {
 
     ngx_str_t                   error_page;  /* JSON for nginx's page */
 
+    ngx_http_sse_jwt_t          jwt;         /* verified in access phase */
+    ngx_uint_t                  access_status;  /* refused with, and why */
+    const char                 *access_why;
+
     unsigned                    registered:1;
     unsigned                    error_page_on:1;
     unsigned                    in_dirty:1;
@@ -350,6 +350,7 @@ struct ngx_http_sse_ctx_s {
     unsigned                    overflow:1;
     unsigned                    catchup:1;   /* history first, no live */
     unsigned                    body_sent:1;
+    unsigned                    jwt_verified:1;
 };
 
 
@@ -380,10 +381,19 @@ ngx_uint_t ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg,
 ngx_int_t ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone,
     uint32_t nonce, ngx_log_t *log);
 void ngx_http_sse_store_release_slot(ngx_http_sse_zone_t *zone);
-ngx_http_sse_msg_t *ngx_http_sse_store_pending(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_msg_t **last);
+ngx_int_t ngx_http_sse_store_pending(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pending_t *p);
+ngx_int_t ngx_http_sse_store_pending_next(ngx_http_sse_pending_t *p,
+    ngx_http_sse_mview_t *m);
 void ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_msg_t *last);
+    ngx_http_sse_pending_t *p);
+void ngx_http_sse_store_view(ngx_http_sse_msg_t *msg,
+    ngx_http_sse_mview_t *m);
+void ngx_http_sse_store_channel_name(ngx_http_sse_channel_t *ch,
+    ngx_str_t *name);
+void ngx_http_sse_store_delivered(ngx_http_sse_zone_t *zone, ngx_uint_t n);
+void ngx_http_sse_store_stats(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_stats_t *st);
 uint64_t ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone);
 ngx_int_t ngx_http_sse_store_counts(ngx_http_sse_zone_t *zone,
     ngx_pool_t *pool, ngx_array_t *counts);
@@ -442,6 +452,7 @@ ngx_int_t ngx_http_sse_key_digest(u_char *key, size_t len, u_char *digest);
 ngx_uint_t ngx_http_sse_key_match(ngx_array_t *digests, u_char *digest);
 
 /* access: ngx_http_sse_auth.c */
+ngx_int_t ngx_http_sse_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_api_key(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_require_key(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_auth_subscriber(ngx_http_request_t *r,

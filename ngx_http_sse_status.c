@@ -178,32 +178,18 @@ ngx_http_sse_status_prometheus(ngx_http_sse_text_t *t, void *data)
 static void
 ngx_http_sse_status_read(ngx_http_sse_zone_t *zone, ngx_http_sse_figures_t *f)
 {
-    ngx_uint_t             i;
-    ngx_http_sse_shctx_t  *sh;
+    ngx_http_sse_stats_t  st;
 
-    sh = zone->sh;
+    ngx_http_sse_store_stats(zone, &st);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    f->channels = sh->channels;
-    f->subscribers = sh->subscribers;
-    f->messages = sh->messages;
-    f->used = zone->shm_zone->shm.size
-              - zone->shpool->pfree * ngx_pagesize;
-
-    f->workers = 0;
-
-    for (i = 0; i < NGX_HTTP_SSE_MAX_SLOTS; i++) {
-        if (sh->slots[i].pid) {
-            f->workers++;
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    f->published = sh->published;
-    f->delivered = sh->delivered;
-    f->size = zone->shm_zone->shm.size;
+    f->channels = st.channels;
+    f->subscribers = st.subscribers;
+    f->messages = st.messages;
+    f->used = st.used;
+    f->workers = st.workers;
+    f->published = st.published;
+    f->delivered = st.delivered;
+    f->size = st.size;
 }
 
 

@@ -41,9 +41,9 @@ static ngx_http_sse_lchannel_t *ngx_http_sse_lchannel_lookup(
 static void ngx_http_sse_lchannel_put(ngx_http_sse_zone_t *zone,
     ngx_http_sse_lchannel_t *lch);
 static ngx_uint_t ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg);
+    ngx_http_sse_lchannel_t *lch, ngx_http_sse_mview_t *m);
 static ngx_http_sse_frame_t *ngx_http_sse_frame_get(
-    ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg);
+    ngx_http_sse_zone_t *zone, ngx_http_sse_mview_t *m);
 static void ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame);
 static ngx_int_t ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx,
     u_char *pos, size_t len, ngx_http_sse_frame_t *frame, ngx_uint_t force);
@@ -607,6 +607,7 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
     ngx_http_sse_hpos_t      *pos;
     ngx_http_sse_hread_t      hr;
     ngx_http_sse_hitem_t     *it;
+    ngx_http_sse_mview_t      m;
     ngx_http_sse_frame_t     *frame;
     ngx_http_sse_loc_conf_t  *slcf;
 
@@ -649,7 +650,9 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
         }
 
         if (it->visible) {
-            frame = ngx_http_sse_frame_get(zone, it->msg);
+            ngx_http_sse_store_view(it->msg, &m);
+
+            frame = ngx_http_sse_frame_get(zone, &m);
             if (frame == NULL) {
                 rc = NGX_ERROR;
                 break;
@@ -683,7 +686,7 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
     }
 
     if (n) {
-        (void) ngx_atomic_fetch_add(&zone->sh->delivered, n);
+        ngx_http_sse_store_delivered(zone, n);
     }
 
     if (rc != NGX_OK) {
@@ -722,8 +725,7 @@ ngx_http_sse_stream_gap(ngx_http_sse_ctx_t *ctx, ngx_http_sse_channel_t *ch,
     ngx_str_t              name;
     ngx_http_sse_frame_t  *frame;
 
-    name.data = ch->name;
-    name.len = ch->len;
+    ngx_http_sse_store_channel_name(ch, &name);
 
     size = sizeof("event: sse_gap\ndata: {\"channel\":\"\","
                   "\"last_event_id\":\"\",\"oldest_id\":\"\"}\n\n") - 1
@@ -833,47 +835,39 @@ void
 ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
 {
     ngx_uint_t                n;
-    ngx_http_sse_msg_t       *msg, *last;
+    ngx_http_sse_mview_t      m;
+    ngx_http_sse_pending_t    p;
     ngx_http_sse_lchannel_t  *lch;
 
     if (zone->slot == NULL || zone->nlocal == 0) {
         return;
     }
 
-    msg = ngx_http_sse_store_pending(zone, &last);
-
-    if (msg == NULL) {
+    if (ngx_http_sse_store_pending(zone, &p) != NGX_OK) {
         return;
     }
 
-    /* nothing after the slot's cursor is freed: no lock is needed here */
-
     n = 0;
 
-    for ( ;; ) {
-        lch = ngx_http_sse_lchannel_lookup(zone, msg->channel);
+    while (ngx_http_sse_store_pending_next(&p, &m) == NGX_OK) {
+        lch = ngx_http_sse_lchannel_lookup(zone, m.channel);
 
-        if (lch) {
-            if (msg->delete) {
-                ngx_http_sse_deliver_delete(lch);
-
-            } else {
-                n += ngx_http_sse_deliver_msg(zone, lch, msg);
-            }
+        if (lch == NULL) {
+            continue;
         }
 
-        if (msg == last) {
-            break;
-        }
+        if (m.delete) {
+            ngx_http_sse_deliver_delete(lch);
 
-        msg = ngx_queue_data(ngx_queue_next(&msg->log), ngx_http_sse_msg_t,
-                             log);
+        } else {
+            n += ngx_http_sse_deliver_msg(zone, lch, &m);
+        }
     }
 
-    ngx_http_sse_store_seen(zone, last);
+    ngx_http_sse_store_seen(zone, &p);
 
     if (n) {
-        (void) ngx_atomic_fetch_add(&zone->sh->delivered, n);
+        ngx_http_sse_store_delivered(zone, n);
     }
 
     ngx_http_sse_flush_dirty();
@@ -882,7 +876,7 @@ ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
 
 static ngx_uint_t
 ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_lchannel_t *lch, ngx_http_sse_msg_t *msg)
+    ngx_http_sse_lchannel_t *lch, ngx_http_sse_mview_t *m)
 {
     ngx_uint_t             n;
     ngx_queue_t           *q;
@@ -903,17 +897,17 @@ ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
         /* a stream that catches up reads this one from history */
 
         if (ctx->ending || ctx->overflow || ctx->catchup
-            || msg->id <= ctx->start_id)
+            || m->id <= ctx->start_id)
         {
             continue;
         }
 
-        if (!ngx_http_sse_msg_visible(msg, &ctx->user)) {
+        if (!ngx_http_sse_msg_visible(m->msg, &ctx->user)) {
             continue;
         }
 
         if (frame == NULL) {
-            frame = ngx_http_sse_frame_get(zone, msg);
+            frame = ngx_http_sse_frame_get(zone, m);
             if (frame == NULL) {
                 return n;
             }
@@ -960,26 +954,20 @@ ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch)
  */
 
 static ngx_http_sse_frame_t *
-ngx_http_sse_frame_get(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
+ngx_http_sse_frame_get(ngx_http_sse_zone_t *zone, ngx_http_sse_mview_t *m)
 {
     size_t                 size;
-    ngx_str_t              event, data;
     ngx_http_sse_frame_t  *frame, **slot;
 
-    slot = &ngx_http_sse_frames[msg->id % NGX_HTTP_SSE_FRAME_CACHE];
+    slot = &ngx_http_sse_frames[m->id % NGX_HTTP_SSE_FRAME_CACHE];
     frame = *slot;
 
-    if (frame && frame->id == msg->id && frame->zone == zone->sh) {
+    if (frame && frame->id == m->id && frame->zone == zone->sh) {
         frame->refs++;
         return frame;
     }
 
-    event.data = msg->text;
-    event.len = msg->event_len;
-    data.data = msg->text + msg->event_len + msg->user_len;
-    data.len = msg->data_len;
-
-    size = ngx_http_sse_frame_size(msg->id, &event, &data);
+    size = ngx_http_sse_frame_size(m->id, &m->event, &m->data);
 
     frame = ngx_alloc(offsetof(ngx_http_sse_frame_t, data) + size,
                       ngx_cycle->log);
@@ -988,9 +976,10 @@ ngx_http_sse_frame_get(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
     }
 
     frame->refs = 1;
-    frame->id = msg->id;
+    frame->id = m->id;
     frame->zone = zone->sh;
-    frame->len = ngx_http_sse_frame_write(frame->data, msg->id, &event, &data)
+    frame->len = ngx_http_sse_frame_write(frame->data, m->id, &m->event,
+                                          &m->data)
                  - frame->data;
 
     /* the one it replaces stays with those that hold it */
@@ -1306,8 +1295,7 @@ ngx_http_sse_stream_log(ngx_http_sse_ctx_t *ctx, ngx_err_t err,
     channel.data = NULL;
 
     if (ctx->nchannels) {
-        channel.data = ctx->channels[0]->name;
-        channel.len = ctx->channels[0]->len;
+        ngx_http_sse_store_channel_name(ctx->channels[0], &channel);
     }
 
     ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, err,

@@ -101,3 +101,46 @@ for my $i (1..20) {
     $bad++ unless "@d" eq "only $i everyone";
 }
 is($bad, 0, 'each got its own channel and the shared one');
+
+
+
+=== TEST 4: reloads move the workers' slots up and back down: every slot in use is still scanned (delivery on every worker, status counts them)
+--- workers: 2
+--- http_config
+sse_zone zone=ev:1m;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 reuseport;
+    location /sub { sse_subscribe; add_header X-Worker $pid; }
+}
+--- config
+location /pub { sse_publish; }
+location /status { sse_status; }
+--- test
+use JSON::PP;
+my $h = {'Content-Type' => 'text/plain'};
+for my $round (1..3) {
+    # the new workers take free slots while the old ones still hold theirs
+    # (slots 2 and 3 after the first reload, 0 and 1 after the second)
+    my @subs = map { sse_open('/sub?channel=r', undef, port => port2()) } 1..12;
+    is(scalar(grep { $_->status == 200 } @subs), 12, "round $round: 12 streams open");
+    my %w = map { ($_->header('x-worker') => 1) } @subs;
+    is(scalar(keys %w), 2, "round $round: on both workers");
+    http('POST', '/pub?channel=r', "m$round", $h);
+    sse_pump(\@subs, 3, sub { !grep { $_->body !~ /data: m$round\n/ } @{$_[0]} });
+    is(scalar(grep { $_->body =~ /data: m$round\n/ } @subs), 12,
+       "round $round: every subscriber got the message");
+    is(decode_json(http('GET', '/status')->{body})->{workers}, 2,
+       "round $round: two workers counted");
+    last if $round == 3;
+    ok(scalar(nginx_reload()), "round $round: reloaded");
+    sse_pump(\@subs, 3, sub { !grep { !$_->closed } @{$_[0]} });
+    # the old workers have left their slots
+    my $deadline = time + 3 * timeout_factor();
+    while (time < $deadline
+           && decode_json(http('GET', '/status')->{body})->{workers} != 2) {
+        select(undef, undef, undef, 0.05);
+    }
+}
+--- no_error_log
+[alert]
+[crit]
