@@ -1017,6 +1017,11 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
 
     ngx_http_sse_since(zone, channels, n, since);
 
+    if (since->resume && since->last_id > *start_id && sh->redis_behind) {
+        /* a mirror not caught up yet: what the client has comes live */
+        *start_id = since->last_id;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (zone->changed) {

@@ -493,7 +493,9 @@ sse_zone zone=fc:16m history=5000 redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT
 location /sub { sse_subscribe; sse_keepalive off; }
 location /pub { sse_publish; }
 --- test
-my $bconf = "sse_zone zone=fc:16m history=5000 redis=redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};";
+my $pport = Test::Nginx::SSE::_free_port();
+my $proxy = start_proxy($pport);
+my $bconf = "sse_zone zone=fc:16m history=5000 redis=redis://127.0.0.1:$pport;";
 my $b = start_b(http => $bconf,
                 config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
 ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
@@ -518,9 +520,14 @@ ok($lid, "B's subscriber holds $lid");
 kill 'KILL', -$b->{pid};
 waitpid(delete $b->{pid}, 0);
 undef $b;
+# B starts before it can reach Redis: the resume comes before the log is read
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
 $b = start_b(http => $bconf,
              config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
 my $r = sse_open('/sub?channel=k', {'Last-Event-ID' => $lid}, port => $b->{port});
+$r->read_until(qr/data: /, 0.3);
+$proxy = start_proxy($pport);
 waitpid($pid, 0);
 my @acked = grep { $_->{status} == 200 } published("$dir/pc");
 is(scalar(@acked), 200, 'A published on meanwhile');
@@ -532,6 +539,8 @@ cmp_ok($got[0]{id}, '>', $lid, 'nothing it had');
 is(join(',', map { $_->{id} } @got), join(',', grep { $_ > $lid } map { $_->{id} } @acked),
    'everything after its id, once');
 $b->stop;
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
 --- no_error_log
 [alert]
 [crit]
