@@ -520,6 +520,15 @@ ok($lid, "B's subscriber holds $lid");
 kill 'KILL', -$b->{pid};
 waitpid(delete $b->{pid}, 0);
 undef $b;
+# under valgrind, the killed server's reports end unfinished: checked here,
+# then set aside from the harness's check of complete reports
+for my $f (glob server_root() . '/logs/valgrind.b.*.log') {
+    my $t = do { local (@ARGV, $/) = ($f); <> } // '';
+    next if $t =~ /ERROR SUMMARY:/;
+    unlike($t, qr/==\d+== (?:Invalid (?:read|write|free)|Conditional jump|Use of uninitialised|Syscall param)/,
+           "the killed server B: no valgrind error so far");
+    rename $f, "$f.killed";
+}
 # B starts before it can reach Redis: the resume comes before the log is read
 kill 'KILL', $proxy;
 waitpid($proxy, 0);
