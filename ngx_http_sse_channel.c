@@ -1017,6 +1017,11 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
 
     ngx_http_sse_since(zone, channels, n, since);
 
+    if (since->resume && since->last_id > *start_id && sh->redis_behind) {
+        /* a mirror not caught up yet: what the client has comes live */
+        *start_id = since->last_id;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (zone->changed) {
@@ -1091,7 +1096,8 @@ ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
             /* dropped after the client's id, or a zone that started anew */
 
             if (since->last_id < ch->dropped_id
-                || since->last_id > zone->sh->last_id)
+                || (since->last_id > zone->sh->last_id
+                    && !zone->sh->redis_behind))
             {
                 pos->gap_from = since->last_id;
                 pos->gap_oldest = ngx_http_sse_oldest_id(zone, ch);
@@ -1553,6 +1559,70 @@ ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return id;
+}
+
+
+/*
+ * With redis=: the messages up to id are lost to this server (the log no
+ * longer reaches back to what it holds, or Redis restarted empty).  Which
+ * channels they were on is not known, so every channel counts as having
+ * dropped them: its subscribers get an sse_gap, and so does a resume from
+ * before id.  What the history kept from before the loss leaves it, so
+ * that the gap names the first id after the loss as the oldest.
+ * NGX_DECLINED: the zone has had id already, nothing is lost.
+ */
+
+ngx_int_t
+ngx_http_sse_store_lost(ngx_http_sse_zone_t *zone, uint64_t id)
+{
+    ngx_queue_t             *q;
+    ngx_rbtree_node_t       *node, *root, *sentinel;
+    ngx_http_sse_msg_t      *msg;
+    ngx_http_sse_shctx_t    *sh;
+    ngx_http_sse_channel_t  *ch;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (id <= sh->last_id) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    while (!ngx_queue_empty(&sh->all)) {
+        q = ngx_queue_head(&sh->all);
+        msg = ngx_queue_data(q, ngx_http_sse_msg_t, all);
+
+        if (msg->id > id) {
+            break;
+        }
+
+        ngx_http_sse_msg_unhistory(zone, msg);
+    }
+
+    root = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    node = (root == sentinel) ? NULL : ngx_rbtree_min(root, sentinel);
+
+    for ( /* void */ ; node; node = ngx_rbtree_next(&sh->rbtree, node)) {
+        ch = (ngx_http_sse_channel_t *) node;
+
+        if (ch->dropped_id < id) {
+            ch->dropped_id = id;
+        }
+    }
+
+    if (sh->forgotten_id < id) {
+        sh->forgotten_id = id;
+    }
+
+    sh->last_id = id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
 }
 
 

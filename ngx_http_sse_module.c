@@ -739,7 +739,7 @@ ngx_http_sse_conf_zone(ngx_conf_t *cf, ngx_http_sse_main_conf_t *smcf,
 /*
  * sse_zone zone=NAME:SIZE [history=N] [ttl=TIME] [redis=URL]
  *     [redis_tls_ca=FILE] [redis_tls_verify=on|off] [redis_tls_cert=FILE
- *     redis_tls_key=FILE]
+ *     redis_tls_key=FILE] [redis_log=N]
  */
 
 static char *
@@ -843,7 +843,8 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "redis=", 6) == 0
-            || ngx_strncmp(value[i].data, "redis_tls_", 10) == 0)
+            || ngx_strncmp(value[i].data, "redis_tls_", 10) == 0
+            || ngx_strncmp(value[i].data, "redis_log=", 10) == 0)
         {
             if (ngx_http_sse_redis_conf(cf, zone, &value[i])
                 != NGX_CONF_OK)

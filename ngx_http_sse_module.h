@@ -70,6 +70,8 @@ typedef struct {
     time_t                      full_logged;
     uint64_t                    server_id;   /* with redis=: this server */
     ngx_atomic_t                redis_synced; /* msec of the last count sync */
+    ngx_atomic_t                redis_behind; /* the mirror may lack ids
+                                                 Redis has: not caught up */
     ngx_queue_t                 limbo;       /* msg->all: freed once no
                                                 worker may still read them */
     uint64_t                    retired;     /* messages put in limbo */
@@ -395,6 +397,7 @@ void ngx_http_sse_store_delivered(ngx_http_sse_zone_t *zone, ngx_uint_t n);
 void ngx_http_sse_store_stats(ngx_http_sse_zone_t *zone,
     ngx_http_sse_stats_t *st);
 uint64_t ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone);
+ngx_int_t ngx_http_sse_store_lost(ngx_http_sse_zone_t *zone, uint64_t id);
 ngx_int_t ngx_http_sse_store_counts(ngx_http_sse_zone_t *zone,
     ngx_pool_t *pool, ngx_array_t *counts);
 

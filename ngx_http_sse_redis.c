@@ -6,7 +6,8 @@
  *
  *   sse:{NAME}:id              the id counter: one id space for all servers
  *   sse:{NAME}:log             a stream of every message and deletion, entry
- *                              id "<id>-0", trimmed to about 10000 entries
+ *                              id "<id>-0", trimmed to about redis_log=
+ *                              entries (10000); field p: the id before it
  *   sse:{NAME}:events          pub/sub channel: a doorbell carrying the
  *                              newest id
  *   sse:{NAME}:subs:<channel>  hash: server -> "<subscribers>:<msec>"
@@ -25,6 +26,18 @@
  * skips ids it holds already, so every worker may read the log: no
  * election, nothing lost or doubled.
  *
+ * Faults.  Ids are never given twice nor go back, whatever Redis loses: a
+ * script that finds the counter gone (Redis restarted empty) or below what
+ * the calling server has seen jumps it NGX_HTTP_SSE_REDIS_JUMP past that,
+ * further than any server can be behind another.  Each log entry names the
+ * id of the entry before it (p; 0 after such a jump: not known), so a
+ * server reading the log sees when it no longer follows on from what its
+ * mirror holds: what is between is lost to it, and its subscribers get an
+ * sse_gap (ngx_http_sse_store_lost).  Until a server has read the log to
+ * its end (it started, or lost its connection), its mirror is marked
+ * behind, and a resume from an id it has not read yet waits for it instead
+ * of getting an sse_gap.
+ *
  * This file is the protocol: the scripts, the log mirrored into the zone
  * and the store operations; the connections are ngx_http_sse_redis_conn.c.
  * Nothing here knows of HTTP: an operation completes through its handler.
@@ -40,7 +53,8 @@
 #define NGX_HTTP_SSE_REDIS_TICK             1000
 #define NGX_HTTP_SSE_REDIS_SOON             100
 #define NGX_HTTP_SSE_REDIS_FETCH            256
-#define NGX_HTTP_SSE_REDIS_LOG_MAX          "10000"
+#define NGX_HTTP_SSE_REDIS_LOG_MAX          10000
+#define NGX_HTTP_SSE_REDIS_JUMP             "1000000000"
 #define NGX_HTTP_SSE_REDIS_LOG_EVERY        60000
 
 #define NGX_HTTP_SSE_SCRIPT_PUBLISH         0
@@ -69,13 +83,33 @@
     "  return n "                                                             \
     "end "
 
-/* Lua: the next id, never below what the calling server has seen */
-#define NGX_HTTP_SSE_LUA_FLOOR                                                \
+/* Lua: the newest id the log holds, or floor, whichever is more */
+#define NGX_HTTP_SSE_LUA_TOP                                                  \
+    "local function top(m) "                                                  \
+    "  local t = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1) "     \
+    "  if #t > 0 then "                                                       \
+    "    local v = tonumber(string.match(t[1][1], '^(%d+)')) "                \
+    "    if v > m then m = v end "                                            \
+    "  end "                                                                  \
+    "  return m "                                                             \
+    "end "
+
+/*
+ * Lua: cur, the newest id given, never below what the calling server has
+ * seen (ARGV[3]); when Redis lost the counter (restarted empty) or it is
+ * below that, it jumps far past it, and p, the id of the log entry before
+ * the next, is 0: not known
+ */
+#define NGX_HTTP_SSE_LUA_COUNTER                                              \
+    NGX_HTTP_SSE_LUA_TOP                                                      \
     "local floor = tonumber(ARGV[3]) "                                        \
-    "if id <= floor then "                                                    \
-    "  id = floor + 1 "                                                       \
-    "  last = id + n - 1 "                                                    \
-    "  redis.call('SET', KEYS[1], string.format('%d', last)) "                \
+    "local cur = tonumber(redis.call('GET', KEYS[1]) or '-1') "               \
+    "local p = cur "                                                          \
+    "if cur < floor then "                                                    \
+    "  local m = top(floor) "                                                 \
+    "  p = 0 "                                                                \
+    "  cur = 0 "                                                              \
+    "  if m > 0 then cur = m + " NGX_HTTP_SSE_REDIS_JUMP " end "              \
     "end "
 
 
@@ -98,6 +132,7 @@ typedef struct ngx_http_sse_redis_s  ngx_http_sse_redis_t;
 struct ngx_http_sse_redis_s {
     ngx_http_sse_redis_peer_t   peer;
     ngx_http_sse_zone_t        *zone;
+    ngx_uint_t                  log_max;     /* redis_log=: log entries */
 
     /* process-local, set when the worker starts */
     ngx_log_t                  *log;
@@ -208,17 +243,20 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
     { ngx_string(
         NGX_HTTP_SSE_LUA_NOW
         NGX_HTTP_SSE_LUA_REMOTE
+        NGX_HTTP_SSE_LUA_COUNTER
         "local n = (#ARGV - 5) / 4 "
-        "local last = redis.call('INCRBY', KEYS[1], n) "
-        "local id = last - n + 1 "
-        NGX_HTTP_SSE_LUA_FLOOR
+        "local id = cur + 1 "
+        "local last = cur + n "
+        "redis.call('SET', KEYS[1], string.format('%d', last)) "
         "local out = {} "
         "for i = 0, n - 1 do "
         "  local a = 6 + i * 4 "
         "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], "
         "             string.format('%d-0', id + i), 'c', ARGV[a], "
         "             'e', ARGV[a + 1], 'u', ARGV[a + 2], 'd', ARGV[a + 3], "
-        "             't', string.format('%d', now)) "
+        "             't', string.format('%d', now), "
+        "             'p', string.format('%d', p)) "
+        "  p = id + i "
         "  out[#out + 1] = id + i "
         "  out[#out + 1] = remote(ARGV[a]) "
         "end "
@@ -235,13 +273,13 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
         NGX_HTTP_SSE_LUA_REMOTE
         "local others = remote(ARGV[6]) "
         "if ARGV[7] == '0' and others == 0 then return {0, 0} end "
-        "local n = 1 "
-        "local id = redis.call('INCR', KEYS[1]) "
-        "local last = id "
-        NGX_HTTP_SSE_LUA_FLOOR
+        NGX_HTTP_SSE_LUA_COUNTER
+        "local id = cur + 1 "
+        "redis.call('SET', KEYS[1], string.format('%d', id)) "
         "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], "
         "           string.format('%d-0', id), 'x', '1', 'c', ARGV[6], "
-        "           't', string.format('%d', now)) "
+        "           't', string.format('%d', now), "
+        "           'p', string.format('%d', p)) "
         "redis.call('PUBLISH', ARGV[5], string.format('%d', id)) "
         "return {id, others} "),
       ngx_string("2"), "" },
@@ -277,22 +315,17 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
       ngx_string("0"), "" },
 
     /*
-     * init, on each connection: KEYS id, log; ARGV floor.  The counter is
-     * raised to what this server has seen and to the log's newest entry
-     * (a Redis that restarted empty goes on after the servers' ids).
+     * init, on each connection: KEYS id, log; ARGV prefix, server, floor.
+     * A counter that Redis lost (it restarted empty), or below what this
+     * server has seen or the log's newest entry, jumps past them: the
+     * servers may hold ids this one has not seen yet.
      */
     { ngx_string(
-        "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') "
-        "local m = tonumber(ARGV[1]) "
-        "local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1) "
-        "if #top > 0 then "
-        "  local t = tonumber(string.match(top[1][1], '^(%d+)')) "
-        "  if t > m then m = t end "
+        NGX_HTTP_SSE_LUA_COUNTER
+        "if p == 0 and cur > 0 then "
+        "  redis.call('SET', KEYS[1], string.format('%d', cur)) "
         "end "
-        "if m > cur then "
-        "  redis.call('SET', KEYS[1], string.format('%d', m)) "
-        "  cur = m "
-        "end "
+        "if cur < 0 then cur = 0 end "
         "return cur "),
       ngx_string("2"), "" }
 };
@@ -318,6 +351,7 @@ char *
 ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
     ngx_str_t *value)
 {
+    ngx_int_t              n;
     ngx_http_sse_redis_t  *rd;
 
     rd = zone->backend_conf;
@@ -329,8 +363,25 @@ ngx_http_sse_redis_conf(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
         }
 
         rd->peer.tls_verify = NGX_CONF_UNSET;
+        rd->log_max = NGX_CONF_UNSET_UINT;
         rd->zone = zone;
         zone->backend_conf = rd;
+    }
+
+    if (ngx_strncmp(value->data, "redis_log=", 10) == 0) {
+        n = ngx_atoi(value->data + 10, value->len - 10);
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis_log \"%V\" in sse_zone, "
+                               "use a number of log entries from 1",
+                               value);
+            return NGX_CONF_ERROR;
+        }
+
+        rd->log_max = (ngx_uint_t) n;
+
+        return NGX_CONF_OK;
     }
 
     return ngx_http_sse_redis_peer_conf(cf, &rd->peer, value);
@@ -348,6 +399,17 @@ ngx_http_sse_redis_conf_done(ngx_conf_t *cf, ngx_http_sse_zone_t *zone)
 
     if (rd == NULL) {
         return NGX_CONF_OK;
+    }
+
+    if (rd->peer.url.data == NULL && rd->log_max != NGX_CONF_UNSET_UINT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis_log of sse_zone \"%V\" needs redis=",
+                           &zone->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rd->log_max == NGX_CONF_UNSET_UINT) {
+        rd->log_max = NGX_HTTP_SSE_REDIS_LOG_MAX;
     }
 
     if (ngx_http_sse_redis_peer_done(cf, &rd->peer, &zone->name)
@@ -465,6 +527,9 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
         /* the store tells when this worker's subscribers change */
         zone->changed = ngx_http_sse_redis_changed;
 
+        /* resumes wait for the log until this worker has read it */
+        zone->sh->redis_behind = 1;
+
         ngx_http_sse_rconn_connect(&rd->cmd);
         ngx_http_sse_rconn_connect(&rd->sub);
 
@@ -550,7 +615,7 @@ ngx_http_sse_redis_connected(ngx_http_sse_rconn_t *rc)
 
     /* the id counter is raised to what this server has seen */
 
-    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_INIT, 3,
+    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_INIT, 5,
                                      ngx_http_sse_redis_init_done);
     if (call == NULL) {
         return NULL;
@@ -560,6 +625,9 @@ ngx_http_sse_redis_connected(ngx_http_sse_rconn_t *rc)
         != NGX_OK
         || ngx_http_sse_rcall_arg(call, rd->log_key.data, rd->log_key.len)
            != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+           != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
         || ngx_http_sse_rcall_arg_id(call,
                                      ngx_http_sse_store_last_id(rd->zone))
            != NGX_OK
@@ -582,6 +650,7 @@ ngx_http_sse_redis_failed(ngx_http_sse_rconn_t *rc, const char *err)
     if (!rc->subscriber) {
         /* a log read in flight is lost with its connection */
         rd->fetching = 0;
+        rd->zone->sh->redis_behind = 1;
     }
 
     ngx_http_sse_redis_state(rd, err);
@@ -973,9 +1042,7 @@ ngx_http_sse_redis_log_args(ngx_http_sse_rcall_t *call)
         || ngx_http_sse_rcall_arg_id(call,
                                      ngx_http_sse_store_last_id(rd->zone))
            != NGX_OK
-        || ngx_http_sse_rcall_arg(call, (u_char *) NGX_HTTP_SSE_REDIS_LOG_MAX,
-                                  sizeof(NGX_HTTP_SSE_REDIS_LOG_MAX) - 1)
-           != NGX_OK
+        || ngx_http_sse_rcall_arg_id(call, rd->log_max) != NGX_OK
         || ngx_http_sse_rcall_arg(call, rd->events.data, rd->events.len)
            != NGX_OK)
     {
@@ -1277,6 +1344,11 @@ ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc, void *data,
 
     ngx_http_sse_redis_apply(rd, reply);
 
+    if (reply->elements < NGX_HTTP_SSE_REDIS_FETCH) {
+        /* the end of the log: the mirror has what Redis had */
+        rd->zone->sh->redis_behind = 0;
+    }
+
     if (ngx_http_sse_store_last_id(rd->zone) == before) {
         /* nothing new: no loop on what cannot be applied */
         return;
@@ -1288,15 +1360,19 @@ ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc, void *data,
 }
 
 
-/* log entries into the zone: runs of messages, and deletions */
+/*
+ * Log entries into the zone: runs of messages, and deletions.  An entry
+ * whose predecessor (p) is after what the zone holds shows that the log no
+ * longer follows on from it: what is between is lost to this server.
+ */
 
 static void
 ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
 {
     size_t                i, j;
-    uint64_t              id, *ids;
+    uint64_t              id, *ids, prev, held, lost;
     ngx_str_t             err, *names, name, v;
-    ngx_uint_t            n, del;
+    ngx_uint_t            n, del, has_prev;
     redisReply           *e, *f, *k;
     ngx_http_sse_info_t   info;
     ngx_http_sse_pmsg_t  *msgs, *m;
@@ -1314,6 +1390,7 @@ ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
     }
 
     n = 0;
+    held = ngx_http_sse_store_last_id(rd->zone);
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
@@ -1336,6 +1413,8 @@ ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
         ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
         ngx_str_null(&name);
         del = 0;
+        prev = 0;
+        has_prev = 0;
 
         for (j = 0; j + 1 < f->elements; j += 2) {
             k = f->element[j];
@@ -1365,7 +1444,36 @@ ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
             case 'x':
                 del = 1;
                 break;
+            case 'p':
+                has_prev = (ngx_http_sse_parse_id(v.data, v.data + v.len,
+                                                  &prev)
+                            != NULL);
+                break;
             }
+        }
+
+        if (id > held) {
+            /* p 0: Redis lost its counter, what came before is unknown */
+            lost = has_prev ? (prev ? prev : id - 1) : 0;
+
+            if (lost > held) {
+                if (n) {
+                    (void) ngx_http_sse_store_insert(rd->zone, msgs, n, ids,
+                                                     rd->log);
+                    n = 0;
+                }
+
+                if (ngx_http_sse_store_lost(rd->zone, lost) == NGX_OK) {
+                    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                                  "sse_zone \"%V\": ids %uL to %uL are "
+                                  "lost to this server (redis %V no longer "
+                                  "has them): subscribers get sse_gap",
+                                  &rd->zone->name, held + 1, lost,
+                                  &rd->peer.url);
+                }
+            }
+
+            held = id;
         }
 
         if (ngx_http_sse_channel_valid(&name) != NGX_OK) {

@@ -1,0 +1,555 @@
+# Redis faults: two nginx servers on one Redis that restarts empty, one of
+# them cut off for longer than the Redis log keeps, one of them killed and
+# restarted while the other publishes.  Ids are never given twice and never
+# go back; an acknowledged message is delivered or covered by an sse_gap;
+# a resume after a restart gets neither duplicates nor a gap below its id.
+#
+# Like t/016-redis.t, the file starts its own redis-server on a free port
+# (without persistence), a second nginx (server B) per block, and a TCP
+# relay to cut server B off.
+use lib 't/lib';
+use Test::Nginx::SSE;
+use JSON::PP;
+use File::Path ();
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+
+our ($REDIS_PID, $REDIS_PORT, $REDIS_BIN);
+
+END {
+    local $?;
+    redis_stop();
+}
+
+sub redis_start {
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>&', \*STDOUT;
+        { exec { $REDIS_BIN } $REDIS_BIN, '--port', $REDIS_PORT,
+              '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+              '--daemonize', 'no' };
+        POSIX::_exit(127);
+    }
+    $REDIS_PID = $pid;
+    for (1 .. 200) {
+        return 1 if redis_cmd('PING');
+        Time::HiRes::sleep(0.02);
+    }
+    redis_stop();
+    return 0;
+}
+
+sub redis_stop {
+    return unless $REDIS_PID;
+    kill 'KILL', $REDIS_PID;
+    waitpid($REDIS_PID, 0);
+    $REDIS_PID = undef;
+}
+
+# one command, the first line of its reply (enough for PING, FLUSHALL)
+sub redis_cmd {
+    my @args = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $REDIS_PORT, Timeout => 2)
+        or return undef;
+    my $req = '*' . @args . "\r\n";
+    $req .= '$' . length($_) . "\r\n$_\r\n" for @args;
+    print {$s} $req;
+    my $line = <$s>;
+    close $s;
+    return $line;
+}
+
+# the second nginx, two workers, same module; stopped when the object goes
+sub start_b {
+    my (%o) = @_;
+    my $dir = server_root() . '/b';
+    File::Path::make_path("$dir/conf", "$dir/logs");
+    my $port = Test::Nginx::SSE::_free_port();
+    my $module = $Test::Nginx::SSE::MODULE_PATH;
+    my $conf = '';
+    $conf .= "load_module $module;\n" if -f $module;
+    $conf .= "daemon off;\nmaster_process on;\nworker_processes 2;\n";
+    $conf .= "user root;\n" if $> == 0;
+    $conf .= "error_log logs/error.log info;\npid logs/nginx.pid;\n";
+    $conf .= "events { worker_connections 1024; }\n";
+    $conf .= "http {\n    access_log logs/access.log;\n"
+           . "    client_body_temp_path $dir/client_body_temp;\n"
+           . "    $o{http}\n"
+           . "    server {\n        listen 127.0.0.1:$port;\n"
+           # the harness's keep-alive probe (see Test::Nginx::SSE::_probe)
+           . "        location = $Test::Nginx::SSE::PROBE_URI { return 204; }\n"
+           . "        $o{config}\n    }\n}\n";
+    open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!";
+    print {$fh} $conf;
+    close $fh;
+
+    my $bin = Test::Nginx::SSE::_which($Test::Nginx::SSE::NGINX_BINARY)
+        or die "no nginx binary\n";
+    my @cmd = ($bin, '-p', "$dir/", '-c', 'conf/nginx.conf');
+    if ($Test::Nginx::SSE::VALGRIND) {
+        # its reports land where the harness checks them
+        unshift @cmd, 'valgrind', '--tool=memcheck', '--leak-check=full',
+            '--errors-for-leak-kinds=definite', '--num-callers=30',
+            '--log-file=' . server_root() . '/logs/valgrind.b.%p.log',
+            '--suppressions=t/valgrind.supp';
+    }
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/logs/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec { $cmd[0] } @cmd };
+        POSIX::_exit(127);
+    }
+    my $b = bless { pid => $pid, port => $port, dir => $dir }, 'ServerB';
+    my $deadline = Time::HiRes::time() + 10 * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port);
+        return $b if $s;
+        Time::HiRes::sleep(0.05);
+    }
+    die "server B did not start:\n" . $b->log;
+}
+
+sub ServerB::log {
+    my ($b) = @_;
+    open my $fh, '<', "$b->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub ServerB::stop {
+    my ($b) = @_;
+    my $pid = delete $b->{pid} or return;
+    kill 'QUIT', $pid;
+    my $deadline = Time::HiRes::time() + 5 * timeout_factor();
+    my $reaped = 0;
+    while (Time::HiRes::time() < $deadline) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            $reaped = 1;
+            last;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    if (!$reaped) {
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+        ok(0, 'server B exited after SIGQUIT');
+    } elsif ($? != 0 && !$Test::Nginx::SSE::VALGRIND) {
+        ok(0, "server B exited normally (status $?)");
+    }
+    # what the harness checks for its own nginx: crashes, alerts, sanitizers
+    my $text = $b->log;
+    if (open my $fh, '<', "$b->{dir}/logs/stderr.log") {
+        local $/;
+        $text .= <$fh> // '';
+    }
+    my @bad = $text =~ /^(.*(?:exited on signal|\[(?:alert|crit|emerg)\]|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:).*)$/mg;
+    ok(0, "server B: $bad[0]") if @bad;
+}
+
+sub ServerB::DESTROY { $_[0]->stop }
+
+# until the log has $n lines matching $re (server A: error_log_text)
+sub wait_log {
+    my ($text, $re, $n, $secs) = @_;
+    my $deadline = Time::HiRes::time() + ($secs // 10) * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my @m = ($text->() =~ /$re/g);
+        return 1 if @m >= $n;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+# a TCP relay to Redis that can be cut: its process is killed
+sub start_proxy {
+    my ($listen) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $listen, Listen => 64,
+                                      ReuseAddr => 1)
+            or POSIX::_exit(1);
+        my $sel = IO::Select->new($l);
+        my %peer;
+        while (1) {
+            for my $fh ($sel->can_read) {
+                if ($fh == $l) {
+                    my $c = $l->accept or next;
+                    my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                                  PeerPort => $REDIS_PORT);
+                    if (!$u) { close $c; next; }
+                    $peer{$c} = $u;
+                    $peer{$u} = $c;
+                    $sel->add($c, $u);
+                    next;
+                }
+                my $o = $peer{$fh};
+                my $n = sysread($fh, my $buf, 65536);
+                if (!$n) {
+                    $sel->remove($fh, $o);
+                    delete @peer{$fh, $o};
+                    close $fh;
+                    close $o;
+                    next;
+                }
+                syswrite($o, $buf);
+            }
+        }
+    }
+    for (1 .. 100) {
+        return $pid if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                             PeerPort => $listen);
+        Time::HiRes::sleep(0.02);
+    }
+    return $pid;
+}
+
+sub tp { return {'Content-Type' => 'text/plain'} }
+
+sub gaps { map { decode_json($_->{data}) } grep { ($_->{event} // '') eq 'sse_gap' } $_[0]->events }
+sub msgs { grep { defined $_->{id} } $_[0]->events }
+
+# a publisher in a child process: "status id data" lines into $file
+sub publisher {
+    my ($file, $port, $tag, $n, $pause, $ch) = @_;
+    $ch //= 'load';
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    return $pid if $pid;
+    open my $out, '>', $file or POSIX::_exit(1);
+    $out->autoflush(1);
+    for my $i (1 .. $n) {
+        my $r = eval { http('POST', "/pub?channel=$ch", "$tag$i", tp(),
+                            port => $port, probe => 0, timeout => 3) };
+        my $id = ($r && $r->{status} == 200) ? decode_json($r->{body})->{id} : '-';
+        print {$out} (($r ? $r->{status} : 0) . " $id $tag$i\n");
+        Time::HiRes::sleep($pause);
+    }
+    close $out;
+    POSIX::_exit(0);    # no END block: Redis stays up
+}
+
+sub published {
+    my (@files) = @_;
+    my @r;
+    for my $f (@files) {
+        open my $fh, '<', $f or next;
+        while (<$fh>) {
+            my ($st, $id, $data) = split ' ';
+            push @r, {status => $st, id => $id, data => $data};
+        }
+    }
+    return @r;
+}
+
+# every acknowledged message: delivered to $s, or inside one of its gaps
+sub missing {
+    my ($s, @acked) = @_;
+    my %got = map { $_->{id} => 1 } msgs($s);
+    my @g = gaps($s);
+    return grep {
+        my $id = $_->{id};
+        !$got{$id} && !grep { $_->{last_event_id} < $id && $id < $_->{oldest_id} } @g
+    } @acked;
+}
+
+sub increasing {
+    my @ids = map { $_->{id} } msgs($_[0]);
+    for my $i (1 .. $#ids) {
+        return "$ids[$i - 1] then $ids[$i]" if $ids[$i] <= $ids[$i - 1];
+    }
+    return '';
+}
+
+
+sub ids { join ',', map { $_->{id} // '-' } grep { defined $_->{id} } $_[0]->events }
+sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
+
+$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
+if (!defined $REDIS_BIN) {
+    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
+        if (-x "$d/redis-server") {
+            $REDIS_BIN = "$d/redis-server";
+            last;
+        }
+    }
+}
+
+delete $ENV{TEST_NGINX_REDIS_PORT};
+
+# no Redis is a failure, not a skip: the blocks that need it fail too
+if (!$REDIS_BIN || !-x $REDIS_BIN) {
+    ok(0, 'redis-server started');
+    diag('redis-server not found' . ($REDIS_BIN ? " at $REDIS_BIN" : ' in PATH')
+         . ': scripts/deps.sh redis (make test) installs it');
+} else {
+    $REDIS_PORT = Test::Nginx::SSE::_free_port();
+    if (redis_start()) {
+        $ENV{TEST_NGINX_REDIS_PORT} = $REDIS_PORT;
+    } else {
+        ok(0, 'redis-server started');
+        diag("$REDIS_BIN did not answer PING on 127.0.0.1:$REDIS_PORT");
+    }
+}
+
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: redis_log without redis=, a bad redis_log
+--- http_config
+sse_zone zone=ev:1m redis_log=200;
+--- config
+--- must_die
+--- error_log
+redis_log of sse_zone "ev" needs redis=
+
+
+
+=== TEST 2: a bad redis_log
+--- http_config
+sse_zone zone=ev:1m redis=redis://127.0.0.1:6379 redis_log=0;
+--- config
+--- must_die
+--- error_log
+invalid redis_log "redis_log=0" in sse_zone
+
+
+
+=== TEST 3: Redis restarted empty under load: no id twice, ids only grow, no silent loss
+--- http_config
+sse_zone zone=fa:8m history=5000 redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=fa:8m history=5000 redis=redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+my @s = ((map { sse_open('/sub?channel=load') } 1..2),
+         (map { sse_open('/sub?channel=load', undef, port => $b->{port}) } 1..2));
+Time::HiRes::sleep(0.3 * timeout_factor());
+
+my $dir = server_root();
+my @pids = (publisher("$dir/pa", port(), 'a', 300, 0.002),
+            publisher("$dir/pb", $b->{port}, 'b', 300, 0.002));
+sse_pump(\@s, 0.4);
+redis_stop();
+ok(redis_start(), 'Redis SIGKILLed mid-publishing, restarted empty');
+waitpid($_, 0) for @pids;
+ok(wait_log(\&error_log_text, qr/redis \S+ reconnected/, 1, 15), 'A reconnected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ reconnected/, 2, 15), 'B reconnected');
+
+my @r = published("$dir/pa", "$dir/pb");
+my @acked = grep { $_->{status} == 200 } @r;
+is(scalar(@r), 600, 'every publish answered');
+cmp_ok(scalar(@acked), '>', 100, scalar(@acked) . ' acknowledged');
+is(scalar(grep { $_->{status} != 200 && $_->{status} != 503 } @r), 0, '200 or 503 only');
+my %n;
+$n{$_->{id}}++ for @acked;
+is(scalar(grep { $n{$_} > 1 } keys %n), 0, 'no id acknowledged twice');
+
+for my $end ([port(), 'endA'], [$b->{port}, 'endB']) {
+    is(http('POST', '/pub?channel=load', $end->[1], tp(), port => $end->[0])->{status}, 200, "$end->[1] published");
+}
+sse_pump(\@s, 10, sub { !grep { $_->body !~ /data: endA\n/ || $_->body !~ /data: endB\n/ } @{$_[0]} });
+
+my (%data, $twice, $lost, $covered);
+for my $i (0 .. $#s) {
+    my $s = $s[$i];
+    is(increasing($s), '', "subscriber $i: ids only grow");
+    my %seen;
+    $seen{$_->{id}}++ for msgs($s);
+    is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, "subscriber $i: no duplicate");
+    for my $e (msgs($s)) {
+        $twice++ if defined $data{$e->{id}} && $data{$e->{id}} ne $e->{data};
+        $data{$e->{id}} = $e->{data};
+    }
+    my @miss = missing($s, @acked);
+    # a message lost before this server read it reaches a live stream as
+    # a gap only through its history: not yet (see README, Limits)
+    local our $TODO = @miss ? 'a live stream does not get the sse_gap of a loss yet' : undef;
+    is(scalar(@miss), 0, "subscriber $i: every acknowledged message delivered or in an sse_gap")
+        or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)])
+                . ' gaps: ' . join(' ', map { "$_->{last_event_id}-$_->{oldest_id}" } gaps($s))
+                . ' ids: ' . join(',', map { $_->{id} } msgs($s)));
+    my %got = map { $_->{id} => 1 } msgs($s);
+    $covered += grep { !$got{$_->{id}} } @acked;
+}
+is($twice // 0, 0, 'no id carried two messages across servers');
+for my $a (@acked) {
+    is($data{$a->{id}}, $a->{data}, "id $a->{id} is $a->{data} everywhere") if defined $data{$a->{id}} && $data{$a->{id}} ne $a->{data};
+}
+diag("TEST 3: acknowledged $#acked+1, delivered-or-gap; not delivered but covered by sse_gap: " . ($covered // 0) . ' (sum over 4 subscribers)');
+$b->stop;
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 4: one server cut off for longer than the log keeps: sse_gap, then the rest
+--- http_config
+sse_zone zone=fb:8m history=2000 redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT redis_log=200;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $pport = Test::Nginx::SSE::_free_port();
+my $proxy = start_proxy($pport);
+my $b = start_b(http => "sse_zone zone=fb:8m history=2000 redis=redis://127.0.0.1:$pport redis_log=200;",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected through the relay');
+
+my @chs = ('c1', 'c2');
+my %sb;
+for my $ch (@chs) {
+    $sb{$ch} = [map { sse_open("/sub?channel=$ch", undef, port => $b->{port}) } 1..2];
+}
+my @all = map { @{$sb{$_}} } @chs;
+Time::HiRes::sleep(0.3 * timeout_factor());
+
+my %ids;    # channel -> ids published
+my $pub_batch = sub {
+    my ($from, $n) = @_;
+    my @m = map { {channel => $chs[$_ % 2], data => "m" . ($from + $_)} } 0 .. $n - 1;
+    my $r = http('POST', '/pub', encode_json(\@m), {'Content-Type' => 'application/json'});
+    return 0 unless $r->{status} == 200;
+    push @{$ids{$_->{channel}}}, $_->{id} for @{decode_json($r->{body})};
+    return 1;
+};
+ok($pub_batch->(0, 20), '20 messages before the cut');
+sse_pump(\@all, 5, sub { !grep { $_->body !~ /data: m1[89]\n/ } @{$_[0]} });
+my %had = map { $_ => $ids{$_}[-1] } @chs;
+
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+ok(wait_log(sub { $b->log }, qr/redis \S+ lost/, 1), 'B cut off');
+
+my $ok = 1;
+$ok &&= $pub_batch->(20 + 50 * $_, 50) for 0 .. 11;
+ok($ok, '600 messages published on A meanwhile (the log keeps about 200)');
+
+$proxy = start_proxy($pport);
+ok(wait_log(sub { $b->log }, qr/redis \S+ reconnected/, 2, 15), 'B reconnected');
+my $last = 'm619';
+sse_pump(\@all, 10, sub { !grep { $_->body !~ /data: m61[89]\n/ } @{$_[0]} });
+
+for my $ch (@chs) {
+    for my $s (@{$sb{$ch}}) {
+        my @g = gaps($s);
+        my @m = msgs($s);
+        my @before = grep { $_->{id} <= $had{$ch} } @m;
+        my @after = grep { $_->{id} > $had{$ch} } @m;
+        is(join(',', map { $_->{id} } @after),
+           join(',', grep { $_ >= $after[0]{id} } @{$ids{$ch}}), "$ch: after the cut, the rest in order, once");
+        is(scalar(@before), 10, "$ch: what it had before the cut, once");
+        cmp_ok(scalar(@after), '<', 300, "$ch: " . (300 - @after) . ' lost');
+        is(increasing($s), '', "$ch: ids only grow");
+        local our $TODO = 'a live stream does not get the sse_gap of a loss yet';
+        is(scalar(@g), 1, "$ch: one sse_gap");
+        is($g[0]{last_event_id}, $had{$ch}, "$ch: the gap names the last id it had");
+        is($g[0]{oldest_id}, $after[0]{id}, "$ch: ... and the first id still available, which comes next");
+    }
+}
+like($b->log, qr/lost to this server/, 'B logged the loss');
+
+my $r = sse_open('/sub?channel=c1', {'Last-Event-ID' => $ids{c1}[2]}, port => $b->{port});
+$r->read_until(qr/data: m618\n/, 5);
+my @g = gaps($r);
+is(scalar(@g), 1, 'a fresh resume on B from before the cut: sse_gap');
+is($g[0]{last_event_id}, $ids{c1}[2], '... from its id');
+is($g[0]{oldest_id}, (msgs($r))[0]{id}, '... to the first id it gets');
+is(increasing($r), '', '... then in order');
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+$b->stop;
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 5: a server killed and restarted while the other publishes: resume without duplicates or gap
+--- http_config
+sse_zone zone=fc:16m history=5000 redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $pport = Test::Nginx::SSE::_free_port();
+my $proxy = start_proxy($pport);
+my $bconf = "sse_zone zone=fc:16m history=5000 redis=redis://127.0.0.1:$pport;";
+my $b = start_b(http => $bconf,
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+my @m = map { {channel => 'k', data => "old$_"} } 1 .. 100;
+my $ok = 1;
+for (1 .. 20) {
+    $ok &&= http('POST', '/pub', encode_json(\@m), {'Content-Type' => 'application/json'})->{status} == 200;
+}
+ok($ok, '2000 messages in the log');
+my $s = sse_open('/sub?channel=k', undef, port => $b->{port});
+Time::HiRes::sleep(0.3 * timeout_factor());
+my $dir = server_root();
+my $pid = publisher("$dir/pc", port(), 'n', 200, 0.003, 'k');
+my $pub = sub { my $r = http('POST', '/pub?channel=k', $_[0], tp()); $r->{status} == 200 ? decode_json($r->{body})->{id} : 0 };
+$s->read_until(qr/data: n20\n/, 5);
+my @held = msgs($s);
+my $lid = $held[-1]{id};
+ok($lid, "B's subscriber holds $lid");
+
+kill 'KILL', -$b->{pid};
+waitpid(delete $b->{pid}, 0);
+undef $b;
+# under valgrind, the killed server's reports end unfinished: checked here,
+# then set aside from the harness's check of complete reports
+for my $f (glob server_root() . '/logs/valgrind.b.*.log') {
+    my $t = do { local (@ARGV, $/) = ($f); <> } // '';
+    next if $t =~ /ERROR SUMMARY:/;
+    unlike($t, qr/==\d+== (?:Invalid (?:read|write|free)|Conditional jump|Use of uninitialised|Syscall param)/,
+           "the killed server B: no valgrind error so far");
+    rename $f, "$f.killed";
+}
+# B starts before it can reach Redis: the resume comes before the log is read
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+$b = start_b(http => $bconf,
+             config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }');
+my $r = sse_open('/sub?channel=k', {'Last-Event-ID' => $lid}, port => $b->{port});
+$r->read_until(qr/data: /, 0.3);
+$proxy = start_proxy($pport);
+waitpid($pid, 0);
+my @acked = grep { $_->{status} == 200 } published("$dir/pc");
+is(scalar(@acked), 200, 'A published on meanwhile');
+$r->read_until(qr/data: n200\n/, 10);
+is(scalar(gaps($r)), 0, 'no sse_gap');
+my @got = msgs($r);
+is(increasing($r), '', 'ids only grow: no duplicate');
+cmp_ok($got[0]{id}, '>', $lid, 'nothing it had');
+is(join(',', map { $_->{id} } @got), join(',', grep { $_ > $lid } map { $_->{id} } @acked),
+   'everything after its id, once');
+$b->stop;
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+--- no_error_log
+[alert]
+[crit]
