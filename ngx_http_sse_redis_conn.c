@@ -422,8 +422,10 @@ ngx_http_sse_redis_url(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
         return NGX_ERROR;
     }
 
+    /* the credentials were decoded in place: the user as decoded */
+
     p = ngx_cpymem(peer->url.data, url->data, scheme.len);
-    p = ngx_cpymem(p, user.data, user.len);
+    p = ngx_cpymem(p, peer->user.data, peer->user.len);
     p = ngx_cpymem(p, ":***", sizeof(":***") - 1);
     p = ngx_cpymem(p, at, last - at);
 
