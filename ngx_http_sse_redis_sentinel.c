@@ -573,11 +573,15 @@ ngx_http_sse_sentinel_wake(ngx_http_sse_sentinel_t *s, ngx_uint_t all)
             continue;
         }
 
-        if (rc->timer.timer_set) {
-            ngx_del_timer(&rc->timer);
-        }
+        if (all) {
+            /* a failover: no back-off left from the old primary */
 
-        rc->backoff = 0;
+            if (rc->timer.timer_set) {
+                ngx_del_timer(&rc->timer);
+            }
+
+            rc->backoff = 0;
+        }
 
         ngx_http_sse_rconn_connect(rc);
 

@@ -32,6 +32,7 @@ sub cli_args {
     my ($r) = @_;
     my @a = ('-h', '127.0.0.1', '-p', $r->{port});
     push @a, '--pass', $r->{pass} if defined $r->{pass};
+    push @a, '--tls', '--cacert', "$DIR/ca.crt" if $r->{tls};
     return @a;
 }
 
@@ -73,11 +74,45 @@ sub redis_start {
     return 0;
 }
 
+sub openssl {
+    my (@args) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) { open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT; { exec 'openssl', @args }; POSIX::_exit(127) }
+    waitpid($pid, 0);
+    $? == 0 or die "openssl @args failed\n";
+}
+
+# a CA and a certificate for 127.0.0.1, for the TLS servers and sentinel
+sub make_certs {
+    my ($d) = @_;
+    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
+    openssl('req', '-x509', @ec, '-keyout', "$d/ca.key", '-out', "$d/ca.crt",
+            '-days', 2, '-subj', '/CN=sse test ca', '-batch');
+    openssl('req', @ec, '-keyout', "$d/server.key", '-out', "$d/server.csr",
+            '-subj', '/CN=server', '-batch');
+    open my $fh, '>', "$d/server.ext" or die;
+    print {$fh} "subjectAltName=IP:127.0.0.1\n";
+    close $fh;
+    openssl('x509', '-req', '-in', "$d/server.csr", '-CA', "$d/ca.crt",
+            '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/server.crt",
+            '-days', 2, '-extfile', "$d/server.ext");
+}
+
+sub tls_conf {
+    return ('tls-cert-file', "$DIR/server.crt", 'tls-key-file', "$DIR/server.key",
+            'tls-ca-cert-file', "$DIR/ca.crt", 'tls-auth-clients', 'no',
+            'tls-replication', 'yes');
+}
+
 sub server {
     my ($name, %o) = @_;
-    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}};
-    my @a = ($REDIS_BIN, '--port', $r->{port}, '--bind', '127.0.0.1', '--save', '',
+    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
+    my @a = ($REDIS_BIN, $o{tls} ? ('--port', 0, '--tls-port', $r->{port})
+                                 : ('--port', $r->{port}),
+             '--bind', '127.0.0.1', '--save', '', '--dir', $DIR,
              '--appendonly', 'no', '--daemonize', 'no');
+    my %t = tls_conf();
+    push @a, map { ("--$_", $t{$_}) } sort keys %t if $o{tls};
     push @a, '--requirepass', $o{pass}, '--masterauth', $o{pass} if defined $o{pass};
     push @a, '--replicaof', '127.0.0.1', $o{of} if $o{of};
     return redis_start($name, $r, @a) ? $r->{port} : undef;
@@ -85,10 +120,13 @@ sub server {
 
 sub sentinel {
     my ($name, $service, $primary, $quorum, %o) = @_;
-    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}};
+    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
     my $conf = "$DIR/$name.conf";
     open my $fh, '>', $conf or die "$conf: $!";
-    print {$fh} "port $r->{port}\nbind 127.0.0.1\ndaemonize no\ndir $DIR\n",
+    my %t = tls_conf();
+    print {$fh} $o{tls} ? "port 0\ntls-port $r->{port}\n" . join('', map { "$_ $t{$_}\n" } sort keys %t)
+                        : "port $r->{port}\n";
+    print {$fh} "bind 127.0.0.1\ndaemonize no\ndir $DIR\n",
         "sentinel monitor $service 127.0.0.1 $primary $quorum\n",
         "sentinel down-after-milliseconds $service 1000\n",
         "sentinel failover-timeout $service 3000\n",
@@ -268,7 +306,16 @@ if (!$REDIS_BIN || !-x $REDIS_BIN || !-x $REDIS_CLI || !-x $SENTINEL_BIN) {
     my @s = $r ? map { sentinel("S$_", 'mymaster', $p, 2) } 1 .. 3 : ();
     my $pp = server('PPRIMARY', pass => 'se:cret');
     my $ps = $pp && sentinel('PS', 'pw', $pp, 1, pass => 'se:cret');
-    if (@s == 3 && !grep { !$_ } @s and $ps) {
+    # a sentinel that names a replica as the primary (quorum 5: it never
+    # fails over)
+    my $sr = $r && sentinel('SR', 'rolesvc', $r, 5);
+    make_certs($DIR);
+    my $tp = server('TPRIMARY', tls => 1);
+    my $ts = $tp && sentinel('TS', 'tls', $tp, 1, tls => 1);
+    if (@s == 3 && !grep { !$_ } @s and $ps and $sr and $ts) {
+        $ENV{TEST_NGINX_SENTINEL_ROLE} = $sr;
+        $ENV{TEST_NGINX_SENTINEL_TLS} = $ts;
+        $ENV{TEST_NGINX_DIR} = $DIR;
         $ENV{TEST_NGINX_REDIS_PRIMARY} = $p;
         $ENV{TEST_NGINX_REDIS_REPLICA} = $r;
         $ENV{TEST_NGINX_SENTINELS} = join ',', map { "127.0.0.1:$_" } @s;
@@ -363,7 +410,55 @@ is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
 
 
 
-=== TEST 5: the primary is killed under a steady publish load: the failover is followed
+=== TEST 5: a sentinel that names a replica: ROLE says so, 503, the log names it
+--- http_config
+sse_zone zone=s6:1m redis=redis+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_ROLE/rolesvc;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(not the primary \(ROLE: slave\)\), retrying/, 1),
+   'the log says it is not the primary');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+Time::HiRes::sleep(1 * timeout_factor());
+is(count_log(error_log_text(), qr/redis \S+ unavailable/), 1, 'one line, none per retry');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6: rediss+sentinel://: the sentinel and the primary over TLS, certificates and addresses verified
+--- http_config
+sse_zone zone=s7:1m redis=rediss+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_TLS/tls redis_tls_ca=$TEST_NGINX_DIR/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis rediss\+sentinel:\S+ connected/, 1), 'connected over TLS');
+my $s = sse_open('/sub?channel=t');
+is(http('POST', '/pub?channel=t', 'hi', tp())->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered through the primary');
+is(rcli($::REDIS{TPRIMARY}, 'EXISTS', 'sse:{s7}:log'), '1', 'the log is on the TLS primary');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 7: rediss+sentinel:// with the system's CAs: the sentinel's certificate is refused
+--- http_config
+sse_zone zone=s8:1m redis=rediss+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_TLS/tls;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/sentinel 127\.0\.0\.1:\d+ failed \(TLS verification failed: certificate verify error/, 1),
+   'the log names TLS verification at the sentinel');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 8: the primary is killed under a steady publish load: the failover is followed
 --- http_config
 sse_zone zone=s5:1m redis=redis+sentinel://$TEST_NGINX_SENTINELS/mymaster;
 --- config
@@ -436,7 +531,7 @@ ok(count_log($log, qr/redis \S+ reconnected/) >= 1, 'A: reconnected');
 
 
 
-=== TEST 6: redis+sentinel:// without a service name
+=== TEST 9: redis+sentinel:// without a service name
 --- http_config
 sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379;
 --- config
@@ -446,7 +541,7 @@ no service name (redis+sentinel://host/SERVICE[/DB]) in redis URL "redis=redis+s
 
 
 
-=== TEST 7: redis+sentinel:// with a bad database
+=== TEST 10: redis+sentinel:// with a bad database
 --- http_config
 sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1/mymaster/x;
 --- config
@@ -456,7 +551,7 @@ invalid database number in redis URL "redis=redis+sentinel://127.0.0.1/mymaster/
 
 
 
-=== TEST 8: rediss+sentinel:// with a bad port
+=== TEST 11: rediss+sentinel:// with a bad port
 --- http_config
 sse_zone zone=c:1m redis=rediss+sentinel://127.0.0.1:26379,127.0.0.1:0/mymaster;
 --- config
@@ -466,7 +561,7 @@ invalid port in redis URL "redis=rediss+sentinel://127.0.0.1:26379,127.0.0.1:0/m
 
 
 
-=== TEST 9: redis+sentinel:// with an empty service name
+=== TEST 12: redis+sentinel:// with an empty service name
 --- http_config
 sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1//1;
 --- config
@@ -476,7 +571,7 @@ no service name (redis+sentinel://host/SERVICE[/DB]) in redis URL "redis=redis+s
 
 
 
-=== TEST 10: redis_tls_* with a redis+sentinel:// URL (not TLS)
+=== TEST 13: redis_tls_* with a redis+sentinel:// URL (not TLS)
 --- http_config
 sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1/mymaster redis_tls_ca=/etc/ssl/x.pem;
 --- config
@@ -486,7 +581,7 @@ redis_tls_* parameters of sse_zone "c" need a rediss:// URL, not "redis+sentinel
 
 
 
-=== TEST 11: redis+cluster:// stays refused as not supported yet
+=== TEST 14: redis+cluster:// stays refused as not supported yet
 --- http_config
 sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,127.0.0.1:7001;
 --- config
