@@ -19,7 +19,8 @@
 #include "ngx_http_sse_redis.h"
 
 
-#define NGX_HTTP_SSE_SENTINEL_USERS  4
+#define NGX_HTTP_SSE_SENTINEL_USERS    4
+#define NGX_HTTP_SSE_SENTINEL_TIMEOUT  3000
 
 
 struct ngx_http_sse_sentinel_s {
@@ -30,6 +31,7 @@ struct ngx_http_sse_sentinel_s {
     ngx_http_sse_rconn_t         *users[NGX_HTTP_SSE_SENTINEL_USERS];
     ngx_uint_t                    nusers;
     ngx_uint_t                    waiting;     /* users, one bit each */
+    ngx_msec_t                    asked_at;
 
     ngx_http_sse_redis_addr_t     primary;
     ngx_sockaddr_t                sockaddr;
@@ -203,6 +205,11 @@ ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s)
     }
 
     if (s->asking) {
+        if (ngx_current_msec - s->asked_at >= NGX_HTTP_SSE_SENTINEL_TIMEOUT) {
+            /* a sentinel that does not answer: the next one is asked */
+            ngx_http_sse_rconn_drop(&s->query, "no answer in time");
+        }
+
         return;
     }
 
@@ -218,6 +225,7 @@ ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s)
         == NGX_OK)
     {
         s->asking = 1;
+        s->asked_at = ngx_current_msec;
     }
 
     /* not connected: asked when the query connection is up */
