@@ -57,8 +57,7 @@ static void ngx_http_sse_sentinel_answer(ngx_http_sse_rconn_t *rc,
 static void ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc,
     void *reply, void *privdata);
 static ngx_int_t ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s,
-    u_char *ip, size_t iplen, u_char *port, size_t portlen,
-    const char *why);
+    u_char *ip, size_t iplen, u_char *port, size_t portlen);
 static void ngx_http_sse_sentinel_wake(ngx_http_sse_sentinel_t *s,
     ngx_uint_t all);
 
@@ -345,7 +344,7 @@ ngx_http_sse_sentinel_answer(ngx_http_sse_rconn_t *rc, void *reply,
 
     if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING
         || ngx_http_sse_sentinel_set(s, (u_char *) e[0]->str, e[0]->len,
-                                     (u_char *) e[1]->str, e[1]->len, NULL)
+                                     (u_char *) e[1]->str, e[1]->len)
            != NGX_OK)
     {
         ngx_http_sse_rconn_drop(rc, "a primary address that is not an IP "
@@ -425,9 +424,7 @@ ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc, void *reply,
         return;
     }
 
-    if (ngx_http_sse_sentinel_set(s, f[3], n[3], f[4], n[4], "failover")
-        != NGX_OK)
-    {
+    if (ngx_http_sse_sentinel_set(s, f[3], n[3], f[4], n[4]) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "sse_zone \"%V\": redis %V: failover of \"%V\" to "
                       "an address that is not an IP address: \"%*s\"",
@@ -438,13 +435,14 @@ ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc, void *reply,
 
 
 /*
- * The primary is IP:PORT.  Changed: logged, the data connections to the
- * old one dropped; the ones waiting for it connect now.
+ * The primary is IP:PORT.  Changed (a failover, learnt from +switch-master
+ * or from an answer, whichever comes first): logged, the data connections
+ * to the old one dropped; the ones waiting for it connect now.
  */
 
 static ngx_int_t
 ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s, u_char *ip,
-    size_t iplen, u_char *port, size_t portlen, const char *why)
+    size_t iplen, u_char *port, size_t portlen)
 {
     u_char           old[NGX_SOCKADDR_STRLEN + 1];
     u_char           host[NGX_SOCKADDR_STRLEN + 1];
@@ -514,10 +512,9 @@ ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s, u_char *ip,
 
         } else {
             ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                          "sse_zone \"%V\": redis %V: %s of \"%V\": "
+                          "sse_zone \"%V\": redis %V: failover of \"%V\": "
                           "primary %s -> %V",
-                          &s->peer->zone, &s->peer->url,
-                          why ? why : "new primary", &s->peer->service,
+                          &s->peer->zone, &s->peer->url, &s->peer->service,
                           old, &s->primary.name);
         }
     }
@@ -538,9 +535,8 @@ ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s, u_char *ip,
         if (s->users[i]->c) {
             ngx_snprintf(s->users[i]->error,
                          sizeof(s->users[i]->error) - 1,
-                         "%s of \"%V\" to %V%Z",
-                         why ? why : "new primary", &s->peer->service,
-                         &s->primary.name);
+                         "failover of \"%V\" to %V%Z",
+                         &s->peer->service, &s->primary.name);
             s->users[i]->error[sizeof(s->users[i]->error) - 1] = '\0';
             ngx_http_sse_rconn_drop(s->users[i],
                                     (char *) s->users[i]->error);
