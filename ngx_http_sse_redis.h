@@ -48,8 +48,12 @@ typedef struct {
  * Where the connections go, from redis=URL and the redis_tls_* parameters
  * of sse_zone (ngx_http_sse_redis_peer_conf)
  */
+typedef struct ngx_http_sse_sentinel_s  ngx_http_sse_sentinel_t;
+
+
 typedef struct {
     ngx_str_t                   url;         /* the password masked: logs */
+    ngx_str_t                   zone;        /* its name, for logs */
     ngx_uint_t                  type;        /* NGX_HTTP_SSE_REDIS_* */
     ngx_array_t                 addrs;       /* ngx_http_sse_redis_addr_t */
     ngx_str_t                   service;     /* Sentinel: the primary's */
@@ -64,6 +68,9 @@ typedef struct {
 #if (NGX_SSL)
     ngx_ssl_t                  *ssl;         /* rediss: the zone's context */
 #endif
+
+    ngx_http_sse_sentinel_t    *sentinel;    /* a worker's, made with its
+                                                first connection */
 
     unsigned                    tls:1;
 } ngx_http_sse_redis_peer_t;
@@ -80,7 +87,11 @@ typedef const char *(*ngx_http_sse_rconn_connected_pt)(
     ngx_http_sse_rconn_t *rc);
 typedef void (*ngx_http_sse_rconn_failed_pt)(ngx_http_sse_rconn_t *rc,
     const char *err);
-/* sets rc->addr before a connection: NGX_OK, or NGX_ERROR (retried) */
+/*
+ * sets rc->addr before a connection: NGX_OK; NGX_AGAIN: not known yet, the
+ * hook calls ngx_http_sse_rconn_connect again when it is; NGX_ERROR
+ * (retried)
+ */
 typedef ngx_int_t (*ngx_http_sse_rconn_pick_pt)(ngx_http_sse_rconn_t *rc);
 
 
@@ -106,7 +117,8 @@ struct ngx_http_sse_rconn_s {
     ngx_queue_t                 waiting;     /* ngx_http_sse_rwait_t */
     ngx_queue_t                 free;
     ngx_uint_t                  state;
-    ngx_uint_t                  setup[4];    /* AUTH, SELECT, PING sent */
+    ngx_uint_t                  setup[4];    /* AUTH, SELECT, PING, ROLE
+                                                sent */
     ngx_uint_t                  nsetup;
     ngx_uint_t                  setup_next;
 
@@ -124,6 +136,8 @@ struct ngx_http_sse_rconn_s {
     unsigned                    subscriber:1; /* pub/sub: no SELECT, no
                                                  replies counted */
     unsigned                    ready:1;
+    unsigned                    sentinel:1;  /* to a sentinel: no SELECT,
+                                                no ROLE, AUTH if wanted */
 };
 
 
@@ -142,6 +156,11 @@ void ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc);
 void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why);
 void ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc);
 void ngx_http_sse_rconn_exiting(ngx_uint_t exiting);
+
+/* Sentinel (ngx_http_sse_redis_sentinel.c): the primary, found and followed */
+void ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc);
+void ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc);
+void ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc);
 
 
 #endif /* _NGX_HTTP_SSE_REDIS_H_INCLUDED_ */

@@ -35,6 +35,7 @@
 #define NGX_HTTP_SSE_RSETUP_AUTH            0
 #define NGX_HTTP_SSE_RSETUP_SELECT          1
 #define NGX_HTTP_SSE_RSETUP_PING            2
+#define NGX_HTTP_SSE_RSETUP_ROLE            3
 
 
 typedef struct {
@@ -162,7 +163,7 @@ ngx_http_sse_redis_peer_conf(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
 }
 
 
-/* all parameters seen: the TLS context; Sentinel and Cluster refused */
+/* all parameters seen: the TLS context; Cluster refused */
 
 char *
 ngx_http_sse_redis_peer_done(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
@@ -174,6 +175,8 @@ ngx_http_sse_redis_peer_done(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
                            "need redis=rediss://...", zone);
         return NGX_CONF_ERROR;
     }
+
+    peer->zone = *zone;
 
     if (peer->tls_verify == NGX_CONF_UNSET) {
         peer->tls_verify = 1;
@@ -196,12 +199,10 @@ ngx_http_sse_redis_peer_done(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
         return NGX_CONF_ERROR;
     }
 
-    if (peer->type != NGX_HTTP_SSE_REDIS_SINGLE) {
+    if (peer->type == NGX_HTTP_SSE_REDIS_CLUSTER) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "sse_zone \"%V\": redis URL \"%V\": %s is not "
-                           "supported yet", zone, &peer->url,
-                           peer->type == NGX_HTTP_SSE_REDIS_SENTINEL
-                           ? "Redis Sentinel" : "Redis Cluster");
+                           "sse_zone \"%V\": redis URL \"%V\": Redis "
+                           "Cluster is not supported yet", zone, &peer->url);
         return NGX_CONF_ERROR;
     }
 
@@ -680,6 +681,12 @@ ngx_http_sse_rconn_init(ngx_http_sse_rconn_t *rc,
 
     ngx_queue_init(&rc->waiting);
     ngx_queue_init(&rc->free);
+
+    /* a data connection of a Sentinel URL: the primary is asked for */
+
+    if (peer->type == NGX_HTTP_SSE_REDIS_SENTINEL && !rc->sentinel) {
+        ngx_http_sse_sentinel_attach(rc);
+    }
 }
 
 
@@ -700,7 +707,15 @@ ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc)
     ngx_http_sse_redis_addr_t   *addrs;
 
     if (rc->pick) {
-        if (rc->pick(rc) != NGX_OK) {
+        n = rc->pick(rc);
+
+        if (n == NGX_AGAIN) {
+            /* the hook connects again when it knows where */
+            rc->state = NGX_HTTP_SSE_RCONN_IDLE;
+            return;
+        }
+
+        if (n != NGX_OK) {
             ngx_http_sse_rconn_failed(rc, "no server found");
             return;
         }
@@ -1048,7 +1063,7 @@ ngx_http_sse_rconn_setup(ngx_http_sse_rconn_t *rc)
         rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_AUTH;
     }
 
-    if (peer->db && !rc->subscriber) {
+    if (peer->db && !rc->subscriber && !rc->sentinel) {
         argv[0] = "SELECT";
         argvlen[0] = sizeof("SELECT") - 1;
         argv[1] = (char *) db;
@@ -1072,6 +1087,19 @@ ngx_http_sse_rconn_setup(ngx_http_sse_rconn_t *rc)
 
     rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_PING;
 
+    /* a primary named by Sentinel: is it still the primary? */
+
+    if (peer->type == NGX_HTTP_SSE_REDIS_SENTINEL && !rc->sentinel) {
+        argv[0] = "ROLE";
+        argvlen[0] = sizeof("ROLE") - 1;
+
+        if (ngx_http_sse_rconn_append(rc, 1, argv, argvlen) != NGX_OK) {
+            goto failed;
+        }
+
+        rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_ROLE;
+    }
+
     ngx_http_sse_rconn_write_handler(rc->c->write);
 
     return;
@@ -1091,6 +1119,35 @@ ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
 
     what = rc->setup[rc->setup_next++];
 
+    if (what == NGX_HTTP_SSE_RSETUP_AUTH && rc->sentinel
+        && reply->type == REDIS_REPLY_ERROR
+        && (ngx_strstr(reply->str, "without any password configured")
+            || ngx_strstr(reply->str, "no password is set")))
+    {
+        /* a sentinel without a password: the URL's are the primary's */
+        goto next;
+    }
+
+    if (what == NGX_HTTP_SSE_RSETUP_ROLE && reply->type != REDIS_REPLY_ERROR)
+    {
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+            || reply->element[0]->type != REDIS_REPLY_STRING)
+        {
+            ngx_http_sse_rconn_failed(rc, "not the primary (ROLE: an "
+                                          "unexpected reply)");
+            return NGX_ERROR;
+        }
+
+        if (ngx_strcmp(reply->element[0]->str, "master") != 0) {
+            ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                         "not the primary (ROLE: %s)%Z",
+                         reply->element[0]->str);
+            rc->error[sizeof(rc->error) - 1] = '\0';
+            ngx_http_sse_rconn_failed(rc, (char *) rc->error);
+            return NGX_ERROR;
+        }
+    }
+
     if (reply->type == REDIS_REPLY_ERROR) {
 
         switch (what) {
@@ -1104,6 +1161,11 @@ ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
             ngx_snprintf(rc->error, sizeof(rc->error) - 1,
                          "SELECT %ui failed: %s%Z", rc->peer->db,
                          reply->str);
+            break;
+
+        case NGX_HTTP_SSE_RSETUP_ROLE:
+            ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+                         "ROLE failed: %s%Z", reply->str);
             break;
 
         default: /* PING */
@@ -1122,6 +1184,8 @@ ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
 
         return NGX_ERROR;
     }
+
+next:
 
     if (rc->setup_next == rc->nsetup) {
         ngx_http_sse_rconn_up(rc);
@@ -1440,6 +1504,11 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
 
     rc->failed(rc, (char *) rc->error);
 
+    if (rc->peer->sentinel && !rc->sentinel && rc->c == NULL) {
+        /* the primary may have moved: Sentinel is asked again */
+        ngx_http_sse_sentinel_lost(rc);
+    }
+
     if (ngx_exiting || ngx_terminate || ngx_quit
         || ngx_http_sse_rconn_stopping || rc->c)
     {
@@ -1553,6 +1622,10 @@ ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
     ngx_http_sse_rwait_t  *w;
 
     ngx_http_sse_rconn_free(rc);
+
+    if (rc->peer->type == NGX_HTTP_SSE_REDIS_SENTINEL && !rc->sentinel) {
+        ngx_http_sse_sentinel_detach(rc);
+    }
 
     while (!ngx_queue_empty(&rc->free)) {
         q = ngx_queue_head(&rc->free);

@@ -12,7 +12,7 @@ for g in "${groups[@]}"; do
     case "$g" in
         build)   pkgs+=(gcc make nginx nginx-dev libcjson-dev libhiredis-dev dpkg-dev) ;;
         test)    pkgs+=(perl libtest-base-perl curl valgrind python3) ;;
-        redis)   pkgs+=(redis-server libhiredis-dev) ;;
+        redis)   pkgs+=(redis-server redis-sentinel libhiredis-dev) ;;
         browser) pkgs+=(chromium)
                  # Node.js may come from elsewhere (nodesource): only when absent
                  command -v node >/dev/null || pkgs+=(nodejs)

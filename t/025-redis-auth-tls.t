@@ -524,23 +524,23 @@ is(datas($s), 'hi', 'delivered');
 
 
 
-=== TEST 13: redis+sentinel:// is parsed, and refused as not supported yet
+=== TEST 13: redis+sentinel:// with an empty host in the list (Sentinel itself: t/028)
 --- http_config
-sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/1;
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379,,127.0.0.1:26380/mymaster/1;
 --- config
 --- must_die
 --- error_log
-sse_zone "c": redis URL "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/1": Redis Sentinel is not supported yet
+an empty host in redis URL "redis=redis+sentinel://127.0.0.1:26379,,127.0.0.1:26380/mymaster/1" in sse_zone
 
 
 
-=== TEST 14: rediss+sentinel:// with credentials: refused as not supported yet, password masked
+=== TEST 14: rediss+sentinel:// with credentials and redis_tls_cert without its key
 --- http_config
-sse_zone zone=c:1m redis=rediss+sentinel://u:pw@127.0.0.1/mymaster;
+sse_zone zone=c:1m redis=rediss+sentinel://u:pw@127.0.0.1/mymaster redis_tls_cert=/nonexistent.pem;
 --- config
 --- must_die
 --- error_log
-sse_zone "c": redis URL "rediss+sentinel://u:***@127.0.0.1/mymaster": Redis Sentinel is not supported yet
+sse_zone "c": redis_tls_cert and redis_tls_key go together
 
 
 

@@ -1,0 +1,590 @@
+# redis=redis+sentinel://: the primary found through Redis Sentinel, and
+# followed through a failover.
+#
+# The file starts its own Redis deployment on free 127.0.0.1 ports: a
+# primary, a replica (--replicaof) and three sentinels (down-after 1 s,
+# failover-timeout 3 s), and for the password block a primary and a sentinel
+# that both want a password.  redis-server and redis-sentinel are taken from
+# PATH (SSE_REDIS_SERVER: the redis-server; redis-sentinel and redis-cli
+# beside it); a missing one is a failure, not a skip.  Every process is
+# killed at the end.
+use lib 't/lib';
+use Test::Nginx::SSE;
+use JSON::PP;
+use File::Path ();
+use File::Temp ();
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+
+our ($REDIS_BIN, $SENTINEL_BIN, $REDIS_CLI, $DIR, %REDIS);
+
+END {
+    local $?;
+    for my $r (values %REDIS) {
+        next unless $r->{pid};
+        kill 'KILL', $r->{pid};
+        waitpid($r->{pid}, 0);
+    }
+}
+
+sub cli_args {
+    my ($r) = @_;
+    my @a = ('-h', '127.0.0.1', '-p', $r->{port});
+    push @a, '--pass', $r->{pass} if defined $r->{pass};
+    push @a, '--tls', '--cacert', "$DIR/ca.crt" if $r->{tls};
+    return @a;
+}
+
+# a command through redis-cli, its output
+sub rcli {
+    my ($r, @cmd) = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if (!$pid) {
+        open STDERR, '>', '/dev/null';
+        { exec { $REDIS_CLI } $REDIS_CLI, '--no-auth-warning', cli_args($r), @cmd };
+        POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
+# a redis-server (or, with a config file, a sentinel) on a free port
+sub redis_start {
+    my ($name, $r, @cmd) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', "$DIR/$name.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec { $cmd[0] } @cmd };
+        POSIX::_exit(127);
+    }
+    $r->{pid} = $pid;
+    $REDIS{$name} = $r;
+    for (1 .. 200) {
+        return 1 if rcli($r, 'PING') eq 'PONG';
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+sub openssl {
+    my (@args) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) { open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT; { exec 'openssl', @args }; POSIX::_exit(127) }
+    waitpid($pid, 0);
+    $? == 0 or die "openssl @args failed\n";
+}
+
+# a CA and a certificate for 127.0.0.1, for the TLS servers and sentinel
+sub make_certs {
+    my ($d) = @_;
+    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
+    openssl('req', '-x509', @ec, '-keyout', "$d/ca.key", '-out', "$d/ca.crt",
+            '-days', 2, '-subj', '/CN=sse test ca', '-batch');
+    openssl('req', @ec, '-keyout', "$d/server.key", '-out', "$d/server.csr",
+            '-subj', '/CN=server', '-batch');
+    open my $fh, '>', "$d/server.ext" or die;
+    print {$fh} "subjectAltName=IP:127.0.0.1\n";
+    close $fh;
+    openssl('x509', '-req', '-in', "$d/server.csr", '-CA', "$d/ca.crt",
+            '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/server.crt",
+            '-days', 2, '-extfile', "$d/server.ext");
+}
+
+sub tls_conf {
+    return ('tls-cert-file', "$DIR/server.crt", 'tls-key-file', "$DIR/server.key",
+            'tls-ca-cert-file', "$DIR/ca.crt", 'tls-auth-clients', 'no',
+            'tls-replication', 'yes');
+}
+
+sub server {
+    my ($name, %o) = @_;
+    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
+    my @a = ($REDIS_BIN, $o{tls} ? ('--port', 0, '--tls-port', $r->{port})
+                                 : ('--port', $r->{port}),
+             '--bind', '127.0.0.1', '--save', '', '--dir', $DIR,
+             '--appendonly', 'no', '--daemonize', 'no');
+    my %t = tls_conf();
+    push @a, map { ("--$_", $t{$_}) } sort keys %t if $o{tls};
+    push @a, '--requirepass', $o{pass}, '--masterauth', $o{pass} if defined $o{pass};
+    push @a, '--replicaof', '127.0.0.1', $o{of} if $o{of};
+    return redis_start($name, $r, @a) ? $r->{port} : undef;
+}
+
+sub sentinel {
+    my ($name, $service, $primary, $quorum, %o) = @_;
+    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
+    my $conf = "$DIR/$name.conf";
+    open my $fh, '>', $conf or die "$conf: $!";
+    my %t = tls_conf();
+    print {$fh} $o{tls} ? "port 0\ntls-port $r->{port}\n" . join('', map { "$_ $t{$_}\n" } sort keys %t)
+                        : "port $r->{port}\n";
+    print {$fh} "bind 127.0.0.1\ndaemonize no\ndir $DIR\n",
+        "sentinel monitor $service 127.0.0.1 $primary $quorum\n",
+        "sentinel down-after-milliseconds $service 1000\n",
+        "sentinel failover-timeout $service 3000\n",
+        "sentinel parallel-syncs $service 1\n";
+    print {$fh} "requirepass $o{pass}\nsentinel auth-pass $service $o{pass}\n" if defined $o{pass};
+    close $fh;
+    return redis_start($name, $r, $SENTINEL_BIN, $conf) ? $r->{port} : undef;
+}
+
+# SENTINEL master SERVICE as a hash
+sub sentinel_master {
+    my ($r, $service) = @_;
+    my @l = split /\n/, rcli($r, 'SENTINEL', 'master', $service);
+    my %h;
+    while (@l >= 2) { my ($k, $v) = splice(@l, 0, 2); $h{$k} = $v }
+    return \%h;
+}
+
+# until every sentinel knows the others and the replica
+sub sentinels_ready {
+    my ($secs) = @_;
+    my $deadline = Time::HiRes::time() + $secs;
+    while (Time::HiRes::time() < $deadline) {
+        my $ok = 1;
+        for my $n (qw(S1 S2 S3)) {
+            my $m = sentinel_master($REDIS{$n}, 'mymaster');
+            $ok = 0 unless ($m->{'num-other-sentinels'} // 0) == 2
+                           && ($m->{'num-slaves'} // 0) == 1;
+        }
+        return 1 if $ok;
+        Time::HiRes::sleep(0.1);
+    }
+    return 0;
+}
+
+# the second nginx, two workers, same module; stopped when the object goes
+sub start_b {
+    my (%o) = @_;
+    my $dir = server_root() . '/b';
+    File::Path::make_path("$dir/conf", "$dir/logs");
+    my $port = Test::Nginx::SSE::_free_port();
+    my $module = $Test::Nginx::SSE::MODULE_PATH;
+    my $conf = '';
+    $conf .= "load_module $module;\n" if -f $module;
+    $conf .= "daemon off;\nmaster_process on;\nworker_processes 2;\n";
+    $conf .= "user root;\n" if $> == 0;
+    $conf .= "error_log logs/error.log info;\npid logs/nginx.pid;\n";
+    $conf .= "events { worker_connections 1024; }\n";
+    $conf .= "http {\n    access_log logs/access.log;\n"
+           . "    client_body_temp_path $dir/client_body_temp;\n"
+           . "    $o{http}\n"
+           . "    server {\n        listen 127.0.0.1:$port;\n"
+           # the harness's keep-alive probe (see Test::Nginx::SSE::_probe)
+           . "        location = $Test::Nginx::SSE::PROBE_URI { return 204; }\n"
+           . "        $o{config}\n    }\n}\n";
+    open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!";
+    print {$fh} $conf;
+    close $fh;
+
+    my $bin = Test::Nginx::SSE::_which($Test::Nginx::SSE::NGINX_BINARY)
+        or die "no nginx binary\n";
+    my @cmd = ($bin, '-p', "$dir/", '-c', 'conf/nginx.conf');
+    if ($Test::Nginx::SSE::VALGRIND) {
+        # its reports land where the harness checks them
+        unshift @cmd, 'valgrind', '--tool=memcheck', '--leak-check=full',
+            '--errors-for-leak-kinds=definite', '--num-callers=30',
+            '--log-file=' . server_root() . '/logs/valgrind.b.%p.log',
+            '--suppressions=t/valgrind.supp';
+    }
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/logs/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec { $cmd[0] } @cmd };
+        POSIX::_exit(127);
+    }
+    my $b = bless { pid => $pid, port => $port, dir => $dir }, 'ServerB';
+    my $deadline = Time::HiRes::time() + 10 * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port);
+        return $b if $s;
+        Time::HiRes::sleep(0.05);
+    }
+    die "server B did not start:\n" . $b->log;
+}
+
+sub ServerB::log {
+    my ($b) = @_;
+    open my $fh, '<', "$b->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub ServerB::stop {
+    my ($b) = @_;
+    my $pid = delete $b->{pid} or return;
+    kill 'QUIT', $pid;
+    my $deadline = Time::HiRes::time() + 5 * timeout_factor();
+    my $reaped = 0;
+    while (Time::HiRes::time() < $deadline) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            $reaped = 1;
+            last;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    if (!$reaped) {
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+        ok(0, 'server B exited after SIGQUIT');
+    } elsif ($? != 0 && !$Test::Nginx::SSE::VALGRIND) {
+        ok(0, "server B exited normally (status $?)");
+    }
+    # what the harness checks for its own nginx: crashes, alerts, sanitizers
+    my $text = $b->log;
+    if (open my $fh, '<', "$b->{dir}/logs/stderr.log") {
+        local $/;
+        $text .= <$fh> // '';
+    }
+    my @bad = $text =~ /^(.*(?:exited on signal|\[(?:alert|crit|emerg)\]|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:).*)$/mg;
+    ok(0, "server B: $bad[0]") if @bad;
+}
+
+sub ServerB::DESTROY { $_[0]->stop }
+
+# until the log has $n lines matching $re (server A: error_log_text)
+sub wait_log {
+    my ($text, $re, $n, $secs) = @_;
+    my $deadline = Time::HiRes::time() + ($secs // 10) * timeout_factor();
+    while (Time::HiRes::time() < $deadline) {
+        my @m = ($text->() =~ /$re/g);
+        return 1 if @m >= $n;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+
+sub tp { return {'Content-Type' => 'text/plain'} }
+
+sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
+
+sub ids { map { $_->{id} } grep { defined $_->{id} } $_[0]->events }
+
+# lines of the log matching $re
+sub count_log { my ($text, $re) = @_; my @m = ($text =~ /$re/g); return scalar @m }
+
+our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
+
+$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
+if (!defined $REDIS_BIN) {
+    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
+        if (-x "$d/redis-server") {
+            $REDIS_BIN = "$d/redis-server";
+            last;
+        }
+    }
+}
+if ($REDIS_BIN) {
+    ($REDIS_CLI = $REDIS_BIN) =~ s/redis-server\z/redis-cli/;
+    ($SENTINEL_BIN = $REDIS_BIN) =~ s/redis-server\z/redis-sentinel/;
+}
+
+delete $ENV{$_} for grep { /^TEST_NGINX_(REDIS|SENTINEL)/ } keys %ENV;
+
+if (!$REDIS_BIN || !-x $REDIS_BIN || !-x $REDIS_CLI || !-x $SENTINEL_BIN) {
+    ok(0, 'redis-server, redis-sentinel and redis-cli found');
+    diag('redis-server, redis-sentinel or redis-cli not found: scripts/deps.sh redis (make test) installs them');
+} else {
+    $DIR = File::Temp::tempdir('sse-redis-sentinel-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $p = server('PRIMARY');
+    my $r = $p && server('REPLICA', of => $p);
+    my @s = $r ? map { sentinel("S$_", 'mymaster', $p, 2) } 1 .. 3 : ();
+    my $pp = server('PPRIMARY', pass => 'se:cret');
+    my $ps = $pp && sentinel('PS', 'pw', $pp, 1, pass => 'se:cret');
+    # a sentinel that names a replica as the primary (quorum 5: it never
+    # fails over)
+    my $sr = $r && sentinel('SR', 'rolesvc', $r, 5);
+    make_certs($DIR);
+    my $tp = server('TPRIMARY', tls => 1);
+    my $ts = $tp && sentinel('TS', 'tls', $tp, 1, tls => 1);
+    if (@s == 3 && !grep { !$_ } @s and $ps and $sr and $ts) {
+        $ENV{TEST_NGINX_SENTINEL_ROLE} = $sr;
+        $ENV{TEST_NGINX_SENTINEL_TLS} = $ts;
+        $ENV{TEST_NGINX_DIR} = $DIR;
+        $ENV{TEST_NGINX_REDIS_PRIMARY} = $p;
+        $ENV{TEST_NGINX_REDIS_REPLICA} = $r;
+        $ENV{TEST_NGINX_SENTINELS} = join ',', map { "127.0.0.1:$_" } @s;
+        $ENV{TEST_NGINX_SENTINEL_PW} = $ps;
+        ok(sentinels_ready(15 * timeout_factor()), 'the sentinels know each other and the replica');
+    } else {
+        ok(0, 'the Redis deployment started');
+    }
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the primary found through the sentinels: cross-server delivery, one log line
+--- http_config
+sse_zone zone=s1:1m redis=redis+sentinel://$TEST_NGINX_SENTINELS/mymaster;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=s1:1m redis=redis+sentinel://$ENV{TEST_NGINX_SENTINELS}/mymaster;",
+                config => $::LOC);
+my $p = $ENV{TEST_NGINX_REDIS_PRIMARY};
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected (2 workers)');
+is(count_log(error_log_text(), qr/the primary of "mymaster" is 127\.0\.0\.1:$p\b/), 1,
+   'A: one line names the primary');
+
+my $sa = sse_open('/sub?channel=n');
+my $sb = sse_open('/sub?channel=n', undef, port => $b->{port});
+Time::HiRes::sleep(0.6 * timeout_factor());
+my $r = http('POST', '/pub?channel=n', 'one', tp());
+is($r->{status}, 200, 'publish on A');
+is(decode_json($r->{body})->{subscribers}, 2, 'both servers counted');
+is(http('POST', '/pub?channel=n', 'two', tp(), port => $b->{port})->{status}, 200, 'publish on B');
+sse_pump([$sa, $sb], 5, sub { !grep { $_->body !~ /data: two\n/ } @{$_[0]} });
+is(datas($sa), 'one,two', 'A: both messages');
+is(datas($sb), 'one,two', 'B: both messages');
+is(rcli($::REDIS{PRIMARY}, 'EXISTS', 'sse:{s1}:log'), '1', 'the log is on the primary');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 2: sentinels with a password: the URL's credentials authenticate to them and to the primary
+--- http_config
+sse_zone zone=s2:1m redis=redis+sentinel://:se%3Acret@127.0.0.1:$TEST_NGINX_SENTINEL_PW/pw/1;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis redis\+sentinel:\/\/:\*\*\*\@\S+\/pw\/1 connected/, 1),
+   'connected, the password masked');
+my $s = sse_open('/sub?channel=p');
+is(http('POST', '/pub?channel=p', 'hi', tp())->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered through the primary');
+is(rcli($::REDIS{PPRIMARY}, '-n', 1, 'EXISTS', 'sse:{s2}:log'), '1', 'the log is in database 1');
+unlike(error_log_text(), qr/se:cret|se%3Acret/, 'the password is in no log');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 3: a wrong sentinel password: 503, one line naming the sentinel's refusal
+--- http_config
+sse_zone zone=s3:1m redis=redis+sentinel://:wrong@127.0.0.1:$TEST_NGINX_SENTINEL_PW/pw;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/sentinel 127\.0\.0\.1:\d+ failed \(authentication failed: WRONGPASS/, 1),
+   'the log names the sentinel and authentication');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+Time::HiRes::sleep(2 * timeout_factor());
+is(count_log(error_log_text(), qr/sentinel \S+ failed/), 1, 'one line, none per retry');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 4: a service the sentinels do not know: 503, the log says so
+--- http_config
+sse_zone zone=s4:1m redis=redis+sentinel://$TEST_NGINX_SENTINELS/nosuch;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/sentinel \S+ failed \(it does not know "nosuch"\)/, 1), 'the log says so');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 5: a sentinel that names a replica: ROLE says so, 503, the log names it
+--- http_config
+sse_zone zone=s6:1m redis=redis+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_ROLE/rolesvc;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(not the primary \(ROLE: slave\)\), retrying/, 1),
+   'the log says it is not the primary');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+Time::HiRes::sleep(1 * timeout_factor());
+is(count_log(error_log_text(), qr/redis \S+ unavailable/), 1, 'one line, none per retry');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6: rediss+sentinel://: the sentinel and the primary over TLS, certificates and addresses verified
+--- http_config
+sse_zone zone=s7:1m redis=rediss+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_TLS/tls redis_tls_ca=$TEST_NGINX_DIR/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis rediss\+sentinel:\S+ connected/, 1), 'connected over TLS');
+my $s = sse_open('/sub?channel=t');
+is(http('POST', '/pub?channel=t', 'hi', tp())->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered through the primary');
+is(rcli($::REDIS{TPRIMARY}, 'EXISTS', 'sse:{s7}:log'), '1', 'the log is on the TLS primary');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 7: rediss+sentinel:// with the system's CAs: the sentinel's certificate is refused
+--- http_config
+sse_zone zone=s8:1m redis=rediss+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_TLS/tls;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/sentinel 127\.0\.0\.1:\d+ failed \(TLS verification failed: certificate verify error/, 1),
+   'the log names TLS verification at the sentinel');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 8: the primary is killed under a steady publish load: the failover is followed
+--- http_config
+sse_zone zone=s5:1m redis=redis+sentinel://$TEST_NGINX_SENTINELS/mymaster;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $bs = start_b(http => "sse_zone zone=s5:1m redis=redis+sentinel://$ENV{TEST_NGINX_SENTINELS}/mymaster;",
+                config => $::LOC);
+my ($p, $rp) = ($ENV{TEST_NGINX_REDIS_PRIMARY}, $ENV{TEST_NGINX_REDIS_REPLICA});
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+my $sa = sse_open('/sub?channel=f');
+my $sb = sse_open('/sub?channel=f', undef, port => $bs->{port});
+Time::HiRes::sleep(0.6 * timeout_factor());
+
+my (@ok, @ids, $killed, %after, $n);
+my $deadline = Time::HiRes::time() + 30 * timeout_factor();
+my $last = 0;
+my $fail = 0;
+while (Time::HiRes::time() < $deadline) {
+    my $srv = $n++ % 2;
+    my $r = http('POST', '/pub?channel=f', "m$n", tp(), $srv ? (port => $bs->{port}) : (),
+                 timeout => 3);
+    if ($r->{status} == 200) {
+        my $id = decode_json($r->{body})->{id};
+        $fail++ if $id <= $last;
+        $last = $id;
+        push @ok, "m$n";
+        $after{$srv} //= Time::HiRes::time() - $killed if $killed && $after{fail};
+    } elsif ($r->{status} == 503) {
+        $after{fail}++ if $killed;
+    } else {
+        ok(0, "publish: status $r->{status}");
+    }
+    if (!$killed && $n == 20) {
+        kill 'KILL', $::REDIS{PRIMARY}{pid};
+        waitpid($::REDIS{PRIMARY}{pid}, 0);
+        delete $::REDIS{PRIMARY}{pid};
+        $killed = Time::HiRes::time();
+    }
+    last if defined $after{0} && defined $after{1} && ++$after{more} > 20;
+    sse_pump([$sa, $sb], 0.05);
+}
+ok($after{fail}, "publishes during the failover: 503 ($after{fail})");
+ok(defined $after{0} && $after{0} < 15, sprintf('A publishes again %.1f s after the kill', $after{0} // -1));
+ok(defined $after{1} && $after{1} < 15, sprintf('B publishes again %.1f s after the kill', $after{1} // -1));
+diag(sprintf('failover: A %.1f s, B %.1f s', $after{0} // -1, $after{1} // -1));
+is($fail, 0, 'publish ids only grow');
+is(rcli($::REDIS{REPLICA}, 'ROLE') =~ /^master/ ? 1 : 0, 1, 'the replica is the primary now');
+
+my $want = $ok[-1];
+sse_pump([$sa, $sb], 10, sub { !grep { $_->body !~ /data: \Q$want\E\n/ } @{$_[0]} });
+for my $s ([A => $sa], [B => $sb]) {
+    my @i = ids($s->[1]);
+    my @sorted = sort { $a <=> $b } @i;
+    my %seen;
+    is(join(',', @i), join(',', @sorted), "$s->[0]: ids in order");
+    is(scalar(grep { $seen{$_}++ } @i), 0, "$s->[0]: no duplicates");
+    my %got = map { $_ => 1 } split /,/, datas($s->[1]);
+    is(join(',', grep { !$got{$_} } @ok), '', "$s->[0]: every accepted message");
+}
+my $log = error_log_text();
+like($log, qr/failover of "mymaster": primary 127\.0\.0\.1:$p -> 127\.0\.0\.1:$rp/, 'A: the failover is logged');
+like($bs->log, qr/failover of "mymaster": primary 127\.0\.0\.1:$p -> 127\.0\.0\.1:$rp/, 'B: the failover is logged');
+ok(count_log($log, qr/redis \S+ lost/) <= 2, 'A: few lines, no flood');
+ok(count_log($log, qr/redis \S+ reconnected/) >= 1, 'A: reconnected');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 9: redis+sentinel:// without a service name
+--- http_config
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1:26379;
+--- config
+--- must_die
+--- error_log
+no service name (redis+sentinel://host/SERVICE[/DB]) in redis URL "redis=redis+sentinel://127.0.0.1:26379" in sse_zone
+
+
+
+=== TEST 10: redis+sentinel:// with a bad database
+--- http_config
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1/mymaster/x;
+--- config
+--- must_die
+--- error_log
+invalid database number in redis URL "redis=redis+sentinel://127.0.0.1/mymaster/x" in sse_zone
+
+
+
+=== TEST 11: rediss+sentinel:// with a bad port
+--- http_config
+sse_zone zone=c:1m redis=rediss+sentinel://127.0.0.1:26379,127.0.0.1:0/mymaster;
+--- config
+--- must_die
+--- error_log
+invalid port in redis URL "redis=rediss+sentinel://127.0.0.1:26379,127.0.0.1:0/mymaster" in sse_zone
+
+
+
+=== TEST 12: redis+sentinel:// with an empty service name
+--- http_config
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1//1;
+--- config
+--- must_die
+--- error_log
+no service name (redis+sentinel://host/SERVICE[/DB]) in redis URL "redis=redis+sentinel://127.0.0.1//1" in sse_zone
+
+
+
+=== TEST 13: redis_tls_* with a redis+sentinel:// URL (not TLS)
+--- http_config
+sse_zone zone=c:1m redis=redis+sentinel://127.0.0.1/mymaster redis_tls_ca=/etc/ssl/x.pem;
+--- config
+--- must_die
+--- error_log
+redis_tls_* parameters of sse_zone "c" need a rediss:// URL, not "redis+sentinel://127.0.0.1/mymaster"
+
+
+
+=== TEST 14: redis+cluster:// stays refused as not supported yet
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,127.0.0.1:7001;
+--- config
+--- must_die
+--- error_log
+sse_zone "c": redis URL "redis+cluster://127.0.0.1:7000,127.0.0.1:7001": Redis Cluster is not supported yet
