@@ -195,7 +195,8 @@ sub start_proxy {
                     $sel->add($c, $u);
                     next;
                 }
-                my $o = $peer{$fh};
+                # its peer may have closed both ends earlier in this round
+                my $o = $peer{$fh} or next;
                 my $n = sysread($fh, my $buf, 65536);
                 if (!$n) {
                     $sel->remove($fh, $o);
