@@ -418,6 +418,10 @@ ngx_http_sse_redis_conf_done(ngx_conf_t *cf, ngx_http_sse_zone_t *zone)
         return NGX_CONF_ERROR;
     }
 
+    if (rd->peer.type == NGX_HTTP_SSE_REDIS_SENTINEL) {
+        rd->peer.finder = &ngx_http_sse_sentinel_finder;
+    }
+
     zone->backend = &ngx_http_sse_redis_backend;
 
     return NGX_CONF_OK;

@@ -49,6 +49,19 @@ typedef struct {
  * of sse_zone (ngx_http_sse_redis_peer_conf)
  */
 typedef struct ngx_http_sse_sentinel_s  ngx_http_sse_sentinel_t;
+typedef struct ngx_http_sse_rconn_s     ngx_http_sse_rconn_t;
+
+
+/*
+ * How a data connection learns where to go when the URL does not say
+ * (Sentinel): installed at configuration by the file that knows, so that
+ * the connection layer never calls up into it
+ */
+typedef struct {
+    void                      (*attach)(ngx_http_sse_rconn_t *rc);
+    void                      (*detach)(ngx_http_sse_rconn_t *rc);
+    void                      (*lost)(ngx_http_sse_rconn_t *rc);
+} ngx_http_sse_rconn_finder_t;
 
 
 typedef struct {
@@ -71,12 +84,11 @@ typedef struct {
 
     ngx_http_sse_sentinel_t    *sentinel;    /* a worker's, made with its
                                                 first connection */
+    ngx_http_sse_rconn_finder_t  *finder;    /* NULL: the URL's addresses */
 
     unsigned                    tls:1;
 } ngx_http_sse_redis_peer_t;
 
-
-typedef struct ngx_http_sse_rconn_s  ngx_http_sse_rconn_t;
 
 /* a reply, or NULL when the connection went before it came */
 typedef void (*ngx_http_sse_rconn_reply_pt)(ngx_http_sse_rconn_t *rc,
@@ -158,9 +170,7 @@ void ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc);
 void ngx_http_sse_rconn_exiting(ngx_uint_t exiting);
 
 /* Sentinel (ngx_http_sse_redis_sentinel.c): the primary, found and followed */
-void ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc);
-void ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc);
-void ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc);
+extern ngx_http_sse_rconn_finder_t  ngx_http_sse_sentinel_finder;
 
 
 #endif /* _NGX_HTTP_SSE_REDIS_H_INCLUDED_ */

@@ -684,8 +684,8 @@ ngx_http_sse_rconn_init(ngx_http_sse_rconn_t *rc,
 
     /* a data connection of a Sentinel URL: the primary is asked for */
 
-    if (peer->type == NGX_HTTP_SSE_REDIS_SENTINEL && !rc->sentinel) {
-        ngx_http_sse_sentinel_attach(rc);
+    if (peer->finder && !rc->sentinel) {
+        peer->finder->attach(rc);
     }
 }
 
@@ -1506,7 +1506,7 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
 
     if (rc->peer->sentinel && !rc->sentinel && rc->c == NULL) {
         /* the primary may have moved: Sentinel is asked again */
-        ngx_http_sse_sentinel_lost(rc);
+        rc->peer->finder->lost(rc);
     }
 
     if (ngx_exiting || ngx_terminate || ngx_quit
@@ -1623,8 +1623,8 @@ ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
 
     ngx_http_sse_rconn_free(rc);
 
-    if (rc->peer->type == NGX_HTTP_SSE_REDIS_SENTINEL && !rc->sentinel) {
-        ngx_http_sse_sentinel_detach(rc);
+    if (rc->peer->finder && !rc->sentinel) {
+        rc->peer->finder->detach(rc);
     }
 
     while (!ngx_queue_empty(&rc->free)) {

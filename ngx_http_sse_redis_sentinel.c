@@ -47,6 +47,9 @@ struct ngx_http_sse_sentinel_s {
 };
 
 
+static void ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc);
 static ngx_int_t ngx_http_sse_sentinel_pick(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s);
 static const char *ngx_http_sse_sentinel_connected(ngx_http_sse_rconn_t *rc);
@@ -62,6 +65,14 @@ static void ngx_http_sse_sentinel_wake(ngx_http_sse_sentinel_t *s,
     ngx_uint_t all);
 
 
+/* installed on Sentinel URLs' peers (ngx_http_sse_redis.c) */
+ngx_http_sse_rconn_finder_t  ngx_http_sse_sentinel_finder = {
+    ngx_http_sse_sentinel_attach,
+    ngx_http_sse_sentinel_detach,
+    ngx_http_sse_sentinel_lost
+};
+
+
 /* the worker is shutting down: nothing reconnects, nothing is logged */
 #define ngx_http_sse_sentinel_stopping(s)                                    \
     (ngx_exiting || ngx_terminate || ngx_quit)
@@ -69,7 +80,7 @@ static void ngx_http_sse_sentinel_wake(ngx_http_sse_sentinel_t *s,
 
 /* a data connection of a sentinel URL: the worker's sentinel state */
 
-void
+static void
 ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
 {
     ngx_uint_t                  i;
@@ -122,7 +133,7 @@ ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
 
 /* the worker closes its connection: the last one closes the sentinels' */
 
-void
+static void
 ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc)
 {
     ngx_uint_t                i;
@@ -233,7 +244,7 @@ ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s)
 
 /* a data connection failed: the primary may have moved */
 
-void
+static void
 ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc)
 {
     ngx_http_sse_sentinel_t  *s;
