@@ -9,6 +9,7 @@
 # a missing redis-server is a failure, not a skip.
 use lib 't/lib';
 use Test::Nginx::SSE;
+use Test::Nginx::SSE::ServerB;
 use JSON::PP;
 use File::Path ();
 use File::Temp ();
@@ -111,111 +112,6 @@ sub make_certs {
 }
 
 # the second nginx, two workers, same module; stopped when the object goes
-sub start_b {
-    my (%o) = @_;
-    my $dir = server_root() . '/b';
-    File::Path::make_path("$dir/conf", "$dir/logs");
-    my $port = Test::Nginx::SSE::_free_port();
-    my $module = $Test::Nginx::SSE::MODULE_PATH;
-    my $conf = '';
-    $conf .= "load_module $module;\n" if -f $module;
-    $conf .= "daemon off;\nmaster_process on;\nworker_processes 2;\n";
-    $conf .= "user root;\n" if $> == 0;
-    $conf .= "error_log logs/error.log info;\npid logs/nginx.pid;\n";
-    $conf .= "events { worker_connections 1024; }\n";
-    $conf .= "http {\n    access_log logs/access.log;\n"
-           . "    client_body_temp_path $dir/client_body_temp;\n"
-           . "    $o{http}\n"
-           . "    server {\n        listen 127.0.0.1:$port;\n"
-           # the harness's keep-alive probe (see Test::Nginx::SSE::_probe)
-           . "        location = $Test::Nginx::SSE::PROBE_URI { return 204; }\n"
-           . "        $o{config}\n    }\n}\n";
-    open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!";
-    print {$fh} $conf;
-    close $fh;
-
-    my $bin = Test::Nginx::SSE::_which($Test::Nginx::SSE::NGINX_BINARY)
-        or die "no nginx binary\n";
-    my @cmd = ($bin, '-p', "$dir/", '-c', 'conf/nginx.conf');
-    if ($Test::Nginx::SSE::VALGRIND) {
-        # its reports land where the harness checks them
-        unshift @cmd, 'valgrind', '--tool=memcheck', '--leak-check=full',
-            '--errors-for-leak-kinds=definite', '--num-callers=30',
-            '--log-file=' . server_root() . '/logs/valgrind.b.%p.log',
-            '--suppressions=t/valgrind.supp';
-    }
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>>', "$dir/logs/stderr.log";
-        open STDERR, '>&', \*STDOUT;
-        { exec { $cmd[0] } @cmd };
-        POSIX::_exit(127);
-    }
-    my $b = bless { pid => $pid, port => $port, dir => $dir }, 'ServerB';
-    my $deadline = Time::HiRes::time() + 10 * timeout_factor();
-    while (Time::HiRes::time() < $deadline) {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $port);
-        return $b if $s;
-        Time::HiRes::sleep(0.05);
-    }
-    die "server B did not start:\n" . $b->log;
-}
-
-sub ServerB::log {
-    my ($b) = @_;
-    open my $fh, '<', "$b->{dir}/logs/error.log" or return '';
-    local $/;
-    return <$fh> // '';
-}
-
-sub ServerB::stop {
-    my ($b) = @_;
-    my $pid = delete $b->{pid} or return;
-    kill 'QUIT', $pid;
-    my $deadline = Time::HiRes::time() + 5 * timeout_factor();
-    my $reaped = 0;
-    while (Time::HiRes::time() < $deadline) {
-        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
-            $reaped = 1;
-            last;
-        }
-        Time::HiRes::sleep(0.02);
-    }
-    if (!$reaped) {
-        kill 'KILL', -$pid;
-        waitpid($pid, 0);
-        ok(0, 'server B exited after SIGQUIT');
-    } elsif ($? != 0 && !$Test::Nginx::SSE::VALGRIND) {
-        ok(0, "server B exited normally (status $?)");
-    }
-    # what the harness checks for its own nginx: crashes, alerts, sanitizers
-    my $text = $b->log;
-    if (open my $fh, '<', "$b->{dir}/logs/stderr.log") {
-        local $/;
-        $text .= <$fh> // '';
-    }
-    my @bad = $text =~ /^(.*(?:exited on signal|\[(?:alert|crit|emerg)\]|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:).*)$/mg;
-    ok(0, "server B: $bad[0]") if @bad;
-}
-
-sub ServerB::DESTROY { $_[0]->stop }
-
-# until the log has $n lines matching $re (server A: error_log_text)
-sub wait_log {
-    my ($text, $re, $n, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 10) * timeout_factor();
-    while (Time::HiRes::time() < $deadline) {
-        my @m = ($text->() =~ /$re/g);
-        return 1 if @m >= $n;
-        Time::HiRes::sleep(0.05);
-    }
-    return 0;
-}
-
 
 sub tp { return {'Content-Type' => 'text/plain'} }
 
