@@ -229,7 +229,10 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
         }
     }
 
-    /* who: sub, else userId */
+    /*
+     * who: sub or userId; both, as sse_token mints them, must name the
+     * same user: a token naming two is not guessed at
+     */
 
     item = sub ? sub : user_id;
 
@@ -241,6 +244,16 @@ ngx_http_sse_jwt_claims(ngx_pool_t *pool, cJSON *payload, time_t now,
             *err = "invalid token";
             return NGX_DECLINED;
         }
+    }
+
+    if (sub && user_id
+        && (!cJSON_IsString(user_id)
+            || ngx_strcmp(((cJSON *) user_id)->valuestring,
+                          ((cJSON *) sub)->valuestring)
+               != 0))
+    {
+        *err = "invalid token";
+        return NGX_DECLINED;
     }
 
     /* which channels: a string, an array, "*" for any; none: any */

@@ -500,7 +500,10 @@ is_deeply(main::claims($r)->{channel}, ['a', 'b'], 'both channels');
 my $exp = time + 60;
 for my $p (qq({"exp":$exp,"exp":1}), qq({"exp":1,"exp":$exp}), qq({"exp":$exp,"nbf":0,"nbf":0}),
            qq({"exp":$exp,"sub":"a","sub":"b"}), qq({"exp":$exp,"userId":"a","userId":"b"}),
-           qq({"exp":$exp,"channel":"x","channel":"*"})) {
+           qq({"exp":$exp,"channel":"x","channel":"*"}),
+           # sub and userId naming two users, or one not a string: not guessed at
+           qq({"exp":$exp,"sub":"a","userId":"b"}), qq({"exp":$exp,"userId":"b","sub":"a"}),
+           qq({"exp":$exp,"sub":"a","userId":1}), qq({"exp":$exp,"sub":"a","userId":"A"})) {
     main::sub_refused(main::jwt_raw($p), 'invalid token', "claims $p");
 }
 main::sub_refused(main::jwt_raw(qq({"exp":$exp}), '{"alg":"HS256","alg":"none"}'), 'invalid token', 'alg twice');
