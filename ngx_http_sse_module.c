@@ -45,6 +45,7 @@ static char *ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_sse_set_role(ngx_conf_t *cf,
     ngx_http_sse_loc_conf_t *slcf, ngx_uint_t role);
 static const char *ngx_http_sse_role_name(ngx_uint_t role);
+static ngx_http_handler_pt ngx_http_sse_role_handler(ngx_uint_t role);
 static ngx_http_sse_main_conf_t *ngx_http_sse_cycle_main_conf(
     ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_sse_init_process(ngx_cycle_t *cycle);
@@ -578,6 +579,22 @@ ngx_http_sse_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_sse_loc_conf_t *conf = child;
 
     ngx_http_sse_main_conf_t  *smcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /*
+     * A role is not inherited by nested locations, but the block of
+     * limit_except is the location itself for the methods it names: those
+     * reach the module too, after the block's access rules.
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->lmt_excpt && conf->role == 0 && prev->role) {
+        conf->role = prev->role;
+        conf->zone_name = prev->zone_name;
+        conf->token_secret = prev->token_secret;
+        clcf->handler = ngx_http_sse_role_handler(conf->role);
+    }
 
     ngx_conf_merge_ptr_value(conf->channel, prev->channel, NULL);
     ngx_conf_merge_ptr_value(conf->event, prev->event, NULL);
@@ -921,19 +938,27 @@ ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    switch (slcf->role) {
-    case NGX_HTTP_SSE_ROLE_SUBSCRIBE:
-        clcf->handler = ngx_http_sse_subscribe_handler;
-        break;
-    case NGX_HTTP_SSE_ROLE_PUBLISH:
-        clcf->handler = ngx_http_sse_publish_handler;
-        break;
-    default:
-        clcf->handler = ngx_http_sse_status_handler;
-    }
+    clcf->handler = ngx_http_sse_role_handler(slcf->role);
 
     return NGX_CONF_OK;
+}
+
+
+/* the content handler of a role */
+
+static ngx_http_handler_pt
+ngx_http_sse_role_handler(ngx_uint_t role)
+{
+    switch (role) {
+    case NGX_HTTP_SSE_ROLE_SUBSCRIBE:
+        return ngx_http_sse_subscribe_handler;
+    case NGX_HTTP_SSE_ROLE_PUBLISH:
+        return ngx_http_sse_publish_handler;
+    case NGX_HTTP_SSE_ROLE_TOKEN:
+        return ngx_http_sse_token_handler;
+    default:
+        return ngx_http_sse_status_handler;
+    }
 }
 
 
@@ -951,7 +976,7 @@ ngx_http_sse_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_sse_token_handler;
+    clcf->handler = ngx_http_sse_role_handler(NGX_HTTP_SSE_ROLE_TOKEN);
 
     return ngx_http_sse_conf_secret(cf, cmd, conf);
 }

@@ -285,3 +285,47 @@ unlike(main::access_log(), qr{/smuggled}, 'access.log: no hidden request was ser
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 6: limit_except: the methods it names reach the module, after its own access rules
+--- http_config
+sse_zone zone=ev:1m;
+--- config
+location /pub {
+    sse_publish;
+    limit_except POST { allow 127.0.0.1; deny all; }
+}
+location /pub2 {
+    sse_publish;
+    limit_except POST { deny all; }
+}
+location /sub {
+    sse_subscribe;
+    sse_keepalive off;
+    limit_except GET { deny all; }
+}
+location /token {
+    sse_token access-secret-0123456789abcdef012345678;
+    limit_except GET { allow 127.0.0.1; deny all; }
+}
+--- test
+is(http('POST', '/pub?channel=a', 'one')->{status}, 200, 'POST (not limited): published');
+my $r = http('GET', '/pub?channel=a');
+is($r->{status}, 200, 'GET through limit_except, allowed: the module answers');
+like($r->{body}, qr/"messages":1/, '... with the channel info');
+$r = http('DELETE', '/pub?channel=a');
+is($r->{status}, 200, 'DELETE through limit_except, allowed: the module deletes (not nginx 405)');
+like($r->{body}, qr/"channel":"a"/, '... and says so in JSON');
+is(http('GET', '/pub?channel=a')->{status}, 404, '... the channel is gone');
+is(http('DELETE', '/pub2?channel=a')->{status}, 403, 'limit_except deny all: 403');
+is(http('POST', '/pub2?channel=b', 'x')->{status}, 200, '... POST still publishes');
+is(http('POST', '/sub?channel=b', 'x')->{status}, 403, 'subscriber: POST denied by limit_except');
+my $s = sse_open('/sub?channel=b');
+is($s->status, 200, 'subscriber: GET streams');
+$r = http('POST', '/token', '{"channel":"a","userId":"u"}', {'Content-Type' => 'application/json'});
+is($r->{status}, 200, 'token: POST through limit_except, allowed: minted');
+like($r->{body}, qr/"token":"/, '... a token');
+--- no_error_log
+[alert]
+[crit]
