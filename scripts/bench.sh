@@ -7,7 +7,9 @@
 #   BENCH_QUICK=1        a quick pass (small counts, short runs: ~1.5 min)
 #   BENCH_SCALE=F        multiplies subscriber counts (default 1)
 #   BENCH_TIME=F         multiplies durations (default 1)
-#   BENCH_SCALE_SUBS=N   subscribers of the scale scenario (default 100000)
+#   BENCH_SCALE_SUBS=N   subscribers of the scale scenario (default 100000;
+#                        it also runs with half as many: the slope between
+#                        the two projects to 1,000,000)
 #   BENCH_ONLY="a b"     only these scenarios: floor idle fanout5 fanoutmax
 #                        channels pubonly scale redis2
 #   BENCH_REDIS_SUBS=N   subscribers per server in redis2 (default 2500;
@@ -530,60 +532,70 @@ if want floor; then
     done
 fi
 
+# one scale run: $2 subscribers on one channel, results in $res/<name>.<m>.txt
+scale_run() {   # module subscribers name
+    local m=$1 subs=$2 nm=$3 nprocs nw per before after gpids t0 t1 i r k p
+    local connected
+    # generators by the count; workers by the larger run, the same in both
+    nprocs=$(( (subs + 16999) / 17000 ))
+    [ "$nprocs" -lt 1 ] && nprocs=1
+    nw=$(( (scale_subs + 14999) / 15000 ))
+    [ "$nw" -lt 2 ] && nw=2
+    per=$(( (subs + nprocs - 1) / nprocs ))
+    echo "bench: $m: scale, $subs subscribers on 1 channel ($nprocs generators, $nw workers), one broadcast"
+    nginx_start "$m" "$nw"
+    rm -f "$res"/$nm.$m.*
+    before=$(pss_sum $master $workers)
+    gpids=()
+    t0=$(date +%s.%N)
+    for k in $(seq 0 $((nprocs - 1))); do
+        timeout 300 "$gen" -p "$port" --subs "$per" --channels 1 \
+            --src 4 --src-first $((10 + k * 4)) --no-pub --conn-burst 128 \
+            --ready-file "$res/$nm.$m.ready$k" --timeout 240 \
+            --label "$nm/$m/$k" \
+            > "$res/$nm.$m.part$k" 2> "$res/$nm.$m.part$k.err" &
+        gpids+=($!)
+    done
+    for i in $(seq 2400); do
+        r=$(compgen -G "$res/$nm.$m.ready*" | wc -l) || true
+        [ "$r" -ge "$nprocs" ] && break
+        sleep 0.1
+    done
+    t1=$(date +%s.%N)
+    sleep "$hold"
+    after=$(pss_sum $master $workers)
+    connected=$(cat "$res"/$nm.$m.ready* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    timeout 60 "$gen" -p "$port" --channels 1 --count 1 --timeout 30 \
+        --label "$nm/$m/pub" > "$res/$nm.$m.pub" 2>&1 || true
+    for p in "${gpids[@]}"; do wait "$p" || true; done
+    for k in $(seq 0 $((nprocs - 1))); do cat "$res/$nm.$m.part$k"; done \
+      | awk -v conn="$connected" -v b="$before" -v a="$after" \
+            -v st="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" '
+        /^deliveries=/ { d += substr($0, 12) }
+        /^lost=/ { l += substr($0, 6) }
+        /^subs_incomplete=/ { inc += substr($0, 17) }
+        /^subs_closed=/ { cl += substr($0, 13) }
+        /^lat_max_us=/ { v = substr($0, 12) + 0; if (v > mx) mx = v }
+        /^lat_p50_us=/ { v = substr($0, 12) + 0; if (v > p50) p50 = v }
+        END {
+            print "subs_ok=" conn; print "deliveries=" d + 0
+            print "lost=" l + 0 + inc; print "subs_closed=" cl + 0
+            print "broadcast_ms=" mx / 1000
+            print "subscribe_s=" st
+            print "mem_pss_before=" b; print "mem_pss_after=" a
+            if (conn > 0) printf "mem_pss_per_sub=%.0f\n", (a - b) / conn
+        }' > "$res/$nm.$m.txt"
+    echo "workers=$nw" >> "$res/$nm.$m.txt"
+    sleep 2     # the workers are still closing the subscribers' sockets
+    nginx_stop
+}
+
 for m in $modules; do
     cur=$m
     if want scale; then
-        nprocs=$(( (scale_subs + 16999) / 17000 ))
-        [ "$nprocs" -lt 1 ] && nprocs=1
-        nw=$(( (scale_subs + 14999) / 15000 ))
-        [ "$nw" -lt 2 ] && nw=2
-        per=$(( (scale_subs + nprocs - 1) / nprocs ))
-        echo "bench: $m: scale, $scale_subs subscribers on 1 channel ($nprocs generators, $nw workers), one broadcast"
-        nginx_start "$m" "$nw"
-        rm -f "$res"/scale.$m.*
-        before=$(pss_sum $master $workers)
-        gpids=()
-        t0=$(date +%s.%N)
-        for k in $(seq 0 $((nprocs - 1))); do
-            timeout 300 "$gen" -p "$port" --subs "$per" --channels 1 \
-                --src 4 --src-first $((10 + k * 4)) --no-pub --conn-burst 128 \
-                --ready-file "$res/scale.$m.ready$k" --timeout 240 \
-                --label "scale/$m/$k" \
-                > "$res/scale.$m.part$k" 2> "$res/scale.$m.part$k.err" &
-            gpids+=($!)
-        done
-        for i in $(seq 2400); do
-            r=$(compgen -G "$res/scale.$m.ready*" | wc -l) || true
-            [ "$r" -ge "$nprocs" ] && break
-            sleep 0.1
-        done
-        t1=$(date +%s.%N)
-        sleep "$hold"
-        after=$(pss_sum $master $workers)
-        connected=$(cat "$res"/scale.$m.ready* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-        timeout 60 "$gen" -p "$port" --channels 1 --count 1 --timeout 30 \
-            --label "scale/$m/pub" > "$res/scale.$m.pub" 2>&1 || true
-        for p in "${gpids[@]}"; do wait "$p" || true; done
-        for k in $(seq 0 $((nprocs - 1))); do cat "$res/scale.$m.part$k"; done \
-          | awk -v conn="$connected" -v b="$before" -v a="$after" \
-                -v st="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" '
-            /^deliveries=/ { d += substr($0, 12) }
-            /^lost=/ { l += substr($0, 6) }
-            /^subs_incomplete=/ { inc += substr($0, 17) }
-            /^subs_closed=/ { cl += substr($0, 13) }
-            /^lat_max_us=/ { v = substr($0, 12) + 0; if (v > mx) mx = v }
-            /^lat_p50_us=/ { v = substr($0, 12) + 0; if (v > p50) p50 = v }
-            END {
-                print "subs_ok=" conn; print "deliveries=" d + 0
-                print "lost=" l + 0 + inc; print "subs_closed=" cl + 0
-                print "broadcast_ms=" mx / 1000
-                print "subscribe_s=" st
-                print "mem_pss_before=" b; print "mem_pss_after=" a
-                if (conn > 0) printf "mem_pss_per_sub=%.0f\n", (a - b) / conn
-            }' > "$res/scale.$m.txt"
-        echo "workers=$nw" >> "$res/scale.$m.txt"
-        sleep 2     # the workers are still closing the subscribers' sockets
-        nginx_stop
+        # two sizes: the slope between them projects to 1,000,000
+        scale_run "$m" $((scale_subs / 2)) scale_half
+        scale_run "$m" "$scale_subs" scale
     fi
 done
 
@@ -675,6 +687,29 @@ if want scale; then
     row "scale: Pss bytes/sub" scale mem_pss_per_sub
     row "scale: one broadcast reaches all, ms" scale broadcast_ms
     row "scale: lost" scale lost
+    row "scale, half: subscribers connected" scale_half subs_ok
+    row "scale, half: time to connect all, s" scale_half subscribe_s
+    row "scale, half: Pss bytes/sub" scale_half mem_pss_per_sub
+    row "scale, half: one broadcast reaches all, ms" scale_half broadcast_ms
+    # a projection, not a measurement: the line through the two runs
+    for key in mem_pss_after:"1M subs (projected): memory, GB":1073741824 \
+               subscribe_s:"1M subs (projected): time to connect all, s":1 \
+               broadcast_ms:"1M subs (projected): broadcast reaches all, ms":1
+    do
+        k=${key%%:*}; rest=${key#*:}; lbl=${rest%:*}; div=${rest##*:}
+        vals=()
+        for m in sse nchan; do
+            vals+=("$(awk -v n1="$(get scale_half $m subs_ok)" -v y1="$(get scale_half $m "$k")" \
+                        -v n2="$(get scale $m subs_ok)" -v y2="$(get scale $m "$k")" \
+                        -v b1="$(get scale_half $m mem_pss_before)" -v b2="$(get scale $m mem_pss_before)" \
+                        -v mem="$([ "$k" = mem_pss_after ] && echo 1 || echo 0)" -v d="$div" 'BEGIN {
+                if (n1 == "-" || n2 == "-" || y1 == "-" || y2 == "-" || n2 <= n1) { print "-"; exit }
+                if (mem) { y1 -= b1; y2 -= b2 }
+                slope = (y2 - y1) / (n2 - n1)
+                printf "%.1f", (y2 + slope * (1000000 - n2)) / d }')")
+        done
+        line "$lbl" "${vals[0]}" "${vals[1]}" -
+    done
 fi
 
 # ------------------------------------------------- two servers on Redis
@@ -774,6 +809,10 @@ if want fanout5; then
     verdict "issue 14: p99 latency 5 msg/s x $fan_subs, sse/floor round p99" \
         "$(ratio "$(get fanout5 sse lat_p99_us)" "$(get fanout5 floor round_p99_us)")" "<=" 1.3
 fi
+if want scale; then
+    verdict "issue 14: scale, time to connect all, sse/nchan" \
+        "$(ratio "$(get scale sse subscribe_s)" "$(get scale nchan subscribe_s)")" "<=" 1
+fi
 if want channels; then
     verdict "$ch_subs channels x 1: publishes/s, sse/nchan" \
         "$(ratio "$(get channels sse publishes_per_s)" "$(get channels nchan publishes_per_s)")" ">=" 1.5
@@ -783,7 +822,7 @@ if want pubonly; then
         "$(ratio "$(get pubonly_json sse publishes_per_s)" "$(get pubonly_raw nchan publishes_per_s)")" ">=" 1.2
 fi
 lost_total=0
-for s in fanout5 fanoutmax channels scale redis2_one5 redis2_onemax \
+for s in fanout5 fanoutmax channels scale scale_half redis2_one5 redis2_onemax \
     redis2_two5 redis2_twomax
 do
     v=$(get "$s" sse lost)
@@ -791,7 +830,7 @@ do
     lost_total=$((lost_total + v))
 done
 verdict "messages lost by the sse module, all scenarios" "$lost_total" "<=" 0
-for s in fanout5 fanoutmax channels scale redis2_one5 redis2_onemax \
+for s in fanout5 fanoutmax channels scale scale_half redis2_one5 redis2_onemax \
     redis2_two5 redis2_twomax
 do
     v=$(get "$s" sse subs_failed); f=$(get "$s" sse subs_closed)
