@@ -12,104 +12,7 @@ use Test::Nginx::SSE;
 use Test::Nginx::SSE::ServerB;
 use JSON::PP;
 use File::Path ();
-use File::Temp ();
-use IO::Socket::INET;
-use POSIX ();
-use Time::HiRes ();
-
-our ($REDIS_BIN, $REDIS_CLI, $CERTS, %REDIS);
-
-END {
-    local $?;
-    for my $r (values %REDIS) {
-        next unless $r->{pid};
-        kill 'KILL', $r->{pid};
-        waitpid($r->{pid}, 0);
-    }
-}
-
-sub cli_args {
-    my ($r) = @_;
-    my @a = ('-h', '127.0.0.1', '-p', $r->{port});
-    push @a, '--tls', '--cacert', "$CERTS/ca.crt", '--cert', "$CERTS/client.crt",
-        '--key', "$CERTS/client.key" if $r->{tls};
-    push @a, '--user', $r->{user} if defined $r->{user};
-    push @a, '--pass', $r->{pass} if defined $r->{pass};
-    return @a;
-}
-
-# a command through redis-cli, its output
-sub rcli {
-    my ($r, @cmd) = @_;
-    my $pid = open(my $fh, '-|') // die "fork: $!";
-    if (!$pid) {
-        open STDERR, '>', '/dev/null';
-        { exec { $REDIS_CLI } $REDIS_CLI, cli_args($r), @cmd };
-        POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    $out =~ s/\s+\z//;
-    return $out;
-}
-
-# a redis-server with these arguments; $r->{pass}/{user} for redis-cli
-sub redis_start {
-    my ($name, $r, @args) = @_;
-    $r->{port} = Test::Nginx::SSE::_free_port();
-    my @port = $r->{tls} ? ('--port', 0, '--tls-port', $r->{port}) : ('--port', $r->{port});
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>&', \*STDOUT;
-        { exec { $REDIS_BIN } $REDIS_BIN, @port, '--bind', '127.0.0.1',
-              '--save', '', '--appendonly', 'no', '--daemonize', 'no', @args };
-        POSIX::_exit(127);
-    }
-    $r->{pid} = $pid;
-    $REDIS{$name} = $r;
-    for (1 .. 200) {
-        return 1 if rcli($r, 'PING') eq 'PONG';
-        Time::HiRes::sleep(0.05);
-    }
-    return 0;
-}
-
-sub openssl {
-    my (@args) = @_;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) { open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT; { exec 'openssl', @args }; POSIX::_exit(127) }
-    waitpid($pid, 0);
-    $? == 0 or die "openssl @args failed\n";
-}
-
-# CA, wrong CA, server certificates (127.0.0.1/localhost, other.example),
-# a client certificate
-sub make_certs {
-    my ($d) = @_;
-    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
-    for my $ca (qw(ca wrongca)) {
-        openssl('req', '-x509', @ec, '-keyout', "$d/$ca.key", '-out', "$d/$ca.crt",
-                '-days', 2, '-subj', "/CN=sse test $ca", '-batch');
-    }
-    my %san = (server => 'IP:127.0.0.1,DNS:localhost', other => 'DNS:other.example',
-               client => 'DNS:client.example');
-    for my $c (qw(server other client)) {
-        openssl('req', @ec, '-keyout', "$d/$c.key", '-out', "$d/$c.csr",
-                '-subj', "/CN=$c", '-batch');
-        open my $fh, '>', "$d/$c.ext" or die;
-        print {$fh} "subjectAltName=$san{$c}\n";
-        print {$fh} "extendedKeyUsage=" . ($c eq 'client' ? 'clientAuth' : 'serverAuth') . "\n";
-        close $fh;
-        openssl('x509', '-req', '-in', "$d/$c.csr", '-CA', "$d/ca.crt",
-                '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/$c.crt",
-                '-days', 2, '-extfile', "$d/$c.ext");
-    }
-}
+use Test::Nginx::SSE::Redis;
 
 # the second nginx, two workers, same module; stopped when the object goes
 
@@ -122,46 +25,27 @@ sub count_log { my ($text, $re) = @_; my @m = ($text =~ /$re/g); return scalar @
 
 our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
 
-$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
-if (!defined $REDIS_BIN) {
-    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
-        if (-x "$d/redis-server") {
-            $REDIS_BIN = "$d/redis-server";
-            last;
-        }
-    }
-}
-if ($REDIS_BIN) {
-    ($REDIS_CLI = $REDIS_BIN) =~ s/redis-server\z/redis-cli/;
-}
-
 delete $ENV{$_} for grep { /^TEST_NGINX_(REDIS|CERTS)/ } keys %ENV;
 
-if (!$REDIS_BIN || !-x $REDIS_BIN || !-x $REDIS_CLI) {
+if (!redis_bins()) {
     ok(0, 'redis-server and redis-cli found');
     diag('redis-server or redis-cli not found: scripts/deps.sh redis (make test) installs them');
 } else {
-    $CERTS = File::Temp::tempdir('sse-redis-tls-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    make_certs($CERTS);
-    $ENV{TEST_NGINX_CERTS} = $CERTS;
-    my @tls = ('--tls-cert-file', "$CERTS/server.crt", '--tls-key-file', "$CERTS/server.key",
-               '--tls-ca-cert-file', "$CERTS/ca.crt");
+    my $certs = redis_dir('redis-tls');
+    $ENV{TEST_NGINX_CERTS} = $certs;
     my %start = (
         # a password with characters that the URL percent-encodes, and an
         # ACL user
-        PASS => [{pass => 's3cr@t/x'}, '--requirepass', 's3cr@t/x',
-                 '--user', 'alice', 'on', '>won:der', '~*', '&*', '+@all'],
+        PASS => [pass => 's3cr@t/x',
+                 args => ['--user', 'alice', 'on', '>won:der', '~*', '&*', '+@all']],
         # its password changes during a test
-        AUTH => [{pass => 'old'}, '--requirepass', 'old'],
-        TLS => [{tls => 1}, @tls, '--tls-auth-clients', 'no'],
-        OTHER => [{tls => 1}, '--tls-cert-file', "$CERTS/other.crt",
-                  '--tls-key-file', "$CERTS/other.key",
-                  '--tls-ca-cert-file', "$CERTS/ca.crt", '--tls-auth-clients', 'no'],
-        CLIENT => [{tls => 1}, @tls, '--tls-auth-clients', 'yes'],
+        AUTH => [pass => 'old'],
+        TLS => [tls => 1],
+        OTHER => [tls => 1, cert => 'other'],
+        CLIENT => [tls => 1, clients => 1],
     );
     for my $name (sort keys %start) {
-        my ($r, @args) = @{$start{$name}};
-        if (redis_start($name, $r, @args)) {
+        if (my $r = redis_server($name, @{$start{$name}})) {
             $ENV{"TEST_NGINX_REDIS_$name"} = $r->{port};
         } else {
             ok(0, "redis-server $name started");

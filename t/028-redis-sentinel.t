@@ -12,129 +12,30 @@ use lib 't/lib';
 use Test::Nginx::SSE;
 use Test::Nginx::SSE::ServerB;
 use JSON::PP;
-use File::Path ();
-use File::Temp ();
-use IO::Socket::INET;
-use POSIX ();
-use Time::HiRes ();
-
-our ($REDIS_BIN, $SENTINEL_BIN, $REDIS_CLI, $DIR, %REDIS);
-
-END {
-    local $?;
-    for my $r (values %REDIS) {
-        next unless $r->{pid};
-        kill 'KILL', $r->{pid};
-        waitpid($r->{pid}, 0);
-    }
-}
-
-sub cli_args {
-    my ($r) = @_;
-    my @a = ('-h', '127.0.0.1', '-p', $r->{port});
-    push @a, '--pass', $r->{pass} if defined $r->{pass};
-    push @a, '--tls', '--cacert', "$DIR/ca.crt" if $r->{tls};
-    return @a;
-}
-
-# a command through redis-cli, its output
-sub rcli {
-    my ($r, @cmd) = @_;
-    my $pid = open(my $fh, '-|') // die "fork: $!";
-    if (!$pid) {
-        open STDERR, '>', '/dev/null';
-        { exec { $REDIS_CLI } $REDIS_CLI, '--no-auth-warning', cli_args($r), @cmd };
-        POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    $out =~ s/\s+\z//;
-    return $out;
-}
-
-# a redis-server (or, with a config file, a sentinel) on a free port
-sub redis_start {
-    my ($name, $r, @cmd) = @_;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', "$DIR/$name.log";
-        open STDERR, '>&', \*STDOUT;
-        { exec { $cmd[0] } @cmd };
-        POSIX::_exit(127);
-    }
-    $r->{pid} = $pid;
-    $REDIS{$name} = $r;
-    for (1 .. 200) {
-        return 1 if rcli($r, 'PING') eq 'PONG';
-        Time::HiRes::sleep(0.05);
-    }
-    return 0;
-}
-
-sub openssl {
-    my (@args) = @_;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) { open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT; { exec 'openssl', @args }; POSIX::_exit(127) }
-    waitpid($pid, 0);
-    $? == 0 or die "openssl @args failed\n";
-}
-
-# a CA and a certificate for 127.0.0.1, for the TLS servers and sentinel
-sub make_certs {
-    my ($d) = @_;
-    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
-    openssl('req', '-x509', @ec, '-keyout', "$d/ca.key", '-out', "$d/ca.crt",
-            '-days', 2, '-subj', '/CN=sse test ca', '-batch');
-    openssl('req', @ec, '-keyout', "$d/server.key", '-out', "$d/server.csr",
-            '-subj', '/CN=server', '-batch');
-    open my $fh, '>', "$d/server.ext" or die;
-    print {$fh} "subjectAltName=IP:127.0.0.1\n";
-    close $fh;
-    openssl('x509', '-req', '-in', "$d/server.csr", '-CA', "$d/ca.crt",
-            '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/server.crt",
-            '-days', 2, '-extfile', "$d/server.ext");
-}
-
-sub tls_conf {
-    return ('tls-cert-file', "$DIR/server.crt", 'tls-key-file', "$DIR/server.key",
-            'tls-ca-cert-file', "$DIR/ca.crt", 'tls-auth-clients', 'no',
-            'tls-replication', 'yes');
-}
+use Test::Nginx::SSE::Redis;
 
 sub server {
     my ($name, %o) = @_;
-    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
-    my @a = ($REDIS_BIN, $o{tls} ? ('--port', 0, '--tls-port', $r->{port})
-                                 : ('--port', $r->{port}),
-             '--bind', '127.0.0.1', '--save', '', '--dir', $DIR,
-             '--appendonly', 'no', '--daemonize', 'no');
-    my %t = tls_conf();
-    push @a, map { ("--$_", $t{$_}) } sort keys %t if $o{tls};
-    push @a, '--requirepass', $o{pass}, '--masterauth', $o{pass} if defined $o{pass};
-    push @a, '--replicaof', '127.0.0.1', $o{of} if $o{of};
-    return redis_start($name, $r, @a) ? $r->{port} : undef;
+    my $r = redis_server($name, %o);
+    return $r ? $r->{port} : undef;
 }
 
 sub sentinel {
     my ($name, $service, $primary, $quorum, %o) = @_;
     my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
-    my $conf = "$DIR/$name.conf";
+    my $conf = "$REDIS_DIR/$name.conf";
     open my $fh, '>', $conf or die "$conf: $!";
-    my %t = tls_conf();
-    print {$fh} $o{tls} ? "port 0\ntls-port $r->{port}\n" . join('', map { "$_ $t{$_}\n" } sort keys %t)
+    my @t = redis_tls_conf();
+    print {$fh} $o{tls} ? "port 0\ntls-port $r->{port}\n" . join('', map { "$t[2 * $_] $t[2 * $_ + 1]\n" } 0 .. $#t / 2)
                         : "port $r->{port}\n";
-    print {$fh} "bind 127.0.0.1\ndaemonize no\ndir $DIR\n",
+    print {$fh} "bind 127.0.0.1\ndaemonize no\ndir $REDIS_DIR\n",
         "sentinel monitor $service 127.0.0.1 $primary $quorum\n",
         "sentinel down-after-milliseconds $service 1000\n",
         "sentinel failover-timeout $service 3000\n",
         "sentinel parallel-syncs $service 1\n";
     print {$fh} "requirepass $o{pass}\nsentinel auth-pass $service $o{pass}\n" if defined $o{pass};
     close $fh;
-    return redis_start($name, $r, $SENTINEL_BIN, $conf) ? $r->{port} : undef;
+    return redis_spawn($name, $r, $SENTINEL_BIN, $conf) ? $r->{port} : undef;
 }
 
 # SENTINEL master SERVICE as a hash
@@ -176,27 +77,13 @@ sub count_log { my ($text, $re) = @_; my @m = ($text =~ /$re/g); return scalar @
 
 our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
 
-$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
-if (!defined $REDIS_BIN) {
-    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
-        if (-x "$d/redis-server") {
-            $REDIS_BIN = "$d/redis-server";
-            last;
-        }
-    }
-}
-if ($REDIS_BIN) {
-    ($REDIS_CLI = $REDIS_BIN) =~ s/redis-server\z/redis-cli/;
-    ($SENTINEL_BIN = $REDIS_BIN) =~ s/redis-server\z/redis-sentinel/;
-}
-
 delete $ENV{$_} for grep { /^TEST_NGINX_(REDIS|SENTINEL)/ } keys %ENV;
 
-if (!$REDIS_BIN || !-x $REDIS_BIN || !-x $REDIS_CLI || !-x $SENTINEL_BIN) {
+if (!redis_bins()) {
     ok(0, 'redis-server, redis-sentinel and redis-cli found');
     diag('redis-server, redis-sentinel or redis-cli not found: scripts/deps.sh redis (make test) installs them');
 } else {
-    $DIR = File::Temp::tempdir('sse-redis-sentinel-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    redis_dir('redis-sentinel');
     my $p = server('PRIMARY');
     my $r = $p && server('REPLICA', of => $p);
     my @s = $r ? map { sentinel("S$_", 'mymaster', $p, 2) } 1 .. 3 : ();
@@ -205,13 +92,12 @@ if (!$REDIS_BIN || !-x $REDIS_BIN || !-x $REDIS_CLI || !-x $SENTINEL_BIN) {
     # a sentinel that names a replica as the primary (quorum 5: it never
     # fails over)
     my $sr = $r && sentinel('SR', 'rolesvc', $r, 5);
-    make_certs($DIR);
     my $tp = server('TPRIMARY', tls => 1);
     my $ts = $tp && sentinel('TS', 'tls', $tp, 1, tls => 1);
     if (@s == 3 && !grep { !$_ } @s and $ps and $sr and $ts) {
         $ENV{TEST_NGINX_SENTINEL_ROLE} = $sr;
         $ENV{TEST_NGINX_SENTINEL_TLS} = $ts;
-        $ENV{TEST_NGINX_DIR} = $DIR;
+        $ENV{TEST_NGINX_DIR} = $REDIS_DIR;
         $ENV{TEST_NGINX_REDIS_PRIMARY} = $p;
         $ENV{TEST_NGINX_REDIS_REPLICA} = $r;
         $ENV{TEST_NGINX_SENTINELS} = join ',', map { "127.0.0.1:$_" } @s;

@@ -1,25 +1,42 @@
 package Test::Nginx::SSE::Redis;
 
-# One redis-server of a test file's own (standalone, no persistence) on
-# 127.0.0.1: started, stopped (also at exit), and asked one command.  The
-# file sets $REDIS_BIN and $REDIS_PORT (exported, so blocks can read
-# $main::REDIS_PORT).
+# Redis processes of a test file's own, on 127.0.0.1, all killed at exit.
+#
+# One redis-server (standalone, no persistence): redis_start, redis_stop,
+# redis_cmd.  The file sets $REDIS_BIN and $REDIS_PORT (exported, so blocks
+# can read $main::REDIS_PORT).
+#
+# Several, by name in %REDIS (servers, sentinels): redis_bins finds the
+# programs, redis_dir makes a directory with certificates for TLS,
+# redis_server starts a server, redis_spawn any command that answers PING,
+# rcli asks one of them through redis-cli.  Each is a hash: port, pid,
+# and pass / user / tls for redis-cli.
 
 use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Temp ();
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes ();
 
 our ($REDIS_PID, $REDIS_PORT, $REDIS_BIN);
+our ($REDIS_CLI, $SENTINEL_BIN, $REDIS_DIR, %REDIS);
 our @EXPORT = qw(redis_start redis_stop redis_cmd
-                 $REDIS_PID $REDIS_PORT $REDIS_BIN);
+                 redis_bins redis_dir redis_server redis_spawn
+                 redis_tls_conf rcli
+                 $REDIS_PID $REDIS_PORT $REDIS_BIN
+                 $REDIS_CLI $SENTINEL_BIN $REDIS_DIR %REDIS);
 
 END {
     local $?;
     redis_stop();
+    for my $r (values %REDIS) {
+        next unless $r->{pid};
+        kill 'KILL', $r->{pid};
+        waitpid($r->{pid}, 0);
+    }
 }
 
 sub redis_start {
@@ -63,6 +80,142 @@ sub redis_cmd {
     my $line = <$s>;
     close $s;
     return $line;
+}
+
+
+# redis-server (SSE_REDIS_SERVER, or the first on PATH), and the
+# redis-cli and redis-sentinel next to it: true when all three are there
+sub redis_bins {
+    $REDIS_BIN = $ENV{SSE_REDIS_SERVER};
+    if (!defined $REDIS_BIN) {
+        for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
+            if (-x "$d/redis-server") {
+                $REDIS_BIN = "$d/redis-server";
+                last;
+            }
+        }
+    }
+    return 0 unless $REDIS_BIN && -x $REDIS_BIN;
+    ($REDIS_CLI = $REDIS_BIN) =~ s/redis-server\z/redis-cli/;
+    ($SENTINEL_BIN = $REDIS_BIN) =~ s/redis-server\z/redis-sentinel/;
+    return -x $REDIS_CLI && -x $SENTINEL_BIN;
+}
+
+# a directory for the processes' files and logs, removed at exit, with a
+# CA ("ca"), another CA ("wrongca"), server certificates signed by ca
+# ("server": 127.0.0.1 and localhost; "other": other.example) and a client
+# certificate ("client")
+sub redis_dir {
+    my ($label) = @_;
+    $REDIS_DIR = File::Temp::tempdir("sse-$label-XXXXXX", TMPDIR => 1, CLEANUP => 1);
+    my $d = $REDIS_DIR;
+    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
+    for my $ca (qw(ca wrongca)) {
+        openssl('req', '-x509', @ec, '-keyout', "$d/$ca.key", '-out', "$d/$ca.crt",
+                '-days', 2, '-subj', "/CN=sse test $ca", '-batch');
+    }
+    my %san = (server => 'IP:127.0.0.1,DNS:localhost', other => 'DNS:other.example',
+               client => 'DNS:client.example');
+    for my $c (qw(server other client)) {
+        openssl('req', @ec, '-keyout', "$d/$c.key", '-out', "$d/$c.csr",
+                '-subj', "/CN=$c", '-batch');
+        open my $fh, '>', "$d/$c.ext" or die "$d/$c.ext: $!";
+        print {$fh} "subjectAltName=$san{$c}\n";
+        print {$fh} "extendedKeyUsage=" . ($c eq 'client' ? 'clientAuth' : 'serverAuth') . "\n";
+        close $fh;
+        openssl('x509', '-req', '-in', "$d/$c.csr", '-CA', "$d/ca.crt",
+                '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/$c.crt",
+                '-days', 2, '-extfile', "$d/$c.ext");
+    }
+    return $d;
+}
+
+sub openssl {
+    my (@args) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>&', \*STDOUT;
+        { exec 'openssl', @args };
+        POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    $? == 0 or die "openssl @args failed\n";
+}
+
+# TLS settings of a server or sentinel as (name, value) pairs: the
+# certificate $o{cert} ("server"), client certificates required when
+# $o{clients}, TLS between replicas
+sub redis_tls_conf {
+    my (%o) = @_;
+    my $c = $o{cert} // 'server';
+    return ('tls-cert-file' => "$REDIS_DIR/$c.crt", 'tls-key-file' => "$REDIS_DIR/$c.key",
+            'tls-ca-cert-file' => "$REDIS_DIR/ca.crt",
+            'tls-auth-clients' => $o{clients} ? 'yes' : 'no',
+            'tls-replication' => 'yes');
+}
+
+# a redis-server named $name on a free port, no persistence: pass
+# (requirepass and masterauth), tls (TLS only, redis_tls_conf(%o)), of (a
+# replica of that port), args (more arguments); its hash, or undef
+sub redis_server {
+    my ($name, %o) = @_;
+    my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
+    my @a = ($REDIS_BIN, $o{tls} ? ('--port', 0, '--tls-port', $r->{port})
+                                 : ('--port', $r->{port}),
+             '--bind', '127.0.0.1', '--save', '', '--dir', $REDIS_DIR,
+             '--appendonly', 'no', '--daemonize', 'no');
+    if ($o{tls}) {
+        my @t = redis_tls_conf(%o);
+        push @a, map { $_ % 2 ? $t[$_] : "--$t[$_]" } 0 .. $#t;
+    }
+    push @a, '--requirepass', $o{pass}, '--masterauth', $o{pass} if defined $o{pass};
+    push @a, '--replicaof', '127.0.0.1', $o{of} if $o{of};
+    push @a, @{$o{args}} if $o{args};
+    return redis_spawn($name, $r, @a) ? $r : undef;
+}
+
+# runs @cmd as $name (output in $REDIS_DIR/$name.log) until it answers PING
+sub redis_spawn {
+    my ($name, $r, @cmd) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', "$REDIS_DIR/$name.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec { $cmd[0] } @cmd };
+        POSIX::_exit(127);
+    }
+    $r->{pid} = $pid;
+    $REDIS{$name} = $r;
+    for (1 .. 200) {
+        return 1 if rcli($r, 'PING') eq 'PONG';
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+# a command through redis-cli to $r, its output
+sub rcli {
+    my ($r, @cmd) = @_;
+    my @a = ('--no-auth-warning', '-h', '127.0.0.1', '-p', $r->{port});
+    push @a, '--tls', '--cacert', "$REDIS_DIR/ca.crt", '--cert', "$REDIS_DIR/client.crt",
+        '--key', "$REDIS_DIR/client.key" if $r->{tls};
+    push @a, '--user', $r->{user} if defined $r->{user};
+    push @a, '--pass', $r->{pass} if defined $r->{pass};
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if (!$pid) {
+        open STDERR, '>', '/dev/null';
+        { exec { $REDIS_CLI } $REDIS_CLI, @a, @cmd };
+        POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    $out =~ s/\s+\z//;
+    return $out;
 }
 
 1;
