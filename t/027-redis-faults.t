@@ -78,22 +78,12 @@ sub increasing {
 sub ids { join ',', map { $_->{id} // '-' } grep { defined $_->{id} } $_[0]->events }
 sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
 
-$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
-if (!defined $REDIS_BIN) {
-    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
-        if (-x "$d/redis-server") {
-            $REDIS_BIN = "$d/redis-server";
-            last;
-        }
-    }
-}
-
 delete $ENV{TEST_NGINX_REDIS_PORT};
 
 # no Redis is a failure, not a skip: the blocks that need it fail too
-if (!$REDIS_BIN || !-x $REDIS_BIN) {
+if (!redis_bins()) {
     ok(0, 'redis-server started');
-    diag('redis-server not found' . ($REDIS_BIN ? " at $REDIS_BIN" : ' in PATH')
+    diag('redis-server, or redis-cli or redis-sentinel beside it, not found'
          . ': scripts/deps.sh redis (make test) installs it');
 } else {
     $REDIS_PORT = Test::Nginx::SSE::_free_port();
