@@ -10,7 +10,8 @@
 #   BENCH_SCALE_SUBS=N   subscribers of the scale scenario (default 100000;
 #                        it also runs with half as many: the slope between
 #                        the two projects to 1,000,000)
-#   BENCH_ONLY="a b"     only these scenarios: floor idle fanout5 fanoutmax
+#   BENCH_ONLY="a b"     only these scenarios: floor idle (HTTP/1.1, and
+#                        HTTP/2 streams through h2load) fanout5 fanoutmax
 #                        channels pubonly scale redis2
 #   BENCH_REDIS_SUBS=N   subscribers per server in redis2 (default 2500;
 #                        quick: 500); the one-server reference has 2N
@@ -107,7 +108,12 @@ nginx_start() {   # module workers [prefix-name redis-url]
     [ -n "$redis" ] && tpl="$top/bench/nginx-$m-redis.conf.in"
     port=$((port0 + RANDOM % 2000))
     # a second server (redis2) must not take the first one's port
-    while [ "$port" = "$avoid" ]; do port=$((port0 + RANDOM % 2000)); done
+    # (nor its HTTP/2 port, the next one)
+    while [ -n "$avoid" ] && [ "$port" -ge $((avoid - 1)) ] \
+        && [ "$port" -le $((avoid + 1)) ]
+    do
+        port=$((port0 + RANDOM % 2000))
+    done
     rm -rf "$p"
     mkdir -p "$p"/{conf,logs,temp,modules}
     # a copy: the module may be rebuilt while this nginx runs
@@ -115,7 +121,7 @@ nginx_start() {   # module workers [prefix-name redis-url]
     conns=19000
     sed -e "s#@MODULE@#$p/modules/$(basename "$so")#" \
         -e "s#@WORKERS@#$w#" -e "s#@NOFILE@#20000#" -e "s#@CONNS@#$conns#" \
-        -e "s#@SHM@#512m#" -e "s#@PORT@#$port#" -e "s#@REDIS@#$redis#" \
+        -e "s#@SHM@#512m#" -e "s#@PORT@#$port#" -e "s#@H2PORT@#$((port + 1))#" -e "s#@REDIS@#$redis#" \
         "$tpl" > "$p/conf/nginx.conf"
     ulimit -n "$(ulimit -Hn)"
     nginx -p "$p/" -c conf/nginx.conf -e "$p/logs/error.log"
@@ -314,6 +320,34 @@ gen() {
     fi
 }
 
+# idle HTTP/2 streams on one channel: h2load (nghttp2-client) opens them,
+# 10 connections of up to 1000 streams each, over h2c (prior knowledge,
+# the second port); counted as subscribers by the channel's info
+idle_h2() {   # module
+    local m=$1 before after n=0 i hp f="$res/idle_h2.$1.r$rep.txt"
+    before=$(pss_sum $master $workers)
+    timeout 300 h2load -c 10 -m $(( (idle_subs + 9) / 10 )) -n "$idle_subs" \
+        -t 1 -H 'Accept: text/event-stream' \
+        "http://127.0.0.1:$((port + 1))/sub?channel=h2" \
+        > "$res/idle_h2.$m.r$rep.err" 2>&1 &
+    hp=$!
+    for i in $(seq 1200); do
+        n=$(curl -s "http://127.0.0.1:$port/pub?channel=h2" \
+            | grep -oE 'subscribers"?: *[0-9]+' | grep -oE '[0-9]+$') || true
+        [ "${n:-0}" -ge "$idle_subs" ] && break
+        sleep 0.1
+    done
+    sleep "$hold"
+    after=$(pss_sum $master $workers)
+    kill "$hp" 2>/dev/null || true
+    wait "$hp" 2>/dev/null || true
+    {
+        echo "subs_ok=${n:-0}"
+        echo "mem_pss_before=$before"; echo "mem_pss_after=$after"
+        [ "${n:-0}" -gt 0 ] && echo "mem_pss_per_sub=$(( (after - before) / n ))"
+    } > "$f"
+}
+
 get() {   # scenario module key
     local f="$res/$1.$2.txt"
     [ -f "$f" ] || { echo "-"; return; }
@@ -375,6 +409,9 @@ scenario() {   # scenario module
         nginx_start "$m" 2
         gen idle_one "$m" --subs "$idle_subs" --channels 1 --src 8 \
             --idle-only --hold "$hold" --timeout 120
+        nginx_stop
+        nginx_start "$m" 2
+        idle_h2 "$m"
         nginx_stop
         ;;
     fanout5)
@@ -501,6 +538,7 @@ rep=0
 for m in $modules; do
     pick idle_many "$m" mem_pss_per_sub median
     pick idle_one "$m" mem_pss_per_sub median
+    pick idle_h2 "$m" mem_pss_per_sub median
     pick fanout5 "$m" lat_p99_us median
     pick fanoutmax "$m" cpu_ns_per_delivery median
     best=0
@@ -638,6 +676,7 @@ if want idle || want floor; then
     row "idle $idle_subs subs / $idle_subs ch: Rss bytes/sub" idle_many mem_rss_per_sub
     row "idle $idle_subs subs / 1 ch: Pss bytes/sub" idle_one mem_pss_per_sub
     row "idle $idle_subs subs / 1 ch: Rss bytes/sub" idle_one mem_rss_per_sub
+    row "idle $idle_subs HTTP/2 streams / 1 ch: Pss B/sub" idle_h2 mem_pss_per_sub
 fi
 if want fanout5 || want floor; then
     row "fan-out 5/s x $fan_subs: deliveries" fanout5 deliveries

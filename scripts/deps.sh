@@ -17,7 +17,7 @@ for g in "${groups[@]}"; do
                  # Node.js may come from elsewhere (nodesource): only when absent
                  command -v node >/dev/null || pkgs+=(nodejs)
                  command -v npm >/dev/null || pkgs+=(npm) ;;
-        bench)   pkgs+=(libnginx-mod-nchan) ;;
+        bench)   pkgs+=(libnginx-mod-nchan nghttp2-client) ;;
         fuzz)    pkgs+=(clang libclang-rt-14-dev libssl-dev libcjson-dev dpkg-dev) ;;
         asan)    pkgs+=(clang libclang-rt-14-dev libssl-dev libpcre2-dev zlib1g-dev dpkg-dev) ;;
         *) echo "deps.sh: unknown group $g" >&2; exit 2 ;;
