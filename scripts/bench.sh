@@ -483,6 +483,23 @@ scenario() {   # scenario module
             --rate 0 --window 32 --pubconns 8 --duration "$d_max" \
             --hold 1 --timeout 120
         two_stop
+        # the ceiling of one Redis primary, which carries a whole zone:
+        # publishing only, as fast as possible, from both servers at once
+        echo "bench: $m: two servers on Redis, no subscribers, publishing on A and B as fast as possible for ${d_pub}s (run $rep)"
+        two_start "$m"
+        timeout 300 "$gen" -p "$b_port" --channels 100 --rate 0 \
+            --pubconns 16 --duration "$d_pub" --no-end --timeout 60 \
+            --label "redis2_pub/$m/B" > "$res/redis2_pubB.$m.r$rep.txt" \
+            2> "$res/redis2_pubB.$m.r$rep.err" &
+        local bp=$!
+        gen redis2_pub "$m" --channels 100 --rate 0 --pubconns 16 \
+            --duration "$d_pub" --no-end --timeout 60 \
+            --cpu-pids3 "$redis_pid"
+        wait "$bp" || true
+        awk -F= '/^publishes_per_s=/ { b = $2 } /^published=/ { n = $2 }
+                 END { print "publishes_per_s_b=" b + 0; print "published_b=" n + 0 }' \
+            "$res/redis2_pubB.$m.r$rep.txt" >> "$res/redis2_pub.$m.r$rep.txt"
+        two_stop
         ;;
     esac
 }
@@ -556,6 +573,7 @@ for m in $modules; do
     pick redis2_onemax "$m" deliveries_per_s max
     pick redis2_two5 "$m" lat_p99_us median
     pick redis2_twomax "$m" deliveries_per_s max
+    pick redis2_pub "$m" publishes_per_s max
 done
 
 # the floor: one idle connection for both idle scenarios
@@ -805,6 +823,35 @@ if want redis2; then
     r2row "max x $tot: nginx CPU ms, server B" - server_b_cpu_ms
     r2row "max x $tot: Redis CPU ns/publish" - other_cpu_ns_per_publish
     r2row "max x $tot: Redis CPU ms" - other_cpu_ms
+    echo
+    echo "The ceiling of one Redis primary (a zone lives in one hash slot): both servers publish"
+    echo "as fast as possible, 16 connections each, 100 channels, no subscribers"
+    echo
+    printf "| %-44s | %12s | %12s | %6s |\n" figure sse nchan sse/nc
+    echo "|----------------------------------------------|-------------:|-------------:|-------:|"
+    for m in sse nchan; do
+        f="$res/redis2_pub.$m.txt"
+        [ -f "$f" ] || continue
+        # Redis's CPU over A's run, which B's overlaps
+        awk -F= '/^publishes_per_s=/ { a = $2 } /^publishes_per_s_b=/ { b = $2 }
+                 /^published=/ { na = $2 } /^published_b=/ { nb = $2 }
+                 /^other_cpu_ms=/ { c = $2 }
+                 END {
+                     print "publishes_per_s_ab=" a + b
+                     if (na + nb > 0) {
+                         ns = c * 1e6 / (na + nb)
+                         printf "redis_ns_per_publish=%.0f\n", ns
+                         if (ns > 0) printf "redis_ceiling_per_s=%.0f\n", 1e9 / ns
+                     }
+                 }' "$f" >> "$f"
+    done
+    for k in "publishes/s, A + B:publishes_per_s_ab" \
+             "Redis CPU ns/publish:redis_ns_per_publish" \
+             "Redis at 100% of a core (projected), pub/s:redis_ceiling_per_s"
+    do
+        a=$(get redis2_pub sse "${k##*:}"); b=$(get redis2_pub nchan "${k##*:}")
+        printf "| %-44s | %12s | %12s | %6s |\n" "${k%%:*}" "$a" "$b" "$(ratio "$a" "$b")"
+    done
 fi
 
 # ---------------------------------------------------------------- targets
