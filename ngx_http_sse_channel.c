@@ -55,7 +55,8 @@ static ngx_http_sse_channel_t *ngx_http_sse_info_locked(
 static void ngx_http_sse_unsubscribe_locked(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_uint_t n);
 static void ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_msg_t *first, ngx_http_sse_slot_t **ring, ngx_uint_t *nring);
+    ngx_http_sse_msg_t *first, ngx_http_sse_wakeup_t *ring,
+    ngx_uint_t *nring);
 static ngx_int_t ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
     ngx_http_sse_presult_t *res, ngx_log_t *log);
@@ -601,7 +602,7 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     ngx_uint_t                i, j, k, total, nring, active;
     ngx_queue_t              *q;
     ngx_http_sse_msg_t       *msg, *first, **out;
-    ngx_http_sse_slot_t      *ring[NGX_HTTP_SSE_MAX_SLOTS];
+    ngx_http_sse_wakeup_t     ring[NGX_HTTP_SSE_MAX_SLOTS];
     ngx_http_sse_pmsg_t      *pm;
     ngx_http_sse_shctx_t     *sh;
     ngx_http_sse_channel_t   *ch;
@@ -797,11 +798,14 @@ full:
 }
 
 
-/* points every active worker at the new messages; collects whom to wake */
+/*
+ * Points every active worker at the new messages; collects whom to wake
+ * (copied under the lock: the hook runs without it)
+ */
 
 static void
 ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *first,
-    ngx_http_sse_slot_t **ring, ngx_uint_t *nring)
+    ngx_http_sse_wakeup_t *ring, ngx_uint_t *nring)
 {
     ngx_uint_t            i;
     ngx_http_sse_slot_t  *slot;
@@ -818,7 +822,9 @@ ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *first,
         }
 
         if (ngx_atomic_cmp_set(&slot->bell, 0, 1)) {
-            ring[(*nring)++] = slot;
+            ring[*nring].pid = slot->pid;
+            ring[*nring].nonce = slot->nonce;
+            (*nring)++;
         }
     }
 }
@@ -836,7 +842,7 @@ ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone, ngx_str_t *name,
 {
     ngx_uint_t               nring;
     ngx_http_sse_msg_t      *marker;
-    ngx_http_sse_slot_t     *ring[NGX_HTTP_SSE_MAX_SLOTS];
+    ngx_http_sse_wakeup_t    ring[NGX_HTTP_SSE_MAX_SLOTS];
     ngx_http_sse_shctx_t    *sh;
     ngx_http_sse_channel_t  *ch;
 
@@ -1017,7 +1023,7 @@ ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone, ngx_str_t *names,
 
     ngx_http_sse_since(zone, channels, n, since);
 
-    if (since->resume && since->last_id > *start_id && sh->redis_behind) {
+    if (since->resume && since->last_id > *start_id && sh->behind) {
         /* a mirror not caught up yet: what the client has comes live */
         *start_id = since->last_id;
     }
@@ -1097,7 +1103,7 @@ ngx_http_sse_since(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t **chs,
 
             if (since->last_id < ch->dropped_id
                 || (since->last_id > zone->sh->last_id
-                    && !zone->sh->redis_behind))
+                    && !zone->sh->behind))
             {
                 pos->gap_from = since->last_id;
                 pos->gap_oldest = ngx_http_sse_oldest_id(zone, ch);
@@ -1932,6 +1938,85 @@ ngx_http_sse_store_stats(ngx_http_sse_zone_t *zone, ngx_http_sse_stats_t *st)
     st->published = sh->published;
     st->delivered = sh->delivered;
     st->size = zone->shm_zone->shm.size;
+}
+
+
+/* the smallest zone: its root (the worker slots) and a few pages */
+
+size_t
+ngx_http_sse_store_min_size(void)
+{
+    return sizeof(ngx_http_sse_shctx_t) + 8 * ngx_pagesize;
+}
+
+
+/* names this server (its subscriber counts in Redis); kept on reload */
+
+uint64_t
+ngx_http_sse_store_server_id(ngx_http_sse_zone_t *zone)
+{
+    return zone->sh->server_id;
+}
+
+
+/*
+ * A backend that mirrors its log into the zone says whether the mirror may
+ * lack ids the log has (it has not read the log to its end yet): a resume
+ * from such an id then starts live after it instead of with an sse_gap.
+ */
+
+void
+ngx_http_sse_store_set_behind(ngx_http_sse_zone_t *zone, ngx_uint_t behind)
+{
+    zone->sh->behind = behind;
+}
+
+
+/*
+ * One worker of the server reports its counts to a backend at a time:
+ * whether interval has passed since the last report, and if so, this
+ * worker's turn, taken atomically (no lock).
+ */
+
+ngx_uint_t
+ngx_http_sse_store_sync_due(ngx_http_sse_zone_t *zone, ngx_msec_t interval)
+{
+    ngx_msec_t         now;
+    ngx_atomic_uint_t  old;
+
+    now = ngx_current_msec;
+    old = zone->sh->synced;
+
+    return (ngx_msec_int_t) (now - (ngx_msec_t) old)
+           >= (ngx_msec_int_t) interval
+           && ngx_atomic_cmp_set(&zone->sh->synced, old, now);
+}
+
+
+/* the counts were reported now */
+
+void
+ngx_http_sse_store_synced(ngx_http_sse_zone_t *zone)
+{
+    zone->sh->synced = ngx_current_msec;
+}
+
+
+/*
+ * A wake-up came: this worker's bell is cleared before it reads the log,
+ * so a publish after this rings again.  NGX_DECLINED: no slot here.
+ */
+
+ngx_int_t
+ngx_http_sse_store_answer_bell(ngx_http_sse_zone_t *zone)
+{
+    if (zone->slot == NULL) {
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_atomic_cmp_set(&zone->slot->bell, 1, 0);
+
+    return NGX_OK;
 }
 
 

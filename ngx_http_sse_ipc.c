@@ -16,7 +16,7 @@
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_store.h"
 
 #include <sys/un.h>
 
@@ -25,7 +25,7 @@ static socklen_t ngx_http_sse_ipc_addr(struct sockaddr_un *sun, ngx_pid_t pid,
     uint32_t nonce);
 static void ngx_http_sse_ipc_read_handler(ngx_event_t *ev);
 static void ngx_http_sse_ipc_wake_handler(ngx_event_t *ev);
-static void ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
+static void ngx_http_sse_ipc_ring(ngx_http_sse_wakeup_t *ring, ngx_uint_t n,
     ngx_log_t *log);
 
 
@@ -160,7 +160,7 @@ ngx_http_sse_ipc_exit(void)
 /* the store's "arrived" hook: wakes these workers */
 
 static void
-ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
+ngx_http_sse_ipc_ring(ngx_http_sse_wakeup_t *ring, ngx_uint_t n,
     ngx_log_t *log)
 {
     u_char               one;
@@ -172,7 +172,7 @@ ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
 
     for (i = 0; i < n; i++) {
 
-        if (slots[i]->pid == ngx_pid) {
+        if (ring[i].pid == ngx_pid) {
             if (!ngx_http_sse_wake_event.posted) {
                 ngx_post_event(&ngx_http_sse_wake_event, &ngx_posted_events);
             }
@@ -184,7 +184,7 @@ ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
             continue;
         }
 
-        len = ngx_http_sse_ipc_addr(&sun, slots[i]->pid, slots[i]->nonce);
+        len = ngx_http_sse_ipc_addr(&sun, ring[i].pid, ring[i].nonce);
 
         if (sendto(ngx_http_sse_bell->fd, &one, 1, 0,
                    (struct sockaddr *) &sun, len)
@@ -193,7 +193,7 @@ ngx_http_sse_ipc_ring(ngx_http_sse_slot_t **slots, ngx_uint_t n,
             /* a worker that is gone; EAGAIN: a wake-up is already queued */
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, ngx_socket_errno,
                            "sse: wake-up of worker %P not sent",
-                           slots[i]->pid);
+                           ring[i].pid);
         }
     }
 }
@@ -236,12 +236,10 @@ ngx_http_sse_ipc_wake_handler(ngx_event_t *ev)
     for (i = 0; i < ngx_http_sse_wake_zones->nelts; i++) {
         zone = zones[i];
 
-        if (zone->slot == NULL) {
+        /* clear the bell first: a publish after this rings again */
+        if (ngx_http_sse_store_answer_bell(zone) != NGX_OK) {
             continue;
         }
-
-        /* clear the bell first: a publish after this rings again */
-        (void) ngx_atomic_cmp_set(&zone->slot->bell, 1, 0);
 
         ngx_http_sse_wake(zone);
     }

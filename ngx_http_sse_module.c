@@ -813,13 +813,12 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             size = (size_t) n;
 
-            if (size < sizeof(ngx_http_sse_shctx_t) + 8 * ngx_pagesize) {
+            if (size < ngx_http_sse_store_min_size()) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "sse_zone \"%V\" is too small: it needs "
                                    "at least %uzk",
                                    &value[i],
-                                   (sizeof(ngx_http_sse_shctx_t)
-                                    + 8 * ngx_pagesize) / 1024 + 1);
+                                   ngx_http_sse_store_min_size() / 1024 + 1);
                 return NGX_CONF_ERROR;
             }
 

@@ -32,57 +32,19 @@ typedef struct ngx_http_sse_channel_s  ngx_http_sse_channel_t;
 typedef struct ngx_http_sse_msg_s      ngx_http_sse_msg_t;
 typedef struct ngx_http_sse_ctx_s      ngx_http_sse_ctx_t;
 typedef struct ngx_http_sse_backend_s  ngx_http_sse_backend_t;
+typedef struct ngx_http_sse_shctx_s    ngx_http_sse_shctx_t;
+typedef struct ngx_http_sse_slot_s     ngx_http_sse_slot_t;
+typedef struct ngx_http_sse_hpos_s     ngx_http_sse_hpos_t;
 
 
 /*
- * Channels and messages are the shared-memory store's own: their layout is
- * in ngx_http_sse_shm.h, for ngx_http_sse_channel.c alone.  Other files
- * hold pointers to them and read them through the store's functions.
+ * The zone's root, a worker's slot, channels and messages are the
+ * shared-memory store's own: their layout is in ngx_http_sse_shm.h, for
+ * ngx_http_sse_channel.c alone.  Other files hold pointers to them and
+ * reach them through the store's functions (ngx_http_sse_store.h).
  */
 
 
-/* a worker's place in a zone, in shared memory */
-typedef struct {
-    ngx_pid_t                   pid;
-    ngx_uint_t                  active;      /* local subscribers */
-    uint64_t                    cursor;      /* last id handed out */
-    ngx_http_sse_msg_t         *next;        /* first unseen, or NULL */
-    ngx_atomic_t                bell;        /* a wake-up is on its way */
-    uint32_t                    nonce;       /* names the wake-up socket */
-    uint64_t                    reading;     /* 0, or retired + 1 when the
-                                                worker began to read history
-                                                outside the lock */
-} ngx_http_sse_slot_t;
-
-
-typedef struct {
-    ngx_rbtree_t                rbtree;
-    ngx_rbtree_node_t           sentinel;
-    ngx_queue_t                 log;
-    ngx_queue_t                 all;
-    uint64_t                    last_id;
-    uint64_t                    forgotten_id; /* dropped_id of freed ones */
-    ngx_uint_t                  channels;
-    ngx_uint_t                  messages;
-    ngx_uint_t                  subscribers;
-    ngx_atomic_t                published;
-    ngx_atomic_t                delivered;
-    time_t                      full_logged;
-    uint64_t                    server_id;   /* with redis=: this server */
-    ngx_atomic_t                redis_synced; /* msec of the last count sync */
-    ngx_atomic_t                redis_behind; /* the mirror may lack ids
-                                                 Redis has: not caught up */
-    ngx_queue_t                 limbo;       /* msg->all: freed once no
-                                                worker may still read them */
-    uint64_t                    retired;     /* messages put in limbo */
-    uint64_t                    unlimbo;     /* ... and freed from there */
-    ngx_uint_t                  nreading;    /* slots reading history */
-    size_t                      idle_size;   /* channels without messages */
-    time_t                      idle_logged;
-    ngx_uint_t                  nslots;      /* every slot in use is
-                                                below: scans stop there */
-    ngx_http_sse_slot_t         slots[NGX_HTTP_SSE_MAX_SLOTS];
-} ngx_http_sse_shctx_t;
 
 
 /* a channel seen by one worker: its local subscribers */
@@ -103,8 +65,14 @@ typedef struct {
 
 typedef struct ngx_http_sse_zone_s  ngx_http_sse_zone_t;
 
+/* a worker to wake: its wake-up socket's name, copied from its slot */
+typedef struct {
+    ngx_pid_t                   pid;
+    uint32_t                    nonce;
+} ngx_http_sse_wakeup_t;
+
 /* store hooks: messages were appended (ring these workers) ... */
-typedef void (*ngx_http_sse_arrived_pt)(ngx_http_sse_slot_t **slots,
+typedef void (*ngx_http_sse_arrived_pt)(ngx_http_sse_wakeup_t *ring,
     ngx_uint_t n, ngx_log_t *log);
 /* ... this worker's subscribers of the zone came or went */
 typedef void (*ngx_http_sse_changed_pt)(ngx_http_sse_zone_t *zone);
@@ -187,54 +155,6 @@ typedef struct {
 } ngx_http_sse_jwt_t;
 
 
-/*
- * A subscriber's place in the history of one of its channels (process
- * memory).  msg is a hint, never dereferenced unless msg_id is above the
- * channel's dropped_id: messages leave a history oldest first, so it is
- * still kept then.
- */
-typedef struct {
-    ngx_http_sse_msg_t         *msg;         /* the last one passed */
-    uint64_t                    msg_id;
-    uint64_t                    id;          /* all up to this id passed */
-    uint64_t                    gap_from;    /* an sse_gap to send: the id */
-    uint64_t                    gap_oldest;  /* ... and the oldest kept; 0 */
-} ngx_http_sse_hpos_t;
-
-
-/* where a new subscriber starts in history */
-typedef struct {
-    uint64_t                    last_id;     /* resume after this id */
-    ngx_uint_t                  resume;      /* a Last-Event-ID was given */
-    ngx_uint_t                  replay;      /* without one: last N */
-    ngx_str_t                  *user;        /* for targeted messages */
-    ngx_http_sse_hpos_t        *pos;         /* out: one per channel */
-    ngx_uint_t                  catchup;     /* out: there is history to send */
-} ngx_http_sse_since_t;
-
-
-/* one thing read from history: a message, or a gap (msg NULL) */
-typedef struct {
-    ngx_http_sse_msg_t         *msg;
-    ngx_uint_t                  channel;     /* index in the subscriber's */
-    uint64_t                    id;          /* a gap: the oldest kept id */
-    uint64_t                    from;        /* a gap: the last id passed */
-    ngx_uint_t                  visible;     /* to the subscriber's user */
-} ngx_http_sse_hitem_t;
-
-
-/* a batch of history read for a subscriber, in id order */
-typedef struct {
-    ngx_http_sse_hitem_t       *items;
-    ngx_uint_t                  nitems;      /* in: room; out: read */
-    size_t                      budget;      /* bytes, roughly */
-    ngx_str_t                  *user;
-    uint64_t                    start_id;    /* out: live after this id */
-    unsigned                    end:1;       /* out: the newest is read */
-    unsigned                    reading:1;   /* out: call store_read_done */
-} ngx_http_sse_hread_t;
-
-
 /* a message as a publisher hands it over (process memory) */
 typedef struct {
     ngx_str_t                  *channels;
@@ -243,53 +163,6 @@ typedef struct {
     ngx_str_t                   user;
     ngx_str_t                   data;
 } ngx_http_sse_pmsg_t;
-
-
-/* what a publish of one message on one channel did */
-typedef struct {
-    uint64_t                    id;
-    ngx_str_t                   channel;
-    ngx_uint_t                  subscribers;
-} ngx_http_sse_presult_t;
-
-
-typedef struct {
-    ngx_str_t                   channel;
-    ngx_uint_t                  subscribers;
-    ngx_uint_t                  messages;
-    uint64_t                    last_id;
-} ngx_http_sse_info_t;
-
-
-/* a message as the store hands it to a stream (no shared layout) */
-typedef struct {
-    ngx_http_sse_msg_t         *msg;         /* the store's, for visible() */
-    ngx_http_sse_channel_t     *channel;
-    uint64_t                    id;
-    ngx_str_t                   event;
-    ngx_str_t                   data;
-    unsigned                    delete:1;    /* marker: channel deleted */
-} ngx_http_sse_mview_t;
-
-
-/* the messages a wake-up hands to this worker, oldest first */
-typedef struct {
-    ngx_http_sse_msg_t         *next;        /* NULL: no more */
-    ngx_http_sse_msg_t         *last;
-} ngx_http_sse_pending_t;
-
-
-/* a zone's figures, for sse_status */
-typedef struct {
-    ngx_uint_t                  channels;
-    ngx_uint_t                  subscribers;
-    ngx_uint_t                  messages;
-    ngx_uint_t                  workers;
-    ngx_atomic_uint_t           published;
-    ngx_atomic_uint_t           delivered;
-    size_t                      size;
-    size_t                      used;
-} ngx_http_sse_stats_t;
 
 
 /* an event formatted once per worker, shared by its subscribers */
@@ -355,51 +228,6 @@ struct ngx_http_sse_ctx_s {
     unsigned                    jwt_verified:1;
 };
 
-
-/* channel store: ngx_http_sse_channel.c */
-ngx_int_t ngx_http_sse_zone_add(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
-    size_t size);
-ngx_int_t ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_http_sse_presult_t *res,
-    ngx_log_t *log);
-ngx_int_t ngx_http_sse_store_subscribe(ngx_http_sse_zone_t *zone,
-    ngx_str_t *names, ngx_uint_t n, ngx_uint_t max_subscribers,
-    ngx_http_sse_channel_t **channels, ngx_http_sse_since_t *since,
-    uint64_t *start_id, ngx_log_t *log);
-void ngx_http_sse_store_unsubscribe(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_channel_t **channels, ngx_uint_t n);
-ngx_int_t ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_channel_t **channels, ngx_http_sse_hpos_t *pos,
-    ngx_uint_t n, ngx_http_sse_hread_t *hr);
-void ngx_http_sse_store_read_done(ngx_http_sse_zone_t *zone);
-ngx_int_t ngx_http_sse_store_info(ngx_http_sse_zone_t *zone, ngx_str_t *name,
-    ngx_http_sse_info_t *info);
-ngx_int_t ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, ngx_log_t *log);
-ngx_int_t ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone,
-    ngx_str_t *name, uint64_t id, ngx_http_sse_info_t *info, ngx_log_t *log);
-ngx_uint_t ngx_http_sse_msg_visible(ngx_http_sse_msg_t *msg,
-    ngx_str_t *user);
-ngx_int_t ngx_http_sse_store_claim_slot(ngx_http_sse_zone_t *zone,
-    uint32_t nonce, ngx_log_t *log);
-void ngx_http_sse_store_release_slot(ngx_http_sse_zone_t *zone);
-ngx_int_t ngx_http_sse_store_pending(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pending_t *p);
-ngx_int_t ngx_http_sse_store_pending_next(ngx_http_sse_pending_t *p,
-    ngx_http_sse_mview_t *m);
-void ngx_http_sse_store_seen(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pending_t *p);
-void ngx_http_sse_store_view(ngx_http_sse_msg_t *msg,
-    ngx_http_sse_mview_t *m);
-void ngx_http_sse_store_channel_name(ngx_http_sse_channel_t *ch,
-    ngx_str_t *name);
-void ngx_http_sse_store_delivered(ngx_http_sse_zone_t *zone, ngx_uint_t n);
-void ngx_http_sse_store_stats(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_stats_t *st);
-uint64_t ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone);
-ngx_int_t ngx_http_sse_store_lost(ngx_http_sse_zone_t *zone, uint64_t id);
-ngx_int_t ngx_http_sse_store_counts(ngx_http_sse_zone_t *zone,
-    ngx_pool_t *pool, ngx_array_t *counts);
 
 /* wake-ups between workers: ngx_http_sse_ipc.c */
 ngx_int_t ngx_http_sse_ipc_init(ngx_cycle_t *cycle, ngx_array_t *zones,

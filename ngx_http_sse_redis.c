@@ -503,7 +503,8 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
         rd->events.len = ngx_sprintf(rd->events.data, "sse:{%V}:events",
                                      &zone->name) - rd->events.data;
         rd->sid.len = ngx_sprintf(rd->sid.data, "%016xL@%V",
-                                  zone->sh->server_id, &cycle->hostname)
+                                  ngx_http_sse_store_server_id(zone),
+                                  &cycle->hostname)
                       - rd->sid.data;
 
         ngx_http_sse_rconn_init(&rd->cmd, &rd->peer, cycle->log);
@@ -532,7 +533,7 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
         zone->changed = ngx_http_sse_redis_changed;
 
         /* resumes wait for the log until this worker has read it */
-        zone->sh->redis_behind = 1;
+        ngx_http_sse_store_set_behind(zone, 1);
 
         ngx_http_sse_rconn_connect(&rd->cmd);
         ngx_http_sse_rconn_connect(&rd->sub);
@@ -654,7 +655,7 @@ ngx_http_sse_redis_failed(ngx_http_sse_rconn_t *rc, const char *err)
     if (!rc->subscriber) {
         /* a log read in flight is lost with its connection */
         rd->fetching = 0;
-        rd->zone->sh->redis_behind = 1;
+        ngx_http_sse_store_set_behind(rd->zone, 1);
     }
 
     ngx_http_sse_redis_state(rd, err);
@@ -1350,7 +1351,7 @@ ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc, void *data,
 
     if (reply->elements < NGX_HTTP_SSE_REDIS_FETCH) {
         /* the end of the log: the mirror has what Redis had */
-        rd->zone->sh->redis_behind = 0;
+        ngx_http_sse_store_set_behind(rd->zone, 0);
     }
 
     if (ngx_http_sse_store_last_id(rd->zone) == before) {
@@ -1604,8 +1605,6 @@ ngx_http_sse_redis_id(char *s, size_t len)
 static void
 ngx_http_sse_redis_tick(ngx_event_t *ev)
 {
-    ngx_msec_t             now;
-    ngx_atomic_uint_t      old;
     ngx_http_sse_rconn_t  *rc;
     ngx_http_sse_redis_t  *rd;
 
@@ -1628,12 +1627,8 @@ ngx_http_sse_redis_tick(ngx_event_t *ev)
         ngx_http_sse_redis_fetch(rd);
     }
 
-    now = ngx_current_msec;
-    old = rd->zone->sh->redis_synced;
-
-    if ((ngx_msec_int_t) (now - (ngx_msec_t) old)
-        >= NGX_HTTP_SSE_REDIS_TICK - NGX_HTTP_SSE_REDIS_SOON
-        && ngx_atomic_cmp_set(&rd->zone->sh->redis_synced, old, now))
+    if (ngx_http_sse_store_sync_due(rd->zone, NGX_HTTP_SSE_REDIS_TICK
+                                              - NGX_HTTP_SSE_REDIS_SOON))
     {
         ngx_http_sse_redis_sync(rd);
     }
@@ -1669,7 +1664,7 @@ ngx_http_sse_redis_sync_handler(ngx_event_t *ev)
 
     rd = ev->data;
 
-    rd->zone->sh->redis_synced = ngx_current_msec;
+    ngx_http_sse_store_synced(rd->zone);
 
     ngx_http_sse_redis_sync(rd);
 }

@@ -6,7 +6,7 @@
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_store.h"
 
 
 typedef struct {

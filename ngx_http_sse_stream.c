@@ -18,7 +18,7 @@
  */
 
 
-#include "ngx_http_sse_module.h"
+#include "ngx_http_sse_store.h"
 
 
 static ngx_int_t ngx_http_sse_stream_start(ngx_http_request_t *r,
