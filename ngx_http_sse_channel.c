@@ -50,6 +50,11 @@ static uint64_t ngx_http_sse_oldest_id(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t *ch);
 static ngx_http_sse_msg_t *ngx_http_sse_history_next(
     ngx_http_sse_channel_t *ch, ngx_http_sse_hpos_t *pos);
+static ngx_int_t ngx_http_sse_read_gap(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_channel_t *ch, ngx_http_sse_hpos_t *pos, ngx_uint_t channel,
+    ngx_http_sse_hread_t *hr, ngx_uint_t *k);
+static ngx_uint_t ngx_http_sse_read_messages(ngx_http_sse_msg_t **cur,
+    ngx_uint_t n, ngx_http_sse_hread_t *hr, ngx_uint_t k);
 static ngx_http_sse_channel_t *ngx_http_sse_info_locked(
     ngx_http_sse_zone_t *zone, ngx_str_t *name, ngx_http_sse_info_t *info);
 static void ngx_http_sse_unsubscribe_locked(ngx_http_sse_zone_t *zone,
@@ -60,6 +65,15 @@ static void ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone,
 static ngx_int_t ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
     ngx_http_sse_presult_t *res, ngx_log_t *log);
+static ngx_int_t ngx_http_sse_msgs_alloc(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_http_sse_msg_t **out);
+static ngx_http_sse_msg_t *ngx_http_sse_msg_alloc(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *pm, ngx_str_t *channel);
+static ngx_http_sse_msg_t *ngx_http_sse_msgs_commit(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_http_sse_msg_t **out,
+    uint64_t *ids, ngx_http_sse_presult_t *res);
+static void ngx_http_sse_msg_link(ngx_http_sse_zone_t *zone,
+    ngx_http_sse_msg_t *msg, uint64_t id, ngx_uint_t active);
 static size_t ngx_http_sse_slab_size(ngx_slab_pool_t *pool, size_t size);
 static void ngx_http_sse_idle_add(ngx_http_sse_zone_t *zone, size_t size);
 static void ngx_http_sse_idle_sub(ngx_http_sse_zone_t *zone, size_t size);
@@ -592,22 +606,20 @@ ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
 }
 
 
+/*
+ * Appends messages, each on each of its channels: all of them, or none
+ * when the zone is full (NGX_DECLINED).  ids: numbered by a backend (see
+ * _insert), else here; res: what each message and channel pair got.
+ */
+
 static ngx_int_t
 ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
     ngx_http_sse_presult_t *res, ngx_log_t *log)
 {
-    u_char                   *p;
-    size_t                    size;
-    ngx_uint_t                i, j, k, total, nring, active;
-    ngx_queue_t              *q;
-    ngx_http_sse_msg_t       *msg, *first, **out;
-    ngx_http_sse_wakeup_t     ring[NGX_HTTP_SSE_MAX_SLOTS];
-    ngx_http_sse_pmsg_t      *pm;
-    ngx_http_sse_shctx_t     *sh;
-    ngx_http_sse_channel_t   *ch;
-
-    sh = zone->sh;
+    ngx_uint_t              i, total, nring;
+    ngx_http_sse_msg_t     *first, **out;
+    ngx_http_sse_wakeup_t   ring[NGX_HTTP_SSE_MAX_SLOTS];
 
     total = 0;
     for (i = 0; i < n; i++) {
@@ -625,145 +637,14 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
 
     /* allocate everything first: a publish is all or nothing */
 
-    k = 0;
-
-    for (i = 0; i < n; i++) {
-        pm = &msgs[i];
-
-        for (j = 0; j < pm->nchannels; j++) {
-
-            ch = ngx_http_sse_channel_get(zone, &pm->channels[j]);
-            if (ch == NULL) {
-                goto full;
-            }
-
-            size = offsetof(ngx_http_sse_msg_t, text)
-                   + pm->event.len + pm->user.len + pm->data.len;
-
-            msg = ngx_slab_alloc_locked(zone->shpool, size);
-            if (msg == NULL) {
-                ngx_http_sse_channel_release(zone, ch);
-                goto full;
-            }
-
-            ngx_memzero(msg, offsetof(ngx_http_sse_msg_t, text));
-
-            msg->channel = ch;
-            ch->refs++;
-
-            msg->event_len = (uint16_t) pm->event.len;
-            msg->user_len = (uint16_t) pm->user.len;
-            msg->data_len = pm->data.len;
-
-            /* empty fields may have no data pointer at all */
-
-            p = msg->text;
-
-            if (pm->event.len) {
-                p = ngx_cpymem(p, pm->event.data, pm->event.len);
-            }
-
-            if (pm->user.len) {
-                p = ngx_cpymem(p, pm->user.data, pm->user.len);
-            }
-
-            if (pm->data.len) {
-                ngx_memcpy(p, pm->data.data, pm->data.len);
-            }
-
-            out[k++] = msg;
-        }
+    if (ngx_http_sse_msgs_alloc(zone, msgs, n, out) != NGX_OK) {
+        ngx_http_sse_log_full(zone, log);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_free(out);
+        return NGX_DECLINED;
     }
 
-    /* commit */
-
-    active = 0;
-
-    for (i = 0; i < sh->nslots; i++) {
-        if (sh->slots[i].pid && sh->slots[i].active) {
-            active++;
-        }
-    }
-
-    first = NULL;
-    k = 0;
-
-    for (i = 0; i < n; i++) {
-        pm = &msgs[i];
-
-        for (j = 0; j < pm->nchannels; j++) {
-            msg = out[k];
-            ch = msg->channel;
-
-            if (ids) {
-                if (ids[k++] <= sh->last_id) {
-                    /* already here: fetched by another worker */
-                    total--;
-                    ngx_http_sse_msg_free(zone, msg);
-                    continue;
-                }
-
-                sh->last_id = ids[k - 1];
-
-            } else {
-                k++;
-                sh->last_id++;
-            }
-
-            msg->id = sh->last_id;
-            ch->last_id = msg->id;
-
-            if (zone->ttl) {
-                msg->expires = ngx_current_msec + zone->ttl;
-                if (msg->expires == 0) {
-                    msg->expires = 1;
-                }
-            }
-
-            if (active) {
-                ngx_queue_insert_tail(&sh->log, &msg->log);
-                msg->in_log = 1;
-
-                if (first == NULL) {
-                    first = msg;
-                }
-            }
-
-            if (zone->history) {
-                ngx_queue_insert_tail(&ch->history, &msg->chq);
-                ngx_queue_insert_tail(&sh->all, &msg->all);
-                msg->in_history = 1;
-                if (ch->messages++ == 0) {
-                    ngx_http_sse_idle_channel(zone, ch, -1);
-                }
-
-                sh->messages++;
-
-                while (ch->messages > zone->history) {
-                    q = ngx_queue_head(&ch->history);
-                    ngx_http_sse_msg_unhistory(zone,
-                                  ngx_queue_data(q, ngx_http_sse_msg_t, chq));
-                }
-
-            } else {
-                /* history=0: not kept, so a resume from before it misses it */
-                ch->dropped_id = msg->id;
-            }
-
-            if (res) {
-                res->id = msg->id;
-                res->channel = pm->channels[j];
-                res->subscribers = ch->subscribers;
-                res++;
-            }
-
-            if (!msg->in_log && !msg->in_history) {
-                ngx_http_sse_msg_free(zone, msg);
-            }
-        }
-    }
-
-    (void) ngx_atomic_fetch_add(&sh->published, total);
+    first = ngx_http_sse_msgs_commit(zone, msgs, n, out, ids, res);
 
     nring = 0;
 
@@ -780,21 +661,213 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     }
 
     return NGX_OK;
+}
 
-full:
 
-    while (k) {
-        msg = out[--k];
-        ngx_http_sse_msg_free(zone, msg);
+/* a record for each message and channel pair, in out[]; or none */
+
+static ngx_int_t
+ngx_http_sse_msgs_alloc(ngx_http_sse_zone_t *zone, ngx_http_sse_pmsg_t *msgs,
+    ngx_uint_t n, ngx_http_sse_msg_t **out)
+{
+    ngx_uint_t           i, j, k;
+    ngx_http_sse_msg_t  *msg;
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < msgs[i].nchannels; j++) {
+
+            msg = ngx_http_sse_msg_alloc(zone, &msgs[i],
+                                         &msgs[i].channels[j]);
+            if (msg == NULL) {
+                while (k) {
+                    ngx_http_sse_msg_free(zone, out[--k]);
+                }
+
+                return NGX_DECLINED;
+            }
+
+            out[k++] = msg;
+        }
     }
 
-    ngx_http_sse_log_full(zone, log);
+    return NGX_OK;
+}
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_free(out);
+/* one message on one channel, filled in, not numbered nor linked yet */
 
-    return NGX_DECLINED;
+static ngx_http_sse_msg_t *
+ngx_http_sse_msg_alloc(ngx_http_sse_zone_t *zone, ngx_http_sse_pmsg_t *pm,
+    ngx_str_t *channel)
+{
+    u_char                  *p;
+    size_t                   size;
+    ngx_http_sse_msg_t      *msg;
+    ngx_http_sse_channel_t  *ch;
+
+    ch = ngx_http_sse_channel_get(zone, channel);
+    if (ch == NULL) {
+        return NULL;
+    }
+
+    size = offsetof(ngx_http_sse_msg_t, text)
+           + pm->event.len + pm->user.len + pm->data.len;
+
+    msg = ngx_slab_alloc_locked(zone->shpool, size);
+    if (msg == NULL) {
+        ngx_http_sse_channel_release(zone, ch);
+        return NULL;
+    }
+
+    ngx_memzero(msg, offsetof(ngx_http_sse_msg_t, text));
+
+    msg->channel = ch;
+    ch->refs++;
+
+    msg->event_len = (uint16_t) pm->event.len;
+    msg->user_len = (uint16_t) pm->user.len;
+    msg->data_len = pm->data.len;
+
+    /* empty fields may have no data pointer at all */
+
+    p = msg->text;
+
+    if (pm->event.len) {
+        p = ngx_cpymem(p, pm->event.data, pm->event.len);
+    }
+
+    if (pm->user.len) {
+        p = ngx_cpymem(p, pm->user.data, pm->user.len);
+    }
+
+    if (pm->data.len) {
+        ngx_memcpy(p, pm->data.data, pm->data.len);
+    }
+
+    return msg;
+}
+
+
+/*
+ * Numbers the allocated messages and links each where it belongs; those
+ * a backend numbered that the zone holds already are freed.  Returns the
+ * first one in the pending log, or NULL.
+ */
+
+static ngx_http_sse_msg_t *
+ngx_http_sse_msgs_commit(ngx_http_sse_zone_t *zone, ngx_http_sse_pmsg_t *msgs,
+    ngx_uint_t n, ngx_http_sse_msg_t **out, uint64_t *ids,
+    ngx_http_sse_presult_t *res)
+{
+    ngx_uint_t             i, j, k, active, added;
+    ngx_http_sse_msg_t    *msg, *first;
+    ngx_http_sse_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    active = 0;
+
+    for (i = 0; i < sh->nslots; i++) {
+        if (sh->slots[i].pid && sh->slots[i].active) {
+            active = 1;
+            break;
+        }
+    }
+
+    first = NULL;
+    added = 0;
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < msgs[i].nchannels; j++, k++) {
+            msg = out[k];
+
+            if (ids && ids[k] <= sh->last_id) {
+                /* already here: fetched by another worker */
+                ngx_http_sse_msg_free(zone, msg);
+                continue;
+            }
+
+            sh->last_id = ids ? ids[k] : sh->last_id + 1;
+            added++;
+
+            ngx_http_sse_msg_link(zone, msg, sh->last_id, active);
+
+            if (msg->in_log && first == NULL) {
+                first = msg;
+            }
+
+            if (res) {
+                res->id = msg->id;
+                res->channel = msgs[i].channels[j];
+                res->subscribers = msg->channel->subscribers;
+                res++;
+            }
+
+            if (!msg->in_log && !msg->in_history) {
+                ngx_http_sse_msg_free(zone, msg);
+            }
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->published, added);
+
+    return first;
+}
+
+
+/*
+ * A message gets its id, its expiry, and its places: the pending log if
+ * some worker has subscribers (active), the history of its channel
+ */
+
+static void
+ngx_http_sse_msg_link(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg,
+    uint64_t id, ngx_uint_t active)
+{
+    ngx_queue_t             *q;
+    ngx_http_sse_channel_t  *ch;
+
+    ch = msg->channel;
+
+    msg->id = id;
+    ch->last_id = id;
+
+    if (zone->ttl) {
+        msg->expires = ngx_current_msec + zone->ttl;
+        if (msg->expires == 0) {
+            msg->expires = 1;
+        }
+    }
+
+    if (active) {
+        ngx_queue_insert_tail(&zone->sh->log, &msg->log);
+        msg->in_log = 1;
+    }
+
+    if (zone->history == 0) {
+        /* not kept, so a resume from before it misses it */
+        ch->dropped_id = id;
+        return;
+    }
+
+    ngx_queue_insert_tail(&ch->history, &msg->chq);
+    ngx_queue_insert_tail(&zone->sh->all, &msg->all);
+    msg->in_history = 1;
+
+    if (ch->messages++ == 0) {
+        ngx_http_sse_idle_channel(zone, ch, -1);
+    }
+
+    zone->sh->messages++;
+
+    while (ch->messages > zone->history) {
+        q = ngx_queue_head(&ch->history);
+        ngx_http_sse_msg_unhistory(zone,
+                                   ngx_queue_data(q, ngx_http_sse_msg_t, chq));
+    }
 }
 
 
@@ -1271,16 +1344,9 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     ngx_http_sse_channel_t **channels, ngx_http_sse_hpos_t *pos,
     ngx_uint_t n, ngx_http_sse_hread_t *hr)
 {
-    size_t                   bytes;
-    ngx_uint_t               i, j, k, max, more;
-    ngx_queue_t             *q;
-    ngx_http_sse_msg_t      *msg, *cur[NGX_HTTP_SSE_MAX_CHANNELS];
-    ngx_http_sse_hitem_t    *it;
-    ngx_http_sse_shctx_t    *sh;
-    ngx_http_sse_channel_t  *ch;
+    ngx_uint_t           i, k, more;
+    ngx_http_sse_msg_t  *cur[NGX_HTTP_SSE_MAX_CHANNELS];
 
-    sh = zone->sh;
-    max = hr->nitems;
     k = 0;
     more = 0;
 
@@ -1292,49 +1358,120 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
     ngx_http_sse_expire(zone);
 
     for (i = 0; i < n; i++) {
-        ch = channels[i];
-
-        /*
-         * Messages after its place left the history before it read them.
-         * Checked even with a gap pending (a resume's, found when it
-         * subscribed): more may have left since, and the gap must name
-         * the oldest id kept now, from the place the client had.
-         */
-
-        if (!ch->deleted && ch->dropped_id > pos[i].id) {
-            if (pos[i].gap_oldest == 0) {
-                pos[i].gap_from = pos[i].id;
-            }
-
-            pos[i].gap_oldest = ngx_http_sse_oldest_id(zone, ch);
-            pos[i].id = ch->dropped_id;
-            pos[i].msg = NULL;
+        if (ngx_http_sse_read_gap(zone, channels[i], &pos[i], i, hr, &k)
+            != NGX_OK)
+        {
+            /* no room: sent by the next read, before any message */
+            more = 1;
+            cur[i] = NULL;
+            continue;
         }
 
-        if (pos[i].gap_oldest) {
-            if (k == max) {
-                /* no room: sent by the next read, before any message */
-                more = 1;
-                cur[i] = NULL;
-                continue;
-            }
-
-            it = &hr->items[k++];
-            it->msg = NULL;
-            it->channel = i;
-            it->id = pos[i].gap_oldest;
-            it->from = pos[i].gap_from;
-            it->visible = 1;
-
-            pos[i].gap_oldest = 0;
-        }
-
-        cur[i] = ngx_http_sse_history_next(ch, &pos[i]);
+        cur[i] = ngx_http_sse_history_next(channels[i], &pos[i]);
     }
+
+    k = ngx_http_sse_read_messages(cur, n, hr, k);
+
+    for (i = 0; i < n; i++) {
+        if (cur[i]) {
+            break;
+        }
+    }
+
+    if (i == n && !more) {
+        hr->end = 1;
+        hr->start_id = zone->sh->last_id;
+    }
+
+    for (i = 0; i < k; i++) {
+        if (hr->items[i].msg) {
+            if (zone->slot->reading == 0) {
+                zone->slot->reading = zone->sh->retired + 1;
+                zone->sh->nreading++;
+            }
+
+            hr->reading = 1;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    hr->nitems = k;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The sse_gap due on one channel, as item *k of hr; NGX_DECLINED: one is
+ * due, but hr has no room left.
+ */
+
+static ngx_int_t
+ngx_http_sse_read_gap(ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch,
+    ngx_http_sse_hpos_t *pos, ngx_uint_t channel, ngx_http_sse_hread_t *hr,
+    ngx_uint_t *k)
+{
+    ngx_http_sse_hitem_t  *it;
+
+    /*
+     * Messages after its place left the history before it read them.
+     * Checked even with a gap pending (a resume's, found when it
+     * subscribed): more may have left since, and the gap must name the
+     * oldest id kept now, from the place the client had.
+     */
+
+    if (!ch->deleted && ch->dropped_id > pos->id) {
+        if (pos->gap_oldest == 0) {
+            pos->gap_from = pos->id;
+        }
+
+        pos->gap_oldest = ngx_http_sse_oldest_id(zone, ch);
+        pos->id = ch->dropped_id;
+        pos->msg = NULL;
+    }
+
+    if (pos->gap_oldest == 0) {
+        return NGX_OK;
+    }
+
+    if (*k == hr->nitems) {
+        return NGX_DECLINED;
+    }
+
+    it = &hr->items[(*k)++];
+    it->msg = NULL;
+    it->channel = channel;
+    it->id = pos->gap_oldest;
+    it->from = pos->gap_from;
+    it->visible = 1;
+
+    pos->gap_oldest = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Kept messages from cur[] on (the next of each channel), oldest first,
+ * into hr from item k on while there is room and budget; cur[] moves on.
+ * Returns the number of items.
+ */
+
+static ngx_uint_t
+ngx_http_sse_read_messages(ngx_http_sse_msg_t **cur, ngx_uint_t n,
+    ngx_http_sse_hread_t *hr, ngx_uint_t k)
+{
+    size_t                 bytes;
+    ngx_uint_t             i, j;
+    ngx_queue_t           *q;
+    ngx_http_sse_msg_t    *msg;
+    ngx_http_sse_hitem_t  *it;
 
     bytes = 0;
 
-    while (k < max && bytes < hr->budget) {
+    while (k < hr->nitems && bytes < hr->budget) {
 
         j = n;
 
@@ -1368,34 +1505,7 @@ ngx_http_sse_store_read(ngx_http_sse_zone_t *zone,
                  ? NULL : ngx_queue_data(q, ngx_http_sse_msg_t, chq);
     }
 
-    for (i = 0; i < n; i++) {
-        if (cur[i]) {
-            break;
-        }
-    }
-
-    if (i == n && !more) {
-        hr->end = 1;
-        hr->start_id = sh->last_id;
-    }
-
-    for (i = 0; i < k; i++) {
-        if (hr->items[i].msg) {
-            if (zone->slot->reading == 0) {
-                zone->slot->reading = sh->retired + 1;
-                sh->nreading++;
-            }
-
-            hr->reading = 1;
-            break;
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    hr->nitems = k;
-
-    return NGX_OK;
+    return k;
 }
 
 

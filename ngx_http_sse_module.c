@@ -32,6 +32,10 @@ static char *ngx_http_sse_conf_zone(ngx_conf_t *cf,
     ngx_http_sse_main_conf_t *smcf, ngx_http_sse_loc_conf_t *conf);
 static char *ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_sse_zone_size(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
+    ngx_str_t *value, size_t *size);
+static char *ngx_http_sse_zone_keep(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
+    ngx_str_t *value);
 static char *ngx_http_sse_role(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sse_msec_off(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -764,10 +768,8 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sse_main_conf_t *smcf = conf;
 
-    u_char                *p;
     size_t                 size;
-    ngx_int_t              n;
-    ngx_str_t             *value, s;
+    ngx_str_t             *value;
     ngx_uint_t             i;
     ngx_http_sse_zone_t   *zone, **pzone;
 
@@ -785,76 +787,12 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-
-            zone->name.data = value[i].data + 5;
-
-            p = (u_char *) ngx_strchr(zone->name.data, ':');
-
-            if (p == NULL || p == zone->name.data) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone \"%V\" in sse_zone, "
-                                   "use zone=NAME:SIZE", &value[i]);
+            if (ngx_http_sse_zone_size(cf, zone, &value[i], &size)
+                != NGX_CONF_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
-            zone->name.len = p - zone->name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            n = ngx_parse_size(&s);
-
-            if (n == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\" in sse_zone",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            size = (size_t) n;
-
-            if (size < ngx_http_sse_store_min_size()) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "sse_zone \"%V\" is too small: it needs "
-                                   "at least %uzk",
-                                   &value[i],
-                                   ngx_http_sse_store_min_size() / 1024 + 1);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "history=", 8) == 0) {
-
-            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
-
-            if (n == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid history \"%V\" in sse_zone",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            zone->history = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            n = ngx_parse_time(&s, 0);
-
-            if (n == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid ttl \"%V\" in sse_zone",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            zone->ttl = n;
             continue;
         }
 
@@ -871,10 +809,9 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in sse_zone",
-                           &value[i]);
-        return NGX_CONF_ERROR;
+        if (ngx_http_sse_zone_keep(cf, zone, &value[i]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (zone->name.len == 0) {
@@ -903,6 +840,100 @@ ngx_http_sse_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *pzone = zone;
 
     return NGX_CONF_OK;
+}
+
+
+/* sse_zone's zone=NAME:SIZE */
+
+static char *
+ngx_http_sse_zone_size(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
+    ngx_str_t *value, size_t *size)
+{
+    u_char     *p;
+    ssize_t     n;
+    ngx_str_t   s;
+
+    zone->name.data = value->data + 5;
+
+    p = (u_char *) ngx_strchr(zone->name.data, ':');
+
+    if (p == NULL || p == zone->name.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\" in sse_zone, "
+                           "use zone=NAME:SIZE", value);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->name.len = p - zone->name.data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    n = ngx_parse_size(&s);
+
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\" in sse_zone", value);
+        return NGX_CONF_ERROR;
+    }
+
+    *size = (size_t) n;
+
+    if (*size < ngx_http_sse_store_min_size()) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sse_zone \"%V\" is too small: it needs "
+                           "at least %uzk",
+                           value, ngx_http_sse_store_min_size() / 1024 + 1);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* sse_zone's history=N and ttl=TIME: what the zone keeps, how long */
+
+static char *
+ngx_http_sse_zone_keep(ngx_conf_t *cf, ngx_http_sse_zone_t *zone,
+    ngx_str_t *value)
+{
+    ngx_int_t  n;
+    ngx_str_t  s;
+
+    if (ngx_strncmp(value->data, "history=", 8) == 0) {
+
+        n = ngx_atoi(value->data + 8, value->len - 8);
+
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid history \"%V\" in sse_zone", value);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->history = n;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "ttl=", 4) == 0) {
+
+        s.data = value->data + 4;
+        s.len = value->len - 4;
+
+        n = ngx_parse_time(&s, 0);
+
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid ttl \"%V\" in sse_zone", value);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->ttl = n;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in sse_zone", value);
+    return NGX_CONF_ERROR;
 }
 
 
