@@ -1171,10 +1171,15 @@ ngx_http_sse_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * A worker starts, in this order: its stream list and shutdown watch; its
- * wake-up socket, which installs each zone's "arrived" hook; its slot in
- * each zone, named by that socket; then the Redis backends, which mirror
- * their log into the zone through that slot.
+ * A worker starts in this order, each step needing the one before:
+ *   1. its stream list and shutdown watch, which wake-ups deliver to;
+ *   2. its wake-up socket, which installs each zone's "arrived" hook and
+ *      gives the nonce that names the socket;
+ *   3. its slot in each zone, which carries that name to the publishers;
+ *      a zone without a slot is an error, never skipped;
+ *   4. the backends that keep a zone elsewhere (Redis), which mirror
+ *      their log into the zone through that slot.
+ * It exits in the reverse order (ngx_http_sse_exit_process).
  */
 
 static ngx_int_t
@@ -1191,8 +1196,10 @@ ngx_http_sse_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* 1 */
     ngx_http_sse_stream_init(cycle);
 
+    /* 2 */
     if (ngx_http_sse_ipc_init(cycle, &smcf->zones,
                               ngx_http_sse_stream_deliver, &nonce)
         != NGX_OK)
@@ -1200,6 +1207,7 @@ ngx_http_sse_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /* 3 */
     zones = smcf->zones.elts;
 
     for (i = 0; i < smcf->zones.nelts; i++) {
@@ -1210,9 +1218,12 @@ ngx_http_sse_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    /* 4 */
     return ngx_http_sse_redis_init_process(cycle, &smcf->zones);
 }
 
+
+/* the start-up's steps undone, last first */
 
 static void
 ngx_http_sse_exit_process(ngx_cycle_t *cycle)
