@@ -45,8 +45,6 @@ typedef struct ngx_http_sse_hpos_s     ngx_http_sse_hpos_t;
  */
 
 
-
-
 /* a channel seen by one worker: its local subscribers */
 typedef struct {
     ngx_rbtree_node_t           node;        /* key: the shared channel */
@@ -82,7 +80,7 @@ typedef void (*ngx_http_sse_wake_pt)(ngx_http_sse_zone_t *zone);
 
 /* a zone, as one process (one cycle) sees it */
 struct ngx_http_sse_zone_s {
-    ngx_http_sse_shctx_t       *sh;
+    ngx_http_sse_shctx_t       *sh;          /* the store's: its root */
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *shm_zone;
     ngx_str_t                   name;
@@ -94,7 +92,7 @@ struct ngx_http_sse_zone_s {
     /* process-local */
     ngx_http_sse_arrived_pt     arrived;     /* hooks, or NULL */
     ngx_http_sse_changed_pt     changed;
-    ngx_http_sse_slot_t        *slot;
+    ngx_http_sse_slot_t        *slot;        /* the store's; NULL: none */
     ngx_uint_t                  slot_index;
     ngx_rbtree_t                lchannels;
     ngx_rbtree_node_t           lsentinel;
