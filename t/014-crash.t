@@ -3,6 +3,50 @@
 use lib 't/lib';
 use Test::Nginx::SSE;
 use JSON::PP;
+use IO::Select;
+use IO::Socket::INET;
+
+# One request on a kept-alive connection $c (a body of Content-Type
+# $type), its response ({status,
+# headers, body}; Content-Length bodies only).
+sub ka_req {
+    my ($c, $method, $uri, $body, $type) = @_;
+    $body //= '';
+    syswrite($c, "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+             . ($type ? "Content-Type: $type\r\n" : '')
+             . "Content-Length: " . length($body) . "\r\n\r\n$body") or return undef;
+    my ($raw, $sel) = ('', IO::Select->new($c));
+    my $deadline = time + 10 * timeout_factor();
+    while (time < $deadline && $sel->can_read(1)) {
+        sysread($c, my $buf, 65536) or last;
+        $raw .= $buf;
+        if ($raw =~ /\AHTTP\/1\.1 (\d+)[^\r\n]*\r\n(.*?)\r\n\r\n/s) {
+            my ($st, $head) = ($1, $2);
+            my %h = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $head;
+            my $len = $h{'content-length'} // 0;
+            my $start = $+[0];
+            return { status => $st, headers => \%h, body => substr($raw, $start, $len) }
+                if length($raw) >= $start + $len;
+        }
+    }
+    return undef;
+}
+
+# A keep-alive connection that worker $pid does not serve: a stopped
+# worker takes its share of new connections (the kernel wakes one waiting
+# worker, and it may be the stopped one), so requests made while it is
+# stopped go on a connection opened before.
+sub conn_not_on {
+    my ($pid) = @_;
+    for (1 .. 50) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(),
+                                      Timeout => 5) or next;
+        my $r = ka_req($c, 'GET', '/status');
+        return $c if $r && ($r->{headers}{'x-worker'} // '') ne $pid;
+        close $c;
+    }
+    return undef;
+}
 
 run_tests();
 
@@ -145,19 +189,21 @@ server {
 }
 --- config
 location /pub { sse_publish; client_max_body_size 1m; client_body_buffer_size 1m; }
-location /status { sse_status; }
+location /status { sse_status; add_header X-Worker $pid; }
 --- test
-my $used = sub { decode_json(http('GET', '/status')->{body})->{shm}{used} };
 my $s = sse_open('/sub?channel=k', undef, port => port2());
 my $victim = $s->header('x-worker');
 ok($victim, "a subscriber on worker $victim");
+my $c = conn_not_on($victim);
+ok($c, 'a keep-alive connection on the other worker');
+my $used = sub { my $r = ka_req($c, 'GET', '/status'); $r ? decode_json($r->{body})->{shm}{used} : -1 };
 my $base = $used->();
 # stopped, the worker sees nothing: what is published stays in the pending
 # log for it (history=1 keeps one message)
 is(kill('STOP', $victim), 1, "worker $victim stopped");
 my $big = '[' . join(',', map { qq({"channel":"k","data":"m$_:) . ('x' x 2000) . '"}' } 1 .. 500) . ']';
-my $r = http('POST', '/pub', $big, {'Content-Type' => 'application/json'});
-is($r->{status}, 200, '500 messages of 2k published');
+my $r = ka_req($c, 'POST', '/pub', $big, 'application/json');
+is($r && $r->{status}, 200, '500 messages of 2k published');
 my $held = $used->();
 ok($held > $base + 900_000, "held for the stopped worker: $base -> $held bytes");
 is(kill('KILL', $victim), 1, "worker $victim killed");
@@ -168,6 +214,8 @@ for (1..100) {
     select(undef, undef, undef, 0.05);
 }
 is(scalar(grep { $_ != $victim } @after), 2, 'the master started a new worker');
+close $c;
+$used = sub { decode_json(http('GET', '/status')->{body})->{shm}{used} };
 my $now;
 for (1..50) {
     $now = $used->();
