@@ -63,8 +63,13 @@ static void ngx_http_sse_ring_collect(ngx_http_sse_zone_t *zone,
     ngx_http_sse_msg_t *first, ngx_http_sse_wakeup_t *ring,
     ngx_uint_t *nring);
 static ngx_int_t ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, uint64_t *lost,
     ngx_http_sse_presult_t *res, ngx_log_t *log);
+static ngx_uint_t ngx_http_sse_any_active(ngx_http_sse_zone_t *zone);
+static ngx_http_sse_msg_t *ngx_http_sse_lost_commit(ngx_http_sse_zone_t *zone,
+    uint64_t *lost, ngx_http_sse_msg_t *marker);
+static ngx_int_t ngx_http_sse_lost_locked(ngx_http_sse_zone_t *zone,
+    uint64_t id, ngx_http_sse_msg_t *marker);
 static ngx_int_t ngx_http_sse_msgs_alloc(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_http_sse_msg_t **out);
 static ngx_http_sse_msg_t *ngx_http_sse_msg_alloc(ngx_http_sse_zone_t *zone,
@@ -409,6 +414,11 @@ ngx_http_sse_msg_free(ngx_http_sse_zone_t *zone, ngx_http_sse_msg_t *msg)
 
     ngx_slab_free_locked(zone->shpool, msg);
 
+    if (ch == NULL) {
+        /* a loss marker belongs to no channel */
+        return;
+    }
+
     ch->refs--;
     ngx_http_sse_channel_release(zone, ch);
 }
@@ -567,7 +577,7 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
     ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, ngx_http_sse_presult_t *res,
     ngx_log_t *log)
 {
-    return ngx_http_sse_store_append(zone, msgs, n, NULL, res, log);
+    return ngx_http_sse_store_append(zone, msgs, n, NULL, NULL, res, log);
 }
 
 
@@ -576,16 +586,24 @@ ngx_http_sse_store_publish(ngx_http_sse_zone_t *zone,
  * k-th message and channel pair).  Those this zone already holds are
  * skipped, so every worker of a server may insert what it fetched.  A
  * message that does not fit is dropped, not retried: the id still moves on.
+ *
+ * lost, if not NULL and not 0: the ids after what the zone holds, up to
+ * *lost, are lost to this server before these messages (the Redis log no
+ * longer reaches back to them).  The loss and the messages after it reach
+ * the workers together, so that a live stream's sse_gap names the first
+ * id of its channel that follows (ngx_http_sse_lost_locked).  *lost is
+ * set to 0 when the zone had that id already: nothing was lost.
  */
 
 ngx_int_t
 ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, ngx_log_t *log)
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, uint64_t *lost,
+    ngx_log_t *log)
 {
     ngx_int_t   rc;
     ngx_uint_t  i, total;
 
-    rc = ngx_http_sse_store_append(zone, msgs, n, ids, NULL, log);
+    rc = ngx_http_sse_store_append(zone, msgs, n, ids, lost, NULL, log);
 
     if (rc == NGX_DECLINED) {
         total = 0;
@@ -594,6 +612,14 @@ ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
         }
 
         ngx_shmtx_lock(&zone->shpool->mutex);
+
+        /* the history learns the loss; live streams do not: no room */
+
+        if (lost && *lost
+            && ngx_http_sse_lost_locked(zone, *lost, NULL) != NGX_OK)
+        {
+            *lost = 0;
+        }
 
         if (total && ids[total - 1] > zone->sh->last_id) {
             zone->sh->last_id = ids[total - 1];
@@ -609,16 +635,17 @@ ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
 /*
  * Appends messages, each on each of its channels: all of them, or none
  * when the zone is full (NGX_DECLINED).  ids: numbered by a backend (see
- * _insert), else here; res: what each message and channel pair got.
+ * _insert), else here; lost: a loss before them (see _insert); res: what
+ * each message and channel pair got.
  */
 
 static ngx_int_t
 ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids,
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, uint64_t *lost,
     ngx_http_sse_presult_t *res, ngx_log_t *log)
 {
     ngx_uint_t              i, total, nring;
-    ngx_http_sse_msg_t     *first, **out;
+    ngx_http_sse_msg_t     *first, *marker, *msg, **out;
     ngx_http_sse_wakeup_t   ring[NGX_HTTP_SSE_MAX_SLOTS];
 
     total = 0;
@@ -626,7 +653,7 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
         total += msgs[i].nchannels;
     }
 
-    out = ngx_alloc(total * sizeof(ngx_http_sse_msg_t *), log);
+    out = ngx_alloc((total + 1) * sizeof(ngx_http_sse_msg_t *), log);
     if (out == NULL) {
         return NGX_ERROR;
     }
@@ -637,14 +664,30 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
 
     /* allocate everything first: a publish is all or nothing */
 
-    if (ngx_http_sse_msgs_alloc(zone, msgs, n, out) != NGX_OK) {
-        ngx_http_sse_log_full(zone, log);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_free(out);
-        return NGX_DECLINED;
+    marker = NULL;
+
+    if (lost && *lost > zone->sh->last_id && ngx_http_sse_any_active(zone)) {
+        /* the loss, for the workers with live streams */
+        marker = ngx_slab_alloc_locked(zone->shpool,
+                                       offsetof(ngx_http_sse_msg_t, text));
+        if (marker == NULL) {
+            goto full;
+        }
+
+        ngx_memzero(marker, offsetof(ngx_http_sse_msg_t, text));
     }
 
-    first = ngx_http_sse_msgs_commit(zone, msgs, n, out, ids, res);
+    if (ngx_http_sse_msgs_alloc(zone, msgs, n, out) != NGX_OK) {
+        goto full;
+    }
+
+    first = ngx_http_sse_lost_commit(zone, lost, marker);
+
+    msg = ngx_http_sse_msgs_commit(zone, msgs, n, out, ids, res);
+
+    if (first == NULL) {
+        first = msg;
+    }
 
     nring = 0;
 
@@ -661,6 +704,68 @@ ngx_http_sse_store_append(ngx_http_sse_zone_t *zone,
     }
 
     return NGX_OK;
+
+full:
+
+    if (marker) {
+        ngx_http_sse_msg_free(zone, marker);
+    }
+
+    ngx_http_sse_log_full(zone, log);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_free(out);
+
+    return NGX_DECLINED;
+}
+
+
+/* under the lock: some worker has subscribers (reads the pending log) */
+
+static ngx_uint_t
+ngx_http_sse_any_active(ngx_http_sse_zone_t *zone)
+{
+    ngx_uint_t             i;
+    ngx_http_sse_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    for (i = 0; i < sh->nslots; i++) {
+        if (sh->slots[i].pid && sh->slots[i].active) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Under the lock: the loss before the messages of an insert, if any, and
+ * its marker in the pending log (returned: the first thing there), or
+ * *lost set to 0 when the zone had that id already.
+ */
+
+static ngx_http_sse_msg_t *
+ngx_http_sse_lost_commit(ngx_http_sse_zone_t *zone, uint64_t *lost,
+    ngx_http_sse_msg_t *marker)
+{
+    if (lost == NULL || *lost == 0) {
+        return NULL;
+    }
+
+    if (ngx_http_sse_lost_locked(zone, *lost, marker) == NGX_OK) {
+        return marker;
+    }
+
+    /* the zone has it already: another worker applied it */
+
+    *lost = 0;
+
+    if (marker) {
+        ngx_http_sse_msg_free(zone, marker);
+    }
+
+    return NULL;
 }
 
 
@@ -767,14 +872,7 @@ ngx_http_sse_msgs_commit(ngx_http_sse_zone_t *zone, ngx_http_sse_pmsg_t *msgs,
 
     sh = zone->sh;
 
-    active = 0;
-
-    for (i = 0; i < sh->nslots; i++) {
-        if (sh->slots[i].pid && sh->slots[i].active) {
-            active = 1;
-            break;
-        }
-    }
+    active = ngx_http_sse_any_active(zone);
 
     first = NULL;
     added = 0;
@@ -1679,17 +1777,21 @@ ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone)
 
 
 /*
- * With redis=: the messages up to id are lost to this server (the log no
- * longer reaches back to what it holds, or Redis restarted empty).  Which
- * channels they were on is not known, so every channel counts as having
- * dropped them: its subscribers get an sse_gap, and so does a resume from
- * before id.  What the history kept from before the loss leaves it, so
- * that the gap names the first id after the loss as the oldest.
+ * Under the lock, with redis=: the messages up to id are lost to this
+ * server (the log no longer reaches back to what it holds, or Redis
+ * restarted empty).  Which channels they were on is not known, so every
+ * channel counts as having dropped them: a resume from before id gets an
+ * sse_gap, and so does a stream that catches up.  What the history kept
+ * from before the loss leaves it, so that the gap names the first id after
+ * the loss as the oldest.  The marker, if given, goes to the pending log
+ * (its id is the last one lost): live streams meet it there, in order, and
+ * send their sse_gap (ngx_http_sse_stream_deliver).
  * NGX_DECLINED: the zone has had id already, nothing is lost.
  */
 
-ngx_int_t
-ngx_http_sse_store_lost(ngx_http_sse_zone_t *zone, uint64_t id)
+static ngx_int_t
+ngx_http_sse_lost_locked(ngx_http_sse_zone_t *zone, uint64_t id,
+    ngx_http_sse_msg_t *marker)
 {
     ngx_queue_t             *q;
     ngx_rbtree_node_t       *node, *root, *sentinel;
@@ -1699,10 +1801,7 @@ ngx_http_sse_store_lost(ngx_http_sse_zone_t *zone, uint64_t id)
 
     sh = zone->sh;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
     if (id <= sh->last_id) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
 
@@ -1736,9 +1835,25 @@ ngx_http_sse_store_lost(ngx_http_sse_zone_t *zone, uint64_t id)
 
     sh->last_id = id;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    if (marker) {
+        marker->id = id;
+        marker->lost = 1;
+
+        ngx_queue_insert_tail(&sh->log, &marker->log);
+        marker->in_log = 1;
+    }
 
     return NGX_OK;
+}
+
+
+/* with redis=: a backend's count of what was lost to this server */
+
+void
+ngx_http_sse_store_count_lost(ngx_http_sse_zone_t *zone, uint64_t ids)
+{
+    (void) ngx_atomic_fetch_add(&zone->sh->losses, 1);
+    (void) ngx_atomic_fetch_add(&zone->sh->lost_ids, ids);
 }
 
 
@@ -1999,6 +2114,7 @@ ngx_http_sse_store_view(ngx_http_sse_msg_t *msg, ngx_http_sse_mview_t *m)
     m->data.data = msg->text + msg->event_len + msg->user_len;
     m->data.len = msg->data_len;
     m->delete = msg->delete;
+    m->lost = msg->lost;
 }
 
 
@@ -2047,6 +2163,8 @@ ngx_http_sse_store_stats(ngx_http_sse_zone_t *zone, ngx_http_sse_stats_t *st)
 
     st->published = sh->published;
     st->delivered = sh->delivered;
+    st->losses = sh->losses;
+    st->lost_ids = sh->lost_ids;
     st->size = zone->shm_zone->shm.size;
 }
 

@@ -50,6 +50,10 @@ typedef struct {
     ngx_rbtree_node_t           node;        /* key: the shared channel */
     ngx_queue_t                 links;
     ngx_http_sse_channel_t     *channel;
+    uint64_t                    last_id;     /* the last message handed out */
+    uint64_t                    lost;        /* a loss met, and the first */
+    uint64_t                    lost_next;   /* id after it (0: none yet) */
+    uint64_t                    gap_next;    /* oldest_id of its last gap */
 } ngx_http_sse_lchannel_t;
 
 

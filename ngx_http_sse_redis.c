@@ -33,7 +33,7 @@
  * id of the entry before it (p; 0 after such a jump: not known), so a
  * server reading the log sees when it no longer follows on from what its
  * mirror holds: what is between is lost to it, and its subscribers get an
- * sse_gap (ngx_http_sse_store_lost).  Until a server has read the log to
+ * sse_gap (ngx_http_sse_store_insert).  Until a server has read the log to
  * its end (it started, or lost its connection), its mirror is marked
  * behind, and a resume from an id it has not read yet waits for it instead
  * of getting an sse_gap.
@@ -127,6 +127,27 @@ typedef void (*ngx_http_sse_rcall_pt)(ngx_http_sse_rcall_t *call,
 
 
 typedef struct ngx_http_sse_redis_s  ngx_http_sse_redis_t;
+
+
+/* one entry of the log, as read: a message or a deletion */
+typedef struct {
+    uint64_t                    id;
+    uint64_t                    prev;        /* p: the id before it */
+    ngx_str_t                   channel;
+    unsigned                    has_prev:1;
+    unsigned                    del:1;
+} ngx_http_sse_rentry_t;
+
+
+/* a run of log entries for one store insert, and the loss before it */
+typedef struct {
+    ngx_http_sse_pmsg_t        *msgs;
+    uint64_t                   *ids;
+    ngx_str_t                  *names;
+    ngx_uint_t                  n;
+    uint64_t                    lost_from;
+    uint64_t                    lost;        /* 0: none */
+} ngx_http_sse_rrun_t;
 
 
 struct ngx_http_sse_redis_s {
@@ -225,6 +246,10 @@ static void ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc,
     void *data, void *privdata);
 static void ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd,
     redisReply *reply);
+static ngx_int_t ngx_http_sse_redis_entry(redisReply *e,
+    ngx_http_sse_rentry_t *en, ngx_http_sse_pmsg_t *m);
+static void ngx_http_sse_redis_flush(ngx_http_sse_redis_t *rd,
+    ngx_http_sse_rrun_t *run);
 static void ngx_http_sse_redis_notified(ngx_http_sse_rconn_t *rc,
     void *data, void *privdata);
 static uint64_t ngx_http_sse_redis_id(char *s, size_t len);
@@ -1368,139 +1393,74 @@ ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc, void *data,
 /*
  * Log entries into the zone: runs of messages, and deletions.  An entry
  * whose predecessor (p) is after what the zone holds shows that the log no
- * longer follows on from it: what is between is lost to this server.
+ * longer follows on from it: what is between is lost to this server, and
+ * goes to the zone with the run that follows it.
  */
 
 static void
 ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
 {
-    size_t                i, j;
-    uint64_t              id, *ids, prev, held, lost;
-    ngx_str_t             err, *names, name, v;
-    ngx_uint_t            n, del, has_prev;
-    redisReply           *e, *f, *k;
-    ngx_http_sse_info_t   info;
-    ngx_http_sse_pmsg_t  *msgs, *m;
+    size_t                  i;
+    uint64_t                held, lost;
+    ngx_str_t               err;
+    ngx_http_sse_info_t     info;
+    ngx_http_sse_rrun_t     run;
+    ngx_http_sse_pmsg_t    *m;
+    ngx_http_sse_rentry_t   en;
 
     if (reply->elements == 0) {
         return;
     }
 
-    msgs = ngx_alloc(reply->elements * sizeof(ngx_http_sse_pmsg_t), rd->log);
-    ids = ngx_alloc(reply->elements * sizeof(uint64_t), rd->log);
-    names = ngx_alloc(reply->elements * sizeof(ngx_str_t), rd->log);
+    ngx_memzero(&run, sizeof(ngx_http_sse_rrun_t));
 
-    if (msgs == NULL || ids == NULL || names == NULL) {
+    run.msgs = ngx_alloc(reply->elements * sizeof(ngx_http_sse_pmsg_t),
+                         rd->log);
+    run.ids = ngx_alloc(reply->elements * sizeof(uint64_t), rd->log);
+    run.names = ngx_alloc(reply->elements * sizeof(ngx_str_t), rd->log);
+
+    if (run.msgs == NULL || run.ids == NULL || run.names == NULL) {
         goto done;
     }
 
-    n = 0;
     held = ngx_http_sse_store_last_id(rd->zone);
 
     for (i = 0; i < reply->elements; i++) {
-        e = reply->element[i];
+        m = &run.msgs[run.n];
 
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
-            || e->element[0]->type != REDIS_REPLY_STRING
-            || e->element[1]->type != REDIS_REPLY_ARRAY)
-        {
+        if (ngx_http_sse_redis_entry(reply->element[i], &en, m) != NGX_OK) {
             continue;
         }
 
-        id = ngx_http_sse_redis_id(e->element[0]->str, e->element[0]->len);
-        if (id == 0) {
-            continue;
-        }
-
-        f = e->element[1];
-        m = &msgs[n];
-
-        ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
-        ngx_str_null(&name);
-        del = 0;
-        prev = 0;
-        has_prev = 0;
-
-        for (j = 0; j + 1 < f->elements; j += 2) {
-            k = f->element[j];
-
-            if (k->type != REDIS_REPLY_STRING || k->len != 1
-                || f->element[j + 1]->type != REDIS_REPLY_STRING)
-            {
-                continue;
-            }
-
-            v.data = (u_char *) f->element[j + 1]->str;
-            v.len = f->element[j + 1]->len;
-
-            switch (k->str[0]) {
-            case 'c':
-                name = v;
-                break;
-            case 'e':
-                m->event = v;
-                break;
-            case 'u':
-                m->user = v;
-                break;
-            case 'd':
-                m->data = v;
-                break;
-            case 'x':
-                del = 1;
-                break;
-            case 'p':
-                has_prev = (ngx_http_sse_parse_id(v.data, v.data + v.len,
-                                                  &prev)
-                            != NULL);
-                break;
-            }
-        }
-
-        if (id > held) {
+        if (en.id > held) {
             /* p 0: Redis lost its counter, what came before is unknown */
-            lost = has_prev ? (prev ? prev : id - 1) : 0;
+            lost = en.has_prev ? (en.prev ? en.prev : en.id - 1) : 0;
 
             if (lost > held) {
-                if (n) {
-                    (void) ngx_http_sse_store_insert(rd->zone, msgs, n, ids,
-                                                     rd->log);
-                    n = 0;
-                }
+                /* what came before it goes first */
+                ngx_http_sse_redis_flush(rd, &run);
 
-                if (ngx_http_sse_store_lost(rd->zone, lost) == NGX_OK) {
-                    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                                  "sse_zone \"%V\": ids %uL to %uL are "
-                                  "lost to this server (redis %V no longer "
-                                  "has them): subscribers get sse_gap",
-                                  &rd->zone->name, held + 1, lost,
-                                  &rd->peer.url);
-                }
+                run.lost_from = held + 1;
+                run.lost = lost;
             }
 
-            held = id;
+            held = en.id;
         }
 
-        if (ngx_http_sse_channel_valid(&name) != NGX_OK) {
+        if (ngx_http_sse_channel_valid(&en.channel) != NGX_OK) {
             continue;
         }
 
-        if (del) {
-            /* what came before it goes first */
+        if (en.del) {
+            ngx_http_sse_redis_flush(rd, &run);
 
-            if (n) {
-                (void) ngx_http_sse_store_insert(rd->zone, msgs, n, ids,
-                                                 rd->log);
-                n = 0;
-            }
-
-            (void) ngx_http_sse_store_delete(rd->zone, &name, id, &info,
-                                             rd->log);
+            (void) ngx_http_sse_store_delete(rd->zone, &en.channel, en.id,
+                                             &info, rd->log);
             continue;
         }
 
-        names[n] = name;
-        m->channels = &names[n];
+        run.names[run.n] = en.channel;
+        m->channels = &run.names[run.n];
         m->nchannels = 1;
 
         if (ngx_http_sse_check_message(m, NGX_MAX_SIZE_T_VALUE, &err)
@@ -1508,30 +1468,132 @@ ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
         {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "sse_zone \"%V\": message %uL in redis is "
-                          "skipped: %V", &rd->zone->name, id, &err);
+                          "skipped: %V", &rd->zone->name, en.id, &err);
             continue;
         }
 
-        ids[n++] = id;
+        run.ids[run.n++] = en.id;
     }
 
-    if (n) {
-        (void) ngx_http_sse_store_insert(rd->zone, msgs, n, ids, rd->log);
-    }
+    ngx_http_sse_redis_flush(rd, &run);
 
 done:
 
-    if (msgs) {
-        ngx_free(msgs);
+    if (run.msgs) {
+        ngx_free(run.msgs);
     }
 
-    if (ids) {
-        ngx_free(ids);
+    if (run.ids) {
+        ngx_free(run.ids);
     }
 
-    if (names) {
-        ngx_free(names);
+    if (run.names) {
+        ngx_free(run.names);
     }
+}
+
+
+/* one log entry: its id, channel and p, and the message into m */
+
+static ngx_int_t
+ngx_http_sse_redis_entry(redisReply *e, ngx_http_sse_rentry_t *en,
+    ngx_http_sse_pmsg_t *m)
+{
+    size_t       j;
+    ngx_str_t    v;
+    redisReply  *f, *k;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+        || e->element[0]->type != REDIS_REPLY_STRING
+        || e->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(en, sizeof(ngx_http_sse_rentry_t));
+    ngx_memzero(m, sizeof(ngx_http_sse_pmsg_t));
+
+    en->id = ngx_http_sse_redis_id(e->element[0]->str, e->element[0]->len);
+    if (en->id == 0) {
+        return NGX_DECLINED;
+    }
+
+    f = e->element[1];
+
+    for (j = 0; j + 1 < f->elements; j += 2) {
+        k = f->element[j];
+
+        if (k->type != REDIS_REPLY_STRING || k->len != 1
+            || f->element[j + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        v.data = (u_char *) f->element[j + 1]->str;
+        v.len = f->element[j + 1]->len;
+
+        switch (k->str[0]) {
+        case 'c':
+            en->channel = v;
+            break;
+        case 'e':
+            m->event = v;
+            break;
+        case 'u':
+            m->user = v;
+            break;
+        case 'd':
+            m->data = v;
+            break;
+        case 'x':
+            en->del = 1;
+            break;
+        case 'p':
+            en->has_prev = (ngx_http_sse_parse_id(v.data, v.data + v.len,
+                                                  &en->prev)
+                            != NULL);
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A run into the zone, with the loss before it, if any: the store hands
+ * them to the workers together, so that a live stream's sse_gap names the
+ * first id of its channel after the loss.  Another worker of this server
+ * may have applied the loss already: then the store says so, and it is
+ * logged once.
+ */
+
+static void
+ngx_http_sse_redis_flush(ngx_http_sse_redis_t *rd, ngx_http_sse_rrun_t *run)
+{
+    ngx_http_sse_stats_t  st;
+
+    if (run->n == 0 && run->lost == 0) {
+        return;
+    }
+
+    (void) ngx_http_sse_store_insert(rd->zone, run->msgs, run->n, run->ids,
+                                     &run->lost, rd->log);
+
+    if (run->lost) {
+        ngx_http_sse_store_stats(rd->zone, &st);
+
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "sse_zone \"%V\": ids %uL to %uL are lost to this "
+                      "server (redis %V no longer has them): subscribers "
+                      "get sse_gap; %uL ids in %ui losses since the zone "
+                      "was created",
+                      &rd->zone->name, run->lost_from, run->lost,
+                      &rd->peer.url, st.lost_ids, st.losses);
+    }
+
+    run->n = 0;
+    run->lost = 0;
 }
 
 

@@ -54,6 +54,8 @@ struct ngx_http_sse_msg_s {
     unsigned                    in_log:1;
     unsigned                    in_history:1;
     unsigned                    delete:1;    /* marker: channel deleted */
+    unsigned                    lost:1;      /* marker: ids up to id lost
+                                                to this server (redis=) */
     u_char                      text[1];     /* event, user, data */
 };
 
@@ -91,6 +93,10 @@ struct ngx_http_sse_shctx_s {
                                                 the counts to a backend */
     ngx_atomic_t                behind;      /* a mirror may lack ids its
                                                 backend has: not caught up */
+    ngx_atomic_t                losses;      /* ids lost to this server (a
+                                                backend's mirror): how often,
+                                                and how many, as counted */
+    ngx_atomic_t                lost_ids;
     ngx_queue_t                 limbo;       /* msg->all: freed once no
                                                 worker may still read them */
     uint64_t                    retired;     /* messages put in limbo */

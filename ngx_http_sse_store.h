@@ -117,6 +117,7 @@ typedef struct {
     ngx_str_t                   event;
     ngx_str_t                   data;
     unsigned                    delete:1;    /* marker: channel deleted */
+    unsigned                    lost:1;      /* marker: ids up to id lost */
 } ngx_http_sse_mview_t;
 
 
@@ -135,6 +136,8 @@ typedef struct {
     ngx_uint_t                  workers;
     ngx_atomic_uint_t           published;
     ngx_atomic_uint_t           delivered;
+    ngx_atomic_uint_t           losses;      /* with a backend's mirror */
+    ngx_atomic_uint_t           lost_ids;
     size_t                      size;
     size_t                      used;
 } ngx_http_sse_stats_t;
@@ -280,8 +283,9 @@ ngx_int_t ngx_http_sse_store_delete(ngx_http_sse_zone_t *zone,
 
 /* a mirror of a backend's log: messages numbered there, losses, progress */
 ngx_int_t ngx_http_sse_store_insert(ngx_http_sse_zone_t *zone,
-    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, ngx_log_t *log);
-ngx_int_t ngx_http_sse_store_lost(ngx_http_sse_zone_t *zone, uint64_t id);
+    ngx_http_sse_pmsg_t *msgs, ngx_uint_t n, uint64_t *ids, uint64_t *lost,
+    ngx_log_t *log);
+void ngx_http_sse_store_count_lost(ngx_http_sse_zone_t *zone, uint64_t ids);
 uint64_t ngx_http_sse_store_last_id(ngx_http_sse_zone_t *zone);
 void ngx_http_sse_store_set_behind(ngx_http_sse_zone_t *zone,
     ngx_uint_t behind);

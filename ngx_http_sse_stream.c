@@ -48,6 +48,11 @@ static void ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame);
 static ngx_int_t ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx,
     u_char *pos, size_t len, ngx_http_sse_frame_t *frame, ngx_uint_t force);
 static void ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch);
+static void ngx_http_sse_deliver_lost(ngx_http_sse_zone_t *zone,
+    uint64_t lost, ngx_http_sse_pending_t *p);
+static uint64_t ngx_http_sse_stream_had(ngx_http_sse_link_t *link);
+static ngx_uint_t ngx_http_sse_stream_live(ngx_http_sse_ctx_t *ctx,
+    uint64_t id);
 static void ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx);
 static void ngx_http_sse_flush_dirty(void);
 static ngx_int_t ngx_http_sse_stream_send(ngx_http_sse_ctx_t *ctx);
@@ -801,7 +806,7 @@ ngx_http_sse_lchannel_get(ngx_http_sse_zone_t *zone,
         return lch;
     }
 
-    lch = ngx_alloc(sizeof(ngx_http_sse_lchannel_t), ngx_cycle->log);
+    lch = ngx_calloc(sizeof(ngx_http_sse_lchannel_t), ngx_cycle->log);
     if (lch == NULL) {
         return NULL;
     }
@@ -850,6 +855,11 @@ ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
     n = 0;
 
     while (ngx_http_sse_store_pending_next(&p, &m) == NGX_OK) {
+        if (m.lost) {
+            ngx_http_sse_deliver_lost(zone, m.id, &p);
+            continue;
+        }
+
         lch = ngx_http_sse_lchannel_lookup(zone, m.channel);
 
         if (lch == NULL) {
@@ -860,6 +870,7 @@ ngx_http_sse_stream_deliver(ngx_http_sse_zone_t *zone)
             ngx_http_sse_deliver_delete(lch);
 
         } else {
+            lch->last_id = m.id;
             n += ngx_http_sse_deliver_msg(zone, lch, &m);
         }
     }
@@ -896,9 +907,7 @@ ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
 
         /* a stream that catches up reads this one from history */
 
-        if (ctx->ending || ctx->overflow || ctx->catchup
-            || m->id <= ctx->start_id)
-        {
+        if (!ngx_http_sse_stream_live(ctx, m->id)) {
             continue;
         }
 
@@ -944,6 +953,118 @@ ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch)
         link->ctx->end_pending = 1;
         ngx_http_sse_stream_dirty(link->ctx);
     }
+}
+
+
+/*
+ * With redis=: the ids up to lost are lost to this server (it was cut off
+ * for longer than Redis keeps its log).  Each live stream that had not got
+ * that far gets an sse_gap on each of its channels, from the last id it
+ * had there to the first id of the channel that follows in this batch (p:
+ * what comes after the marker; the store hands a loss out with the
+ * messages after it), or, with none, to the one after the batch's newest:
+ * it gets every message of the channel from there on.  Streams that catch
+ * up find the loss in history instead, where the store counts it as
+ * dropped on every channel, and so do those that start after it.
+ */
+
+static void
+ngx_http_sse_deliver_lost(ngx_http_sse_zone_t *zone, uint64_t lost,
+    ngx_http_sse_pending_t *p)
+{
+    uint64_t                  last, next;
+    ngx_queue_t              *q;
+    ngx_rbtree_node_t        *node, *root, *sentinel;
+    ngx_http_sse_link_t      *link;
+    ngx_http_sse_mview_t      m;
+    ngx_http_sse_pending_t    ahead;
+    ngx_http_sse_lchannel_t  *lch;
+
+    /* the first message of each local channel after the loss */
+
+    ahead = *p;
+    last = lost;
+
+    while (ngx_http_sse_store_pending_next(&ahead, &m) == NGX_OK) {
+        last = m.id;
+
+        if (m.lost || m.delete) {
+            continue;
+        }
+
+        lch = ngx_http_sse_lchannel_lookup(zone, m.channel);
+
+        if (lch && lch->lost != lost) {
+            lch->lost = lost;
+            lch->lost_next = m.id;
+        }
+    }
+
+    root = zone->lchannels.root;
+    sentinel = zone->lchannels.sentinel;
+
+    node = (root == sentinel) ? NULL : ngx_rbtree_min(root, sentinel);
+
+    for ( /* void */ ; node; node = ngx_rbtree_next(&zone->lchannels, node))
+    {
+        lch = (ngx_http_sse_lchannel_t *) node;
+
+        if (lch->gap_next > lost) {
+            /* the gap of an earlier loss in this batch reaches past it */
+            continue;
+        }
+
+        next = (lch->lost == lost) ? lch->lost_next : last + 1;
+        lch->gap_next = next;
+
+        for (q = ngx_queue_head(&lch->links);
+             q != ngx_queue_sentinel(&lch->links);
+             q = ngx_queue_next(q))
+        {
+            link = ngx_queue_data(q, ngx_http_sse_link_t, queue);
+
+            if (ngx_http_sse_stream_live(link->ctx, lost)) {
+                (void) ngx_http_sse_stream_gap(link->ctx, lch->channel,
+                                               ngx_http_sse_stream_had(link),
+                                               next);
+            }
+        }
+    }
+}
+
+
+/* id reaches the stream live: it is not catching up, nor ending */
+
+static ngx_uint_t
+ngx_http_sse_stream_live(ngx_http_sse_ctx_t *ctx, uint64_t id)
+{
+    return !ctx->ending && !ctx->overflow && !ctx->catchup
+           && id > ctx->start_id;
+}
+
+
+/*
+ * The last id a live stream had on one of its channels: the last message
+ * of the channel handed out since it went live, else the last one it read
+ * from history (or its Last-Event-ID), else where it went live.
+ */
+
+static uint64_t
+ngx_http_sse_stream_had(ngx_http_sse_link_t *link)
+{
+    ngx_http_sse_ctx_t  *ctx;
+
+    ctx = link->ctx;
+
+    if (link->lchannel->last_id > ctx->start_id) {
+        return link->lchannel->last_id;
+    }
+
+    if (ctx->hpos && ctx->hpos[link - ctx->links].id) {
+        return ctx->hpos[link - ctx->links].id;
+    }
+
+    return ctx->start_id;
 }
 
 

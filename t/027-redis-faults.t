@@ -75,6 +75,14 @@ sub increasing {
 }
 
 
+sub increasing_ev {
+    my @ids = map { $_->{id} } grep { defined $_->{id} } @{$_[0]};
+    for my $i (1 .. $#ids) {
+        return "$ids[$i - 1] then $ids[$i]" if $ids[$i] <= $ids[$i - 1];
+    }
+    return '';
+}
+
 sub ids { join ',', map { $_->{id} // '-' } grep { defined $_->{id} } $_[0]->events }
 sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
 
@@ -172,9 +180,6 @@ for my $i (0 .. $#s) {
         $data{$e->{id}} = $e->{data};
     }
     my @miss = missing($s, @acked);
-    # a message lost before this server read it reaches a live stream as
-    # a gap only through its history: not yet (see README, Limits)
-    local our $TODO = @miss ? 'a live stream does not get the sse_gap of a loss yet' : undef;
     is(scalar(@miss), 0, "subscriber $i: every acknowledged message delivered or in an sse_gap")
         or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)])
                 . ' gaps: ' . join(' ', map { "$_->{last_event_id}-$_->{oldest_id}" } gaps($s))
@@ -253,7 +258,6 @@ for my $ch (@chs) {
         is(scalar(@before), 10, "$ch: what it had before the cut, once");
         cmp_ok(scalar(@after), '<', 300, "$ch: " . (300 - @after) . ' lost');
         is(increasing($s), '', "$ch: ids only grow");
-        local our $TODO = 'a live stream does not get the sse_gap of a loss yet';
         is(scalar(@g), 1, "$ch: one sse_gap");
         is($g[0]{last_event_id}, $had{$ch}, "$ch: the gap names the last id it had");
         is($g[0]{oldest_id}, $after[0]{id}, "$ch: ... and the first id still available, which comes next");
@@ -341,6 +345,116 @@ is(join(',', map { $_->{id} } @got), join(',', grep { $_ > $lid } map { $_->{id}
 $b->stop;
 kill 'KILL', $proxy;
 waitpid($proxy, 0);
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 6: live streams through a loss, over HTTP/1.1 and HTTP/2: an sse_gap per channel from the last id it had there; none for a stream that has everything up to the loss
+--- http_config
+sse_zone zone=fd:8m history=2000 redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT redis_log=100;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $pport = Test::Nginx::SSE::_free_port();
+my $h2port = Test::Nginx::SSE::_free_port();
+my $proxy = start_proxy($pport, $main::REDIS_PORT);
+my $loc = 'location /sub { sse_subscribe; sse_keepalive off; }';
+my $b = start_b(http => "sse_zone zone=fd:8m history=2000 redis=redis://127.0.0.1:$pport redis_log=100; "
+                        . "server { listen 127.0.0.1:$h2port http2; $loc }",
+                config => "$loc location /pub { sse_publish; }");
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected through the relay');
+
+my $pub = sub {
+    my $r = http('POST', '/pub', encode_json($_[0]), {'Content-Type' => 'application/json'});
+    return $r->{status} == 200 ? [map { $_->{id} } @{decode_json($r->{body})}] : [];
+};
+my $uri = '/sub?channel=c1,c2,c3';
+my $x = sse_open($uri, undef, port => $b->{port});
+my $h2out = server_root() . '/h2.out';
+my $h2 = fork;
+die "fork: $!" unless defined $h2;
+if (!$h2) {
+    exec('curl', '-sN', '--http2-prior-knowledge', '--max-time', 20 * timeout_factor(),
+         '-o', $h2out, "http://127.0.0.1:$h2port$uri") or POSIX::_exit(1);
+}
+Time::HiRes::sleep(0.4 * timeout_factor());
+
+my $before = $pub->([{channel => 'c1', data => 'a0'}, {channel => 'c2', data => 'a1'},
+                     {channel => 'c1', data => 'a2'}]);
+is(scalar(@$before), 3, '3 messages before the cut: c1, c2, c1; none on c3');
+$x->read_until(qr/data: a2\n/, 5);
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+ok(wait_log(sub { $b->log }, qr/redis \S+ lost/, 1), 'B cut off');
+
+my @cut;
+for my $k (0 .. 5) {
+    push @cut, @{$pub->([map { {channel => ($_ % 2 ? 'c2' : 'c1'), data => "m" . ($k * 50 + $_)} } 0 .. 49])};
+}
+is(scalar(@cut), 300, '300 messages on A meanwhile, c1 and c2 (the log keeps about 100)');
+
+# resumes on B while it is cut off: one from A's newest id (it has
+# everything up to the loss), one from an id that is lost to B
+my $y = sse_open('/sub?channel=c1,c2', {'Last-Event-ID' => $cut[-1]}, port => $b->{port});
+my $z = sse_open('/sub?channel=c1', {'Last-Event-ID' => $cut[0]}, port => $b->{port});
+Time::HiRes::sleep(0.3 * timeout_factor());
+
+$proxy = start_proxy($pport, $main::REDIS_PORT);
+ok(wait_log(sub { $b->log }, qr/redis \S+ reconnected/, 2, 15), 'B reconnected');
+sse_pump([$x, $z], 10, sub { !grep { $_->body !~ /data: m299\n/ } @{$_[0]} });
+my $end = $pub->([{channel => 'c1', data => 'end1'}, {channel => 'c2', data => 'end2'},
+                  {channel => 'c3', data => 'end3'}]);
+is(scalar(@$end), 3, 'then one message on each channel');
+sse_pump([$x, $y, $z], 10, sub { !grep { $_->body !~ /data: end\d\n(?:.|\n)*data: end\d\n/ || ($_ == $x && $_->body !~ /data: end3\n/) } @{$_[0]} });
+my $deadline = Time::HiRes::time() + 10 * timeout_factor();
+Time::HiRes::sleep(0.05) while Time::HiRes::time() < $deadline
+    && (-s $h2out ? do { local (@ARGV, $/) = ($h2out); <> } : '') !~ /data: end3\n/;
+kill 'TERM', $h2;
+waitpid($h2, 0);
+my @h2ev = Test::Nginx::SSE::_parse_events(do { local (@ARGV, $/) = ($h2out); <> } // '');
+
+for my $case (['HTTP/1.1', [$x->events]], ['HTTP/2', \@h2ev]) {
+    my ($name, $ev) = @$case;
+    my @g = map { decode_json($_->{data}) } grep { ($_->{event} // '') eq 'sse_gap' } @$ev;
+    my %g = map { $_->{channel} => $_ } @g;
+    is(scalar(@g), 3, "$name: one sse_gap per channel") or diag(join ' ', map { $_->{data} } @$ev);
+    # the events after a gap, in order: that channel's next message
+    my @seq = map { ($_->{event} // '') eq 'sse_gap' ? 'gap:' . decode_json($_->{data})->{channel}
+                                                     : "$_->{id}:$_->{data}" } @$ev;
+    my ($f1) = grep { $_->{data} =~ /^m\d+$/ && ($_->{data} =~ /(\d+)/)[0] % 2 == 0 } @$ev;
+    my ($f2) = grep { $_->{data} =~ /^m\d+$/ && ($_->{data} =~ /(\d+)/)[0] % 2 == 1 } @$ev;
+    my ($e3) = grep { ($_->{data} // '') eq 'end3' } @$ev;
+    is($g{c1}{last_event_id}, $before->[2], "$name: c1's gap names the last id it had on c1");
+    is($g{c1}{oldest_id}, $f1->{id}, "$name: ... and the first c1 id it gets next");
+    is($g{c2}{last_event_id}, $before->[1], "$name: c2's gap names the last id it had on c2");
+    is($g{c2}{oldest_id}, $f2->{id}, "$name: ... and the first c2 id it gets next");
+    is($g{c3}{last_event_id}, '0', "$name: c3 (no message yet): from where it went live");
+    cmp_ok($g{c3}{oldest_id}, '>', $cut[-1], "$name: ... to after every id lost");
+    cmp_ok($g{c3}{oldest_id}, '<=', $e3->{id}, "$name: ... and not past the next c3 message");
+    my ($gi) = grep { $seq[$_] =~ /^gap:/ } 0 .. $#seq;
+    like(join(',', @seq[$gi .. $gi + 2]), qr/^gap:c\d,gap:c\d,gap:c\d$/, "$name: the three gaps together, before what follows the loss");
+    like($seq[$gi - 1], qr/:a2$/, "$name: ... right after what it had");
+    is(increasing_ev($ev), '', "$name: ids only grow");
+}
+
+my @yg = gaps($y);
+is(scalar(@yg), 0, 'a stream that has everything up to the loss: no sse_gap');
+is(ids($y), "$end->[0],$end->[1]", '... and only what follows its id');
+
+my @zg = gaps($z);
+is(scalar(@zg), 1, 'a stream resumed from an id lost to B: one sse_gap');
+is($zg[0]{last_event_id}, $cut[0], '... from its id');
+is($zg[0]{oldest_id}, (msgs($z))[0]{id}, '... to the first id it gets next');
+is(increasing($z), '', '... then in order');
+like($b->log, qr/ids \d+ to \d+ are lost to this server \(redis \S+ no longer has them\): subscribers get sse_gap; \d+ ids in 1 losses since the zone was created/,
+     'B logged the loss, with the count');
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+$b->stop;
 --- no_error_log
 [alert]
 [crit]
