@@ -31,7 +31,8 @@ struct ngx_http_sse_sentinel_s {
     ngx_http_sse_rconn_t         *users[NGX_HTTP_SSE_SENTINEL_USERS];
     ngx_uint_t                    nusers;
     ngx_uint_t                    waiting;     /* users, one bit each */
-    ngx_msec_t                    asked_at;
+    ngx_event_t                   qtimer;      /* the query's answer */
+    ngx_event_t                   wtimer;      /* the watch's SUBSCRIBE */
 
     ngx_http_sse_redis_addr_t     primary;
     ngx_sockaddr_t                sockaddr;
@@ -52,6 +53,9 @@ static void ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc);
 static ngx_int_t ngx_http_sse_sentinel_pick(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s);
+static void ngx_http_sse_sentinel_asked(ngx_http_sse_sentinel_t *s);
+static void ngx_http_sse_sentinel_watching(ngx_http_sse_sentinel_t *s);
+static void ngx_http_sse_sentinel_timeout(ngx_event_t *ev);
 static const char *ngx_http_sse_sentinel_connected(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_sentinel_failed(ngx_http_sse_rconn_t *rc,
     const char *err);
@@ -84,6 +88,7 @@ static void
 ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
 {
     ngx_uint_t                  i;
+    ngx_event_t                *ev;
     ngx_http_sse_rconn_t       *sc;
     ngx_http_sse_sentinel_t    *s;
     ngx_http_sse_redis_peer_t  *peer;
@@ -103,6 +108,15 @@ ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
 
         s->peer = peer;
         s->log = rc->log;
+
+        for (i = 0; i < 2; i++) {
+            ev = i ? &s->wtimer : &s->qtimer;
+
+            ev->handler = ngx_http_sse_sentinel_timeout;
+            ev->data = s;
+            ev->log = s->log;
+            ev->cancelable = 1;
+        }
 
         for (i = 0; i < 2; i++) {
             sc = i ? &s->watch : &s->query;
@@ -162,6 +176,9 @@ ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc)
     ngx_http_sse_rconn_close(&s->query);
     ngx_http_sse_rconn_close(&s->watch);
 
+    ngx_http_sse_sentinel_asked(s);
+    ngx_http_sse_sentinel_watching(s);
+
     rc->peer->sentinel = NULL;
 
     ngx_free(s);
@@ -215,11 +232,7 @@ ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s)
     }
 
     if (s->asking) {
-        if (ngx_current_msec - s->asked_at >= NGX_HTTP_SSE_SENTINEL_TIMEOUT) {
-            /* a sentinel that does not answer: the next one is asked */
-            ngx_http_sse_rconn_drop(&s->query, "no answer in time");
-        }
-
+        /* the answer comes, or the timer moves on to the next sentinel */
         return;
     }
 
@@ -235,10 +248,68 @@ ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s)
         == NGX_OK)
     {
         s->asking = 1;
-        s->asked_at = ngx_current_msec;
+        ngx_add_timer(&s->qtimer, NGX_HTTP_SSE_SENTINEL_TIMEOUT);
     }
 
     /* not connected: asked when the query connection is up */
+}
+
+
+/* the question is answered, or its connection gone */
+
+static void
+ngx_http_sse_sentinel_asked(ngx_http_sse_sentinel_t *s)
+{
+    s->asking = 0;
+
+    if (s->qtimer.timer_set) {
+        ngx_del_timer(&s->qtimer);
+    }
+}
+
+
+/* the watch is subscribed, or its connection gone */
+
+static void
+ngx_http_sse_sentinel_watching(ngx_http_sse_sentinel_t *s)
+{
+    if (s->wtimer.timer_set) {
+        ngx_del_timer(&s->wtimer);
+    }
+}
+
+
+/*
+ * A sentinel that took the question or the SUBSCRIBE and does not answer
+ * (it accepted the connection and answered PING, then hangs): that
+ * connection is dropped, and goes to the next sentinel.  One that does not
+ * even answer PING is the connection's own set-up timeout.
+ */
+
+static void
+ngx_http_sse_sentinel_timeout(ngx_event_t *ev)
+{
+    ngx_http_sse_sentinel_t  *s;
+
+    s = ev->data;
+
+    if (ngx_http_sse_sentinel_stopping(s)) {
+        return;
+    }
+
+    if (ev == &s->qtimer) {
+        if (s->asking) {
+            ngx_http_sse_rconn_drop(&s->query, "no answer to SENTINEL "
+                                    "get-master-addr-by-name in time");
+        }
+
+        return;
+    }
+
+    if (s->watch.c && !s->watch.ready) {
+        ngx_http_sse_rconn_drop(&s->watch, "no answer to SUBSCRIBE "
+                                "+switch-master in time");
+    }
 }
 
 
@@ -269,7 +340,7 @@ ngx_http_sse_sentinel_connected(ngx_http_sse_rconn_t *rc)
     s = rc->data;
 
     if (rc == &s->query) {
-        s->asking = 0;
+        ngx_http_sse_sentinel_asked(s);
         ngx_http_sse_sentinel_ask(s);
         return NULL;
     }
@@ -286,6 +357,8 @@ ngx_http_sse_sentinel_connected(ngx_http_sse_rconn_t *rc)
         return "cannot subscribe";
     }
 
+    ngx_add_timer(&s->wtimer, NGX_HTTP_SSE_SENTINEL_TIMEOUT);
+
     return NULL;
 }
 
@@ -300,7 +373,10 @@ ngx_http_sse_sentinel_failed(ngx_http_sse_rconn_t *rc, const char *err)
     s = rc->data;
 
     if (rc == &s->query) {
-        s->asking = 0;
+        ngx_http_sse_sentinel_asked(s);
+
+    } else {
+        ngx_http_sse_sentinel_watching(s);
     }
 
     if (s->failing || ngx_http_sse_sentinel_stopping(s)) {
@@ -328,7 +404,7 @@ ngx_http_sse_sentinel_answer(ngx_http_sse_rconn_t *rc, void *reply,
     s = privdata;
     r = reply;
 
-    s->asking = 0;
+    ngx_http_sse_sentinel_asked(s);
 
     if (r == NULL) {
         return;
@@ -396,6 +472,7 @@ ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc, void *reply,
     if (ngx_strcmp(r->element[0]->str, "subscribe") == 0) {
         /* subscribed: a failover missed meanwhile is asked for */
         rc->ready = 1;
+        ngx_http_sse_sentinel_watching(s);
         ngx_http_sse_sentinel_ask(s);
         return;
     }

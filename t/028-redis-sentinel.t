@@ -13,6 +13,9 @@ use Test::Nginx::SSE;
 use Test::Nginx::SSE::ServerB;
 use JSON::PP;
 use Test::Nginx::SSE::Redis;
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
 
 sub server {
     my ($name, %o) = @_;
@@ -64,6 +67,51 @@ sub sentinels_ready {
     return 0;
 }
 
+# a "sentinel" that accepts connections and never answers (mute: it
+# answers PING, so the connection is set up, and then nothing else): a
+# child that holds every connection open and counts those nginx closes;
+# killed at the end with the others
+sub silent_sentinel {
+    my ($name, $mute) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 16, ReuseAddr => 1) or return undef;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        my $sel = IO::Select->new($l);
+        my %buf;
+        while (1) {
+            for my $fh ($sel->can_read) {
+                if ($fh == $l) {
+                    my $c = $l->accept or next;
+                    $sel->add($c);
+                    next;
+                }
+                my $n = sysread($fh, my $chunk, 4096);
+                if (!$n) {
+                    # closed by nginx: counted in $REDIS_DIR/NAME.closed
+                    $sel->remove($fh);
+                    delete $buf{fileno $fh};
+                    close $fh;
+                    if (open my $out, '>>', "$REDIS_DIR/$name.closed") { print {$out} "closed\n"; close $out }
+                    next;
+                }
+                next unless $mute;
+                $buf{fileno $fh} .= $chunk;
+                # every complete command; PING alone is answered
+                while ($buf{fileno $fh} =~ s/\A\*(\d+)\r\n((?:\$\d+\r\n[^\r]*\r\n)*)//) {
+                    my ($argc, $args) = ($1, $2);
+                    syswrite($fh, "+PONG\r\n") if $args =~ /\A\$4\r\nPING\r\n/i;
+                }
+            }
+        }
+    }
+    my $port = $l->sockport;
+    close $l;
+    $REDIS{$name} = {pid => $pid, port => $port};
+    return $port;
+}
+
 # the second nginx, two workers, same module; stopped when the object goes
 
 sub tp { return {'Content-Type' => 'text/plain'} }
@@ -94,7 +142,11 @@ if (!redis_bins()) {
     my $sr = $r && sentinel('SR', 'rolesvc', $r, 5);
     my $tp = server('TPRIMARY', tls => 1);
     my $ts = $tp && sentinel('TS', 'tls', $tp, 1, tls => 1);
-    if (@s == 3 && !grep { !$_ } @s and $ps and $sr and $ts) {
+    my $silent = silent_sentinel('SILENT');
+    my $mute = silent_sentinel('MUTE', 1);
+    if (@s == 3 && !grep { !$_ } @s and $ps and $sr and $ts and $silent and $mute) {
+        $ENV{TEST_NGINX_SENTINEL_SILENT} = $silent;
+        $ENV{TEST_NGINX_SENTINEL_MUTE} = $mute;
         $ENV{TEST_NGINX_SENTINEL_ROLE} = $sr;
         $ENV{TEST_NGINX_SENTINEL_TLS} = $ts;
         $ENV{TEST_NGINX_DIR} = $REDIS_DIR;
@@ -370,3 +422,48 @@ sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,127.0.0.1:7001;
 --- must_die
 --- error_log
 sse_zone "c": redis URL "redis+cluster://127.0.0.1:7000,127.0.0.1:7001": Redis Cluster is not supported yet
+
+
+
+=== TEST 15: a sentinel that accepts the connection and never answers: the set-up times out, the next is asked
+--- http_config
+sse_zone zone=s15:1m redis=redis+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_SILENT,$TEST_NGINX_SENTINELS/mymaster;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $silent = $ENV{TEST_NGINX_SENTINEL_SILENT};
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1, 15), 'connected through the next sentinel');
+like(error_log_text(), qr/sentinel 127\.0\.0\.1:$silent failed \(no reply to AUTH, SELECT or PING in time\), trying the next/,
+     'the silent sentinel is named, with the timeout');
+my $s = sse_open('/sub?channel=q');
+Time::HiRes::sleep(0.3 * timeout_factor());
+is(http('POST', '/pub?channel=q', 'hi', tp())->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered through the primary');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 16: a sentinel that answers PING but never the question: the question times out, the next is asked
+--- http_config
+sse_zone zone=s16:1m redis=redis+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_MUTE,$TEST_NGINX_SENTINELS/mymaster;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $mute = $ENV{TEST_NGINX_SENTINEL_MUTE};
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1, 15), 'connected through the next sentinel');
+like(error_log_text(), qr/sentinel 127\.0\.0\.1:$mute failed \(no answer to (?:SENTINEL get-master-addr-by-name|SUBSCRIBE \+switch-master) in time\), trying the next/,
+     'the mute sentinel is named, with the timeout');
+my $closed = sub { my $t = -e "$ENV{TEST_NGINX_DIR}/MUTE.closed" ? do { local (@ARGV, $/) = ("$ENV{TEST_NGINX_DIR}/MUTE.closed"); <> } : ''; scalar(() = $t =~ /closed/g) };
+ok(wait_log(sub { 'closed' x $closed->() }, qr/closed/, 2, 10),
+   'both connections to it (the question, the +switch-master watch) moved on: ' . $closed->() . ' closed');
+my $s = sse_open('/sub?channel=q');
+Time::HiRes::sleep(0.3 * timeout_factor());
+is(http('POST', '/pub?channel=q', 'hi', tp())->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered through the primary');
+--- no_error_log
+[alert]
