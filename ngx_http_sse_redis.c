@@ -1586,10 +1586,10 @@ ngx_http_sse_redis_flush(ngx_http_sse_redis_t *rd, ngx_http_sse_rrun_t *run)
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "sse_zone \"%V\": ids %uL to %uL are lost to this "
                       "server (redis %V no longer has them): subscribers "
-                      "get sse_gap; %uL ids in %ui losses since the zone "
-                      "was created",
+                      "get sse_gap (losses since the zone was created: "
+                      "%ui, %uL ids)",
                       &rd->zone->name, run->lost_from, run->lost,
-                      &rd->peer.url, st.lost_ids, st.losses);
+                      &rd->peer.url, st.losses, st.lost_ids);
     }
 
     run->n = 0;
