@@ -55,6 +55,7 @@
 #define NGX_HTTP_SSE_REDIS_FETCH            256
 #define NGX_HTTP_SSE_REDIS_LOG_MAX          10000
 #define NGX_HTTP_SSE_REDIS_JUMP             "1000000000"
+#define NGX_HTTP_SSE_REDIS_JUMP_N           1000000000
 #define NGX_HTTP_SSE_REDIS_LOG_EVERY        60000
 
 #define NGX_HTTP_SSE_SCRIPT_PUBLISH         0
@@ -147,6 +148,7 @@ typedef struct {
     ngx_uint_t                  n;
     uint64_t                    lost_from;
     uint64_t                    lost;        /* 0: none */
+    ngx_uint_t                  sized;       /* not after a lost counter */
 } ngx_http_sse_rrun_t;
 
 
@@ -1442,6 +1444,14 @@ ngx_http_sse_redis_apply(ngx_http_sse_redis_t *rd, redisReply *reply)
 
                 run.lost_from = held + 1;
                 run.lost = lost;
+
+                /*
+                 * A range across a counter jump holds ids never given:
+                 * one that wide is no real loss (no server is that far
+                 * behind another), its size is not known.
+                 */
+                run.sized = (en.prev != 0
+                             && lost - held < NGX_HTTP_SSE_REDIS_JUMP_N / 2);
             }
 
             held = en.id;
@@ -1581,13 +1591,22 @@ ngx_http_sse_redis_flush(ngx_http_sse_redis_t *rd, ngx_http_sse_rrun_t *run)
                                      &run->lost, rd->log);
 
     if (run->lost) {
+        /*
+         * After Redis lost its counter the range holds the ids the counter
+         * jumped over: the loss counts, its size is not known.
+         */
+
+        ngx_http_sse_store_count_lost(rd->zone,
+                                      run->sized
+                                      ? run->lost - run->lost_from + 1 : 0);
+
         ngx_http_sse_store_stats(rd->zone, &st);
 
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "sse_zone \"%V\": ids %uL to %uL are lost to this "
                       "server (redis %V no longer has them): subscribers "
                       "get sse_gap (losses since the zone was created: "
-                      "%ui, %uL ids)",
+                      "%uA, %uA ids)",
                       &rd->zone->name, run->lost_from, run->lost,
                       &rd->peer.url, st.losses, st.lost_ids);
     }
