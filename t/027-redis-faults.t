@@ -191,6 +191,8 @@ is($twice // 0, 0, 'no id carried two messages across servers');
 for my $a (@acked) {
     is($data{$a->{id}}, $a->{data}, "id $a->{id} is $a->{data} everywhere") if defined $data{$a->{id}} && $data{$a->{id}} ne $a->{data};
 }
+like(error_log_text(), qr/are lost to this server \(redis \S+ no longer has them\): subscribers get sse_gap \(losses since the zone was created: 1, 0 ids\)/,
+     'A logged the loss across the counter jump: counted, its size unknown');
 diag("TEST 3: acknowledged $#acked+1, delivered-or-gap; not delivered but covered by sse_gap: " . ($covered // 0) . ' (sum over 4 subscribers)');
 $b->stop;
 --- no_error_log
