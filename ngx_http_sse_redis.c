@@ -311,14 +311,20 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
         "return {id, others} "),
       ngx_string("2"), "" },
 
-    /* count: ARGV prefix, server, channel */
+    /*
+     * count: KEYS id (not read: in a cluster, it sends the call to the
+     * zone's slot, like every call); ARGV prefix, server, channel
+     */
     { ngx_string(
         NGX_HTTP_SSE_LUA_NOW
         NGX_HTTP_SSE_LUA_REMOTE
         "return remote(ARGV[3]) "),
-      ngx_string("0"), "" },
+      ngx_string("1"), "" },
 
-    /* sync: ARGV prefix, server, then channel, subscribers pairs */
+    /*
+     * sync: KEYS id (not read, as for count); ARGV prefix, server, then
+     * channel, subscribers pairs
+     */
     { ngx_string(
         NGX_HTTP_SSE_LUA_NOW
         "local set = ARGV[1] .. 'srv:' .. ARGV[2] "
@@ -339,7 +345,7 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
         "for i = 3, #ARGV - 1, 2 do redis.call('SADD', set, ARGV[i]) end "
         "if #ARGV > 2 then redis.call('PEXPIRE', set, 60000) end "
         "return 0 "),
-      ngx_string("0"), "" },
+      ngx_string("1"), "" },
 
     /*
      * init, on each connection: KEYS id, log; ARGV prefix, server, floor.
@@ -445,8 +451,15 @@ ngx_http_sse_redis_conf_done(ngx_conf_t *cf, ngx_http_sse_zone_t *zone)
         return NGX_CONF_ERROR;
     }
 
-    if (rd->peer.type == NGX_HTTP_SSE_REDIS_SENTINEL) {
+    switch (rd->peer.type) {
+
+    case NGX_HTTP_SSE_REDIS_SENTINEL:
         rd->peer.finder = &ngx_http_sse_sentinel_finder;
+        break;
+
+    case NGX_HTTP_SSE_REDIS_CLUSTER:
+        rd->peer.finder = &ngx_http_sse_cluster_finder;
+        break;
     }
 
     zone->backend = &ngx_http_sse_redis_backend;
@@ -1164,14 +1177,16 @@ ngx_http_sse_redis_info(ngx_http_sse_op_t *op)
         return NGX_OK;
     }
 
-    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_COUNT, 3,
+    call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_COUNT, 4,
                                      ngx_http_sse_redis_counted);
     if (call == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
         != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+           != NGX_OK
         || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK
         || ngx_http_sse_rcall_arg(call, channel->data, channel->len)
            != NGX_OK)
@@ -1777,14 +1792,16 @@ ngx_http_sse_redis_sync(ngx_http_sse_redis_t *rd)
     }
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_SYNC,
-                                     2 + 2 * counts.nelts,
+                                     3 + 2 * counts.nelts,
                                      ngx_http_sse_redis_synced);
     if (call == NULL) {
         goto done;
     }
 
-    if (ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
         != NGX_OK
+        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
+           != NGX_OK
         || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK)
     {
         goto failed;

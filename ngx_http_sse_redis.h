@@ -49,18 +49,53 @@ typedef struct {
  * of sse_zone (ngx_http_sse_redis_peer_conf)
  */
 typedef struct ngx_http_sse_sentinel_s  ngx_http_sse_sentinel_t;
+typedef struct ngx_http_sse_cluster_s   ngx_http_sse_cluster_t;
 typedef struct ngx_http_sse_rconn_s     ngx_http_sse_rconn_t;
+
+
+#define NGX_HTTP_SSE_RFIND_USERS     4
+
+
+/* an address learnt at run time (from a sentinel, a cluster node) */
+typedef struct {
+    ngx_http_sse_redis_addr_t   addr;
+    ngx_sockaddr_t              sockaddr;
+    u_char                      host[NGX_SOCKADDR_STRLEN + 1];
+    u_char                      name[NGX_SOCKADDR_STRLEN + 1];
+} ngx_http_sse_redis_node_t;
+
+
+/*
+ * What a finder (Sentinel, Cluster) keeps of the data connections it
+ * leads: the primary they go to, and which of them wait for it to be
+ * known (ngx_http_sse_rfind_*)
+ */
+typedef struct {
+    ngx_http_sse_rconn_t       *users[NGX_HTTP_SSE_RFIND_USERS];
+    ngx_uint_t                  nusers;
+    ngx_uint_t                  waiting;     /* users, one bit each */
+    ngx_http_sse_redis_node_t   primary;
+
+    unsigned                    known:1;     /* primary: valid now */
+    unsigned                    found:1;     /* primary: ever set */
+    unsigned                    switching:1; /* its users being dropped */
+} ngx_http_sse_rfind_t;
 
 
 /*
  * How a data connection learns where to go when the URL does not say
- * (Sentinel): installed at configuration by the file that knows, so that
- * the connection layer never calls up into it
+ * (Sentinel, Cluster): installed at configuration by the file that knows,
+ * so that the connection layer never calls up into it.  redirect (may be
+ * NULL) looks at each error reply: non-NULL says why the data is not on
+ * this server (MOVED...), and the connection is dropped, its commands
+ * unanswered, and made again where the finder says.
  */
 typedef struct {
     void                      (*attach)(ngx_http_sse_rconn_t *rc);
     void                      (*detach)(ngx_http_sse_rconn_t *rc);
     void                      (*lost)(ngx_http_sse_rconn_t *rc);
+    const char               *(*redirect)(ngx_http_sse_rconn_t *rc,
+                                          redisReply *reply);
 } ngx_http_sse_rconn_finder_t;
 
 
@@ -84,6 +119,7 @@ typedef struct {
 
     ngx_http_sse_sentinel_t    *sentinel;    /* a worker's, made with its
                                                 first connection */
+    ngx_http_sse_cluster_t     *cluster;     /* the same, for Cluster */
     ngx_http_sse_rconn_finder_t  *finder;    /* NULL: the URL's addresses */
 
     unsigned                    tls:1;
@@ -148,8 +184,10 @@ struct ngx_http_sse_rconn_s {
     unsigned                    subscriber:1; /* pub/sub: no SELECT, no
                                                  replies counted */
     unsigned                    ready:1;
-    unsigned                    sentinel:1;  /* to a sentinel: no SELECT,
-                                                no ROLE, AUTH if wanted */
+    unsigned                    lookup:1;    /* a finder's own (to a
+                                                sentinel, a cluster node):
+                                                no SELECT, no ROLE, AUTH
+                                                if wanted */
 };
 
 
@@ -168,9 +206,24 @@ void ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc);
 void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why);
 void ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc);
 void ngx_http_sse_rconn_exiting(ngx_uint_t exiting);
+ngx_int_t ngx_http_sse_redis_node_set(ngx_http_sse_redis_node_t *node,
+    u_char *ip, size_t iplen, u_char *port, size_t portlen);
+
+ngx_int_t ngx_http_sse_rfind_add(ngx_http_sse_rfind_t *f,
+    ngx_http_sse_rconn_t *rc);
+ngx_uint_t ngx_http_sse_rfind_remove(ngx_http_sse_rfind_t *f,
+    ngx_http_sse_rconn_t *rc);
+ngx_int_t ngx_http_sse_rfind_pick(ngx_http_sse_rfind_t *f,
+    ngx_http_sse_rconn_t *rc);
+void ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f);
+void ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why);
+void ngx_http_sse_rfind_wake(ngx_http_sse_rfind_t *f, ngx_uint_t all);
 
 /* Sentinel (ngx_http_sse_redis_sentinel.c): the primary, found and followed */
 extern ngx_http_sse_rconn_finder_t  ngx_http_sse_sentinel_finder;
+
+/* Cluster (ngx_http_sse_redis_cluster.c): the slot's primary, the same */
+extern ngx_http_sse_rconn_finder_t  ngx_http_sse_cluster_finder;
 
 
 #endif /* _NGX_HTTP_SSE_REDIS_H_INCLUDED_ */

@@ -163,7 +163,7 @@ ngx_http_sse_redis_peer_conf(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
 }
 
 
-/* all parameters seen: the TLS context; Cluster refused */
+/* all parameters seen: the TLS context */
 
 char *
 ngx_http_sse_redis_peer_done(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
@@ -196,13 +196,6 @@ ngx_http_sse_redis_peer_done(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "sse_zone \"%V\": redis_tls_cert and "
                            "redis_tls_key go together", zone);
-        return NGX_CONF_ERROR;
-    }
-
-    if (peer->type == NGX_HTTP_SSE_REDIS_CLUSTER) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "sse_zone \"%V\": redis URL \"%V\": Redis "
-                           "Cluster is not supported yet", zone, &peer->url);
         return NGX_CONF_ERROR;
     }
 
@@ -684,7 +677,7 @@ ngx_http_sse_rconn_init(ngx_http_sse_rconn_t *rc,
 
     /* a data connection of a Sentinel URL: the primary is asked for */
 
-    if (peer->finder && !rc->sentinel) {
+    if (peer->finder && !rc->lookup) {
         peer->finder->attach(rc);
     }
 }
@@ -694,6 +687,226 @@ void
 ngx_http_sse_rconn_exiting(ngx_uint_t exiting)
 {
     ngx_http_sse_rconn_stopping = exiting;
+}
+
+
+/*
+ * IP and PORT as a server names them (a sentinel, CLUSTER SLOTS) into a
+ * node: NGX_OK, changed; NGX_DECLINED, the same as before; NGX_ERROR, not
+ * an IP address and port
+ */
+
+ngx_int_t
+ngx_http_sse_redis_node_set(ngx_http_sse_redis_node_t *node, u_char *ip,
+    size_t iplen, u_char *port, size_t portlen)
+{
+    size_t           len;
+    in_addr_t        inaddr;
+    ngx_int_t        n;
+    ngx_sockaddr_t   sa;
+#if (NGX_HAVE_INET6)
+    u_char           inaddr6[16];
+#endif
+
+    n = ngx_atoi(port, portlen);
+
+    if (n < 1 || n > 65535 || iplen > NGX_SOCKADDR_STRLEN - 8) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&sa, sizeof(ngx_sockaddr_t));
+
+    inaddr = ngx_inet_addr(ip, iplen);
+
+    if (inaddr != INADDR_NONE) {
+        sa.sockaddr_in.sin_family = AF_INET;
+        sa.sockaddr_in.sin_addr.s_addr = inaddr;
+        len = sizeof(struct sockaddr_in);
+
+#if (NGX_HAVE_INET6)
+    } else if (ngx_inet6_addr(ip, iplen, inaddr6) == NGX_OK) {
+        sa.sockaddr_in6.sin6_family = AF_INET6;
+        ngx_memcpy(sa.sockaddr_in6.sin6_addr.s6_addr, inaddr6, 16);
+        len = sizeof(struct sockaddr_in6);
+#endif
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    ngx_inet_set_port(&sa.sockaddr, (in_port_t) n);
+
+    if (node->addr.sockaddr && node->addr.socklen == len
+        && ngx_memcmp(&node->sockaddr, &sa, len) == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    node->sockaddr = sa;
+    (void) ngx_cpystrn(node->host, ip, iplen + 1);
+
+    node->addr.sockaddr = &node->sockaddr.sockaddr;
+    node->addr.socklen = len;
+    node->addr.host.data = node->host;
+    node->addr.host.len = iplen;
+    node->addr.name.data = node->name;
+    node->addr.name.len = ngx_sock_ntop(&node->sockaddr.sockaddr, len,
+                                        node->name, NGX_SOCKADDR_STRLEN, 1);
+    node->name[node->addr.name.len] = '\0';
+    node->addr.literal = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The data connections a finder leads (ngx_http_sse_rfind_t): a finder
+ * keeps where the primary is, these connect to it or wait until it is
+ * known, and are moved when it changes
+ */
+
+ngx_int_t
+ngx_http_sse_rfind_add(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
+{
+    if (f->nusers == NGX_HTTP_SSE_RFIND_USERS) {
+        ngx_log_error(NGX_LOG_ALERT, rc->log, 0,
+                      "sse_zone \"%V\": too many connections for one "
+                      "redis URL", &rc->peer->zone);
+        return NGX_ERROR;
+    }
+
+    f->users[f->nusers++] = rc;
+
+    return NGX_OK;
+}
+
+
+/* the users left */
+
+ngx_uint_t
+ngx_http_sse_rfind_remove(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < f->nusers; i++) {
+        if (f->users[i] == rc) {
+            f->users[i] = f->users[--f->nusers];
+            f->users[f->nusers] = NULL;
+            break;
+        }
+    }
+
+    f->waiting = 0;
+
+    return f->nusers;
+}
+
+
+/* rc->addr: the primary, NGX_OK; or NGX_AGAIN: rc waits to be woken */
+
+ngx_int_t
+ngx_http_sse_rfind_pick(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
+{
+    ngx_uint_t  i;
+
+    if (f->known) {
+        rc->addr = &f->primary.addr;
+        return NGX_OK;
+    }
+
+    for (i = 0; i < f->nusers; i++) {
+        if (f->users[i] == rc) {
+            f->waiting |= (ngx_uint_t) 1 << i;
+        }
+    }
+
+    return NGX_AGAIN;
+}
+
+
+/* a user failed: the primary may have moved, it is asked for again */
+
+void
+ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f)
+{
+    if (!f->switching) {
+        f->known = 0;
+    }
+}
+
+
+/* the primary changed: the users connected to the old one go and come */
+
+void
+ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why)
+{
+    ngx_uint_t             i;
+    ngx_http_sse_rconn_t  *rc;
+
+    f->switching = 1;
+
+    for (i = 0; i < f->nusers; i++) {
+        rc = f->users[i];
+
+        if (rc->c) {
+            ngx_snprintf(rc->error, sizeof(rc->error) - 1, "%s %V%Z",
+                         why, &f->primary.addr.name);
+            rc->error[sizeof(rc->error) - 1] = '\0';
+            ngx_http_sse_rconn_drop(rc, (char *) rc->error);
+        }
+    }
+
+    f->switching = 0;
+
+    ngx_http_sse_rfind_wake(f, 1);
+}
+
+
+/* waiting users connect; all: the retrying ones too, at once */
+
+void
+ngx_http_sse_rfind_wake(ngx_http_sse_rfind_t *f, ngx_uint_t all)
+{
+    ngx_uint_t             i, bit;
+    ngx_http_sse_rconn_t  *rc;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit
+        || ngx_http_sse_rconn_stopping)
+    {
+        return;
+    }
+
+    for (i = 0; i < f->nusers; i++) {
+        rc = f->users[i];
+        bit = (ngx_uint_t) 1 << i;
+
+        if (!(f->waiting & bit) && !(all && rc->c == NULL)) {
+            continue;
+        }
+
+        f->waiting &= ~bit;
+
+        if (rc->c) {
+            continue;
+        }
+
+        if (all) {
+            /* a new primary: no back-off left from the old one */
+
+            if (rc->timer.timer_set) {
+                ngx_del_timer(&rc->timer);
+            }
+
+            rc->backoff = 0;
+        }
+
+        ngx_http_sse_rconn_connect(rc);
+
+        if (!f->known) {
+            /* that connection failed already and asks again */
+            return;
+        }
+    }
 }
 
 
@@ -1063,7 +1276,7 @@ ngx_http_sse_rconn_setup(ngx_http_sse_rconn_t *rc)
         rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_AUTH;
     }
 
-    if (peer->db && !rc->subscriber && !rc->sentinel) {
+    if (peer->db && !rc->subscriber && !rc->lookup) {
         argv[0] = "SELECT";
         argvlen[0] = sizeof("SELECT") - 1;
         argv[1] = (char *) db;
@@ -1087,9 +1300,9 @@ ngx_http_sse_rconn_setup(ngx_http_sse_rconn_t *rc)
 
     rc->setup[rc->nsetup++] = NGX_HTTP_SSE_RSETUP_PING;
 
-    /* a primary named by Sentinel: is it still the primary? */
+    /* a primary named by Sentinel or Cluster: is it still the primary? */
 
-    if (peer->type == NGX_HTTP_SSE_REDIS_SENTINEL && !rc->sentinel) {
+    if (peer->type != NGX_HTTP_SSE_REDIS_SINGLE && !rc->lookup) {
         argv[0] = "ROLE";
         argvlen[0] = sizeof("ROLE") - 1;
 
@@ -1119,7 +1332,7 @@ ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
 
     what = rc->setup[rc->setup_next++];
 
-    if (what == NGX_HTTP_SSE_RSETUP_AUTH && rc->sentinel
+    if (what == NGX_HTTP_SSE_RSETUP_AUTH && rc->lookup
         && reply->type == REDIS_REPLY_ERROR
         && (ngx_strstr(reply->str, "without any password configured")
             || ngx_strstr(reply->str, "no password is set")))
@@ -1456,12 +1669,25 @@ ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
 static void
 ngx_http_sse_rconn_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
 {
+    const char            *why;
     ngx_queue_t           *q;
     ngx_http_sse_rwait_t  *w;
 
     if (rc->state == NGX_HTTP_SSE_RCONN_SETUP) {
         (void) ngx_http_sse_rconn_setup_reply(rc, reply);
         return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR && rc->peer->finder
+        && rc->peer->finder->redirect && !rc->lookup)
+    {
+        why = rc->peer->finder->redirect(rc, reply);
+
+        if (why) {
+            /* not done there: nothing waiting is answered, all is retried */
+            ngx_http_sse_rconn_failed(rc, why);
+            return;
+        }
     }
 
     if (!ngx_queue_empty(&rc->waiting)) {
@@ -1504,7 +1730,7 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
 
     rc->failed(rc, (char *) rc->error);
 
-    if (rc->peer->sentinel && !rc->sentinel && rc->c == NULL) {
+    if (rc->peer->finder && !rc->lookup && rc->c == NULL) {
         /* the primary may have moved: Sentinel is asked again */
         rc->peer->finder->lost(rc);
     }
@@ -1623,7 +1849,7 @@ ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
 
     ngx_http_sse_rconn_free(rc);
 
-    if (rc->peer->finder && !rc->sentinel) {
+    if (rc->peer->finder && !rc->lookup) {
         rc->peer->finder->detach(rc);
     }
 

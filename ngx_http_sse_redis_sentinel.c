@@ -19,7 +19,6 @@
 #include "ngx_http_sse_redis.h"
 
 
-#define NGX_HTTP_SSE_SENTINEL_USERS    4
 #define NGX_HTTP_SSE_SENTINEL_TIMEOUT  3000
 
 
@@ -28,22 +27,12 @@ struct ngx_http_sse_sentinel_s {
     ngx_log_t                    *log;
     ngx_http_sse_rconn_t          query;
     ngx_http_sse_rconn_t          watch;
-    ngx_http_sse_rconn_t         *users[NGX_HTTP_SSE_SENTINEL_USERS];
-    ngx_uint_t                    nusers;
-    ngx_uint_t                    waiting;     /* users, one bit each */
+    ngx_http_sse_rfind_t          find;        /* the data connections */
     ngx_event_t                   qtimer;      /* the query's answer */
     ngx_event_t                   wtimer;      /* the watch's SUBSCRIBE */
 
-    ngx_http_sse_redis_addr_t     primary;
-    ngx_sockaddr_t                sockaddr;
-    u_char                        host[NGX_SOCKADDR_STRLEN + 1];
-    u_char                        name[NGX_SOCKADDR_STRLEN + 1];
-
-    unsigned                      known:1;     /* primary: valid now */
-    unsigned                      found:1;     /* primary: ever set */
     unsigned                      asking:1;
     unsigned                      started:1;
-    unsigned                      switching:1;
     unsigned                      failing:1;   /* logged as failing */
 };
 
@@ -65,15 +54,14 @@ static void ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc,
     void *reply, void *privdata);
 static ngx_int_t ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s,
     u_char *ip, size_t iplen, u_char *port, size_t portlen);
-static void ngx_http_sse_sentinel_wake(ngx_http_sse_sentinel_t *s,
-    ngx_uint_t all);
 
 
 /* installed on Sentinel URLs' peers (ngx_http_sse_redis.c) */
 ngx_http_sse_rconn_finder_t  ngx_http_sse_sentinel_finder = {
     ngx_http_sse_sentinel_attach,
     ngx_http_sse_sentinel_detach,
-    ngx_http_sse_sentinel_lost
+    ngx_http_sse_sentinel_lost,
+    NULL
 };
 
 
@@ -121,7 +109,7 @@ ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
         for (i = 0; i < 2; i++) {
             sc = i ? &s->watch : &s->query;
 
-            sc->sentinel = 1;
+            sc->lookup = 1;
             sc->subscriber = i;
 
             ngx_http_sse_rconn_init(sc, peer, s->log);
@@ -134,14 +122,7 @@ ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
         peer->sentinel = s;
     }
 
-    if (s->nusers == NGX_HTTP_SSE_SENTINEL_USERS) {
-        ngx_log_error(NGX_LOG_ALERT, s->log, 0,
-                      "sse_zone \"%V\": too many connections for one "
-                      "sentinel URL", &peer->zone);
-        return;
-    }
-
-    s->users[s->nusers++] = rc;
+    (void) ngx_http_sse_rfind_add(&s->find, rc);
 }
 
 
@@ -150,26 +131,11 @@ ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
 static void
 ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc)
 {
-    ngx_uint_t                i;
     ngx_http_sse_sentinel_t  *s;
 
     s = rc->peer->sentinel;
 
-    if (s == NULL) {
-        return;
-    }
-
-    for (i = 0; i < s->nusers; i++) {
-        if (s->users[i] == rc) {
-            s->users[i] = s->users[--s->nusers];
-            s->users[s->nusers] = NULL;
-            break;
-        }
-    }
-
-    s->waiting = 0;
-
-    if (s->nusers) {
+    if (s == NULL || ngx_http_sse_rfind_remove(&s->find, rc)) {
         return;
     }
 
@@ -190,7 +156,6 @@ ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc)
 static ngx_int_t
 ngx_http_sse_sentinel_pick(ngx_http_sse_rconn_t *rc)
 {
-    ngx_uint_t                i;
     ngx_http_sse_sentinel_t  *s;
 
     s = rc->peer->sentinel;
@@ -199,15 +164,8 @@ ngx_http_sse_sentinel_pick(ngx_http_sse_rconn_t *rc)
         return NGX_ERROR;
     }
 
-    if (s->known) {
-        rc->addr = &s->primary;
+    if (ngx_http_sse_rfind_pick(&s->find, rc) == NGX_OK) {
         return NGX_OK;
-    }
-
-    for (i = 0; i < s->nusers; i++) {
-        if (s->users[i] == rc) {
-            s->waiting |= (ngx_uint_t) 1 << i;
-        }
     }
 
     ngx_http_sse_sentinel_ask(s);
@@ -318,15 +276,9 @@ ngx_http_sse_sentinel_timeout(ngx_event_t *ev)
 static void
 ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc)
 {
-    ngx_http_sse_sentinel_t  *s;
-
-    s = rc->peer->sentinel;
-
-    if (s == NULL || s->switching) {
-        return;
+    if (rc->peer->sentinel) {
+        ngx_http_sse_rfind_lost(&rc->peer->sentinel->find);
     }
-
-    s->known = 0;
 }
 
 
@@ -532,154 +484,44 @@ static ngx_int_t
 ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s, u_char *ip,
     size_t iplen, u_char *port, size_t portlen)
 {
-    u_char           old[NGX_SOCKADDR_STRLEN + 1];
-    u_char           host[NGX_SOCKADDR_STRLEN + 1];
-    size_t           len;
-    in_addr_t        inaddr;
-    ngx_int_t        n;
-    ngx_uint_t       i, changed;
-    ngx_sockaddr_t   sa;
-#if (NGX_HAVE_INET6)
-    u_char           inaddr6[16];
-#endif
+    u_char                 old[NGX_SOCKADDR_STRLEN + 1];
+    ngx_int_t              rc;
+    ngx_http_sse_rfind_t  *f;
 
-    n = ngx_atoi(port, portlen);
+    f = &s->find;
 
-    if (n < 1 || n > 65535 || iplen > NGX_SOCKADDR_STRLEN - 8) {
+    (void) ngx_cpystrn(old, f->primary.name, sizeof(old));
+
+    rc = ngx_http_sse_redis_node_set(&f->primary, ip, iplen, port, portlen);
+
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(&sa, sizeof(ngx_sockaddr_t));
+    f->known = 1;
 
-    inaddr = ngx_inet_addr(ip, iplen);
-
-    if (inaddr != INADDR_NONE) {
-        sa.sockaddr_in.sin_family = AF_INET;
-        sa.sockaddr_in.sin_addr.s_addr = inaddr;
-        len = sizeof(struct sockaddr_in);
-
-#if (NGX_HAVE_INET6)
-    } else if (ngx_inet6_addr(ip, iplen, inaddr6) == NGX_OK) {
-        sa.sockaddr_in6.sin6_family = AF_INET6;
-        ngx_memcpy(sa.sockaddr_in6.sin6_addr.s6_addr, inaddr6, 16);
-        len = sizeof(struct sockaddr_in6);
-#endif
-
-    } else {
-        return NGX_ERROR;
-    }
-
-    ngx_inet_set_port(&sa.sockaddr, (in_port_t) n);
-
-    changed = !s->found || s->primary.socklen != len
-              || ngx_memcmp(&s->sockaddr, &sa, len) != 0;
-
-    if (changed) {
-        (void) ngx_cpystrn(old, s->name, sizeof(old));
-        (void) ngx_cpystrn(host, ip, iplen + 1);
-
-        s->sockaddr = sa;
-        (void) ngx_cpystrn(s->host, host, sizeof(s->host));
-
-        s->primary.sockaddr = &s->sockaddr.sockaddr;
-        s->primary.socklen = len;
-        s->primary.host.data = s->host;
-        s->primary.host.len = ngx_strlen(s->host);
-        s->primary.name.data = s->name;
-        s->primary.name.len = ngx_sock_ntop(&s->sockaddr.sockaddr, len,
-                                            s->name, NGX_SOCKADDR_STRLEN, 1);
-        s->name[s->primary.name.len] = '\0';
-        s->primary.literal = 1;
-
-        if (!s->found) {
-            ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
-                          "sse_zone \"%V\": redis %V: the primary of "
-                          "\"%V\" is %V",
-                          &s->peer->zone, &s->peer->url, &s->peer->service,
-                          &s->primary.name);
-
-        } else {
-            ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                          "sse_zone \"%V\": redis %V: failover of \"%V\": "
-                          "primary %s -> %V",
-                          &s->peer->zone, &s->peer->url, &s->peer->service,
-                          old, &s->primary.name);
-        }
-    }
-
-    s->found = 1;
-    s->known = 1;
-
-    if (!changed) {
-        ngx_http_sse_sentinel_wake(s, 0);
+    if (rc == NGX_DECLINED) {
+        ngx_http_sse_rfind_wake(f, 0);
         return NGX_OK;
     }
 
-    /* connections to the old primary go, and come again to the new one */
-
-    s->switching = 1;
-
-    for (i = 0; i < s->nusers; i++) {
-        if (s->users[i]->c) {
-            ngx_snprintf(s->users[i]->error,
-                         sizeof(s->users[i]->error) - 1,
-                         "failover of \"%V\" to %V%Z",
-                         &s->peer->service, &s->primary.name);
-            s->users[i]->error[sizeof(s->users[i]->error) - 1] = '\0';
-            ngx_http_sse_rconn_drop(s->users[i],
-                                    (char *) s->users[i]->error);
-        }
+    if (!f->found) {
+        f->found = 1;
+        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                      "sse_zone \"%V\": redis %V: the primary of \"%V\" "
+                      "is %V", &s->peer->zone, &s->peer->url,
+                      &s->peer->service, &f->primary.addr.name);
+        ngx_http_sse_rfind_wake(f, 1);
+        return NGX_OK;
     }
 
-    s->switching = 0;
+    ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                  "sse_zone \"%V\": redis %V: failover of \"%V\": "
+                  "primary %s -> %V",
+                  &s->peer->zone, &s->peer->url, &s->peer->service,
+                  old, &f->primary.addr.name);
 
-    ngx_http_sse_sentinel_wake(s, 1);
+    ngx_http_sse_rfind_switch(f, "failover to");
 
     return NGX_OK;
-}
-
-
-/* waiting connections connect; all: the retrying ones too, at once */
-
-static void
-ngx_http_sse_sentinel_wake(ngx_http_sse_sentinel_t *s, ngx_uint_t all)
-{
-    ngx_uint_t             i, bit;
-    ngx_http_sse_rconn_t  *rc;
-
-    if (ngx_http_sse_sentinel_stopping(s)) {
-        return;
-    }
-
-    for (i = 0; i < s->nusers; i++) {
-        rc = s->users[i];
-        bit = (ngx_uint_t) 1 << i;
-
-        if (!(s->waiting & bit) && !(all && rc->c == NULL)) {
-            continue;
-        }
-
-        s->waiting &= ~bit;
-
-        if (rc->c) {
-            continue;
-        }
-
-        if (all) {
-            /* a failover: no back-off left from the old primary */
-
-            if (rc->timer.timer_set) {
-                ngx_del_timer(&rc->timer);
-            }
-
-            rc->backoff = 0;
-        }
-
-        ngx_http_sse_rconn_connect(rc);
-
-        if (!s->known) {
-            /* that connection failed already and asks again */
-            return;
-        }
-    }
 }

@@ -324,23 +324,23 @@ sse_zone "c": redis_tls_cert and redis_tls_key go together
 
 
 
-=== TEST 15: redis+cluster:// is parsed, and refused as not supported yet
+=== TEST 15: redis+cluster:// with a user and no password
 --- http_config
-sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,127.0.0.1:7001;
+sse_zone zone=c:1m redis=redis+cluster://ann@127.0.0.1:7000,127.0.0.1:7001;
 --- config
 --- must_die
 --- error_log
-Redis Cluster is not supported yet
+a user without a password in redis URL "redis=redis+cluster://ann@127.0.0.1:7000,127.0.0.1:7001" in sse_zone
 
 
 
-=== TEST 16: rediss+cluster:// likewise
+=== TEST 16: rediss+cluster:// with credentials and redis_tls_key without its certificate
 --- http_config
-sse_zone zone=c:1m redis=rediss+cluster://:pw@127.0.0.1:7000;
+sse_zone zone=c:1m redis=rediss+cluster://:pw@127.0.0.1:7000 redis_tls_key=/nonexistent.pem;
 --- config
 --- must_die
 --- error_log
-sse_zone "c": redis URL "rediss+cluster://:***@127.0.0.1:7000": Redis Cluster is not supported yet
+sse_zone "c": redis_tls_cert and redis_tls_key go together
 
 
 

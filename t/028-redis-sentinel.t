@@ -415,17 +415,7 @@ redis_tls_* parameters of sse_zone "c" need a rediss:// URL, not "redis+sentinel
 
 
 
-=== TEST 14: redis+cluster:// stays refused as not supported yet
---- http_config
-sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,127.0.0.1:7001;
---- config
---- must_die
---- error_log
-sse_zone "c": redis URL "redis+cluster://127.0.0.1:7000,127.0.0.1:7001": Redis Cluster is not supported yet
-
-
-
-=== TEST 15: a sentinel that accepts the connection and never answers: the set-up times out, the next is asked
+=== TEST 14: a sentinel that accepts the connection and never answers: the set-up times out, the next is asked
 --- http_config
 sse_zone zone=s15:1m redis=redis+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_SILENT,$TEST_NGINX_SENTINELS/mymaster;
 --- config
@@ -446,7 +436,7 @@ is(datas($s), 'hi', 'delivered through the primary');
 
 
 
-=== TEST 16: a sentinel that answers PING but never the question: the question times out, the next is asked
+=== TEST 15: a sentinel that answers PING but never the question: the question times out, the next is asked
 --- http_config
 sse_zone zone=s16:1m redis=redis+sentinel://127.0.0.1:$TEST_NGINX_SENTINEL_MUTE,$TEST_NGINX_SENTINELS/mymaster;
 --- config

@@ -1,0 +1,390 @@
+# redis=redis+cluster://: a zone's keys in one slot of a Redis Cluster, on
+# the primary that serves it, found from seed nodes and followed when the
+# slot moves (MOVED) and through a failover.
+#
+# The file starts its own clusters (Test::Nginx::SSE::Redis, cluster_*): six
+# redis-servers on free 127.0.0.1 ports, three primaries with a replica
+# each, cluster-node-timeout 1 s, no persistence; one plain, one with a
+# password (requirepass and masterauth), one over TLS (tls-cluster, a CA
+# made here).  Every process is killed at the end.  The seeds given to nginx
+# are nodes that do not serve the zone's slot.
+use lib 't/lib';
+use Test::Nginx::SSE;
+use Test::Nginx::SSE::ServerB;
+use Test::Nginx::SSE::Redis;
+use Test::Nginx::SSE::Load;
+use JSON::PP;
+use File::Path ();
+use File::Temp ();
+use POSIX ();
+use Time::HiRes ();
+
+our ($CL, $CLA, $CLT);
+
+sub tp { return {'Content-Type' => 'text/plain'} }
+
+sub datas { join ',', map { $_->{data} } msgs($_[0]) }
+
+# lines of the log matching $re
+sub count_log { my ($text, $re) = @_; my @m = ($text =~ /$re/g); return scalar @m }
+
+# "127.0.0.1:PORT" of a primary that does not serve the zone's slot
+sub seed {
+    my ($c, $zone) = @_;
+    my $owner = cluster_owner($c, cluster_slot($c, "sse:{$zone}:id"));
+    my %p = map { scalar(cluster_owner($c, $_)) => 1 } (0, 8192, 16383);
+    my ($other) = grep { $_ ne $owner } sort keys %p;
+    return "127.0.0.1:$other";
+}
+
+# publishes until one gets 200 (at most $secs): its response, the time taken
+sub publish_until_ok {
+    my ($path, $data, $secs, %o) = @_;
+    my $t0 = Time::HiRes::time();
+    my $r;
+    while (Time::HiRes::time() - $t0 < $secs * timeout_factor()) {
+        $r = http('POST', $path, $data, tp(), %o, timeout => 3);
+        last if $r->{status} == 200;
+        Time::HiRes::sleep(0.05);
+    }
+    return ($r, Time::HiRes::time() - $t0);
+}
+
+our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
+
+$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
+if (!defined $REDIS_BIN) {
+    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
+        if (-x "$d/redis-server") {
+            $REDIS_BIN = "$d/redis-server";
+            last;
+        }
+    }
+}
+
+delete $ENV{$_} for grep { /^TEST_NGINX_(CL|SEED)/ } keys %ENV;
+
+if (!$REDIS_BIN || !-x $REDIS_BIN || !-x Test::Nginx::SSE::Redis::_cli_bin()) {
+    ok(0, 'redis-server and redis-cli found');
+    diag('redis-server or redis-cli not found: scripts/deps.sh redis (make test) installs them');
+} else {
+    my $dir = File::Temp::tempdir('sse-redis-cluster-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    File::Path::make_path("$dir/plain", "$dir/auth", "$dir/tls");
+    redis_certs("$dir/tls");
+    $ENV{TEST_NGINX_CL_DIR} = "$dir/tls";
+    my $t0 = Time::HiRes::time();
+    $CL = cluster_start(dir => "$dir/plain");
+    $CLA = $CL && cluster_start(dir => "$dir/auth", pass => 'cl:pw');
+    $CLT = $CLA && cluster_start(dir => "$dir/tls", tls => 1);
+    if ($CLT) {
+        diag(sprintf('three clusters up in %.1f s', Time::HiRes::time() - $t0));
+        $ENV{"TEST_NGINX_SEED_$_"} = seed($CL, $_) for qw(cl2 cl3);
+        $ENV{TEST_NGINX_SEED_cla} = seed($CLA, 'cla');
+        $ENV{TEST_NGINX_SEED_clt} = seed($CLT, 'clt');
+        $ENV{TEST_NGINX_SEEDS_cl3} = join ',', map { "127.0.0.1:$_" } @{$CL->{ports}}[0 .. 2];
+    } else {
+        ok(0, 'the Redis clusters started');
+    }
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: redis+cluster:// with a database
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000/0;
+--- config
+--- must_die
+--- error_log
+a database number (Redis Cluster has database 0 only) in redis URL "redis=redis+cluster://127.0.0.1:7000/0" in sse_zone
+
+
+
+=== TEST 2: redis+cluster:// with an empty seed
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://127.0.0.1:7000,,127.0.0.1:7001;
+--- config
+--- must_die
+--- error_log
+an empty host in redis URL "redis=redis+cluster://127.0.0.1:7000,,127.0.0.1:7001" in sse_zone
+
+
+
+=== TEST 3: rediss+cluster:// with a bad port
+--- http_config
+sse_zone zone=c:1m redis=rediss+cluster://127.0.0.1:7000,127.0.0.1:99999;
+--- config
+--- must_die
+--- error_log
+invalid port in redis URL "redis=rediss+cluster://127.0.0.1:7000,127.0.0.1:99999" in sse_zone
+
+
+
+=== TEST 4: redis+cluster:// with a user and no password
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://ann@127.0.0.1:7000;
+--- config
+--- must_die
+--- error_log
+a user without a password in redis URL "redis=redis+cluster://ann@127.0.0.1:7000" in sse_zone
+
+
+
+=== TEST 5: redis+cluster:// without a host
+--- http_config
+sse_zone zone=c:1m redis=redis+cluster://;
+--- config
+--- must_die
+--- error_log
+no host in redis URL "redis=redis+cluster://" in sse_zone
+
+
+
+=== TEST 6: a valid cluster URL (user, password, several seeds, default port) whose seeds do not answer: 503, one line
+--- http_config
+sse_zone zone=c6:1m redis=redis+cluster://ann:s%40cret@127.0.0.1:1,127.0.0.1:2,localhost;
+sse_zone zone=c6t:1m redis=rediss+cluster://127.0.0.1:1 redis_tls_ca=$TEST_NGINX_CL_DIR/ca.crt;
+--- config
+location /pub { sse_publish zone=c6; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis redis\+cluster:\/\/ann:\*\*\*\@\S+: cluster node 127\.0\.0\.1:1 failed \(connection failed/, 1),
+   'the log names the seed that failed, the password masked');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+Time::HiRes::sleep(1.5 * timeout_factor());
+is(count_log(error_log_text(), qr/zone "c6": redis \S+: cluster node \S+ failed/), 1, 'one line, none per retry');
+unlike(error_log_text(), qr/s\@cret|s%40cret/, 'the password is in no log');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 7: two servers, seeded with a node that does not serve the slot: delivery across them; the slot moved (MOVED) is followed
+--- http_config
+sse_zone zone=cl2:1m redis=redis+cluster://$TEST_NGINX_SEED_cl2;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $b = start_b(http => "sse_zone zone=cl2:1m redis=redis+cluster://$ENV{TEST_NGINX_SEED_cl2};",
+                config => $::LOC);
+my $slot = cluster_slot($::CL, 'sse:{cl2}:id');
+my $owner = cluster_owner($::CL, $slot);
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 2), 'B connected (2 workers)');
+is(count_log(error_log_text(), qr/slot $slot is on primary 127\.0\.0\.1:$owner\b/), 1,
+   "A: one line names the slot's primary");
+isnt("127.0.0.1:$owner", $ENV{TEST_NGINX_SEED_cl2}, 'the seed is another node');
+
+my $sa = sse_open('/sub?channel=n');
+my $sb = sse_open('/sub?channel=n', undef, port => $b->{port});
+Time::HiRes::sleep(0.6 * timeout_factor());
+my $r = http('POST', '/pub?channel=n', 'one', tp());
+is($r->{status}, 200, 'publish on A');
+is(decode_json($r->{body})->{subscribers}, 2, 'both servers counted');
+my $r2 = http('POST', '/pub?channel=n', 'two', tp(), port => $b->{port});
+is($r2->{status}, 200, 'publish on B');
+cmp_ok(decode_json($r2->{body})->{id}, '>', decode_json($r->{body})->{id}, 'one id space');
+sse_pump([$sa, $sb], 5, sub { !grep { $_->body !~ /data: two\n/ } @{$_[0]} });
+is(datas($sa), 'one,two', 'A: both messages');
+is(datas($sb), 'one,two', 'B: both messages');
+is(cluster_cli($::CL, $owner, 'EXISTS', 'sse:{cl2}:log'), '1', "the log is on the slot's primary");
+
+# the slot moves to another primary, its keys with it
+my %p = map { scalar(cluster_owner($::CL, $_)) => 1 } (0, 8192, 16383);
+my ($dst) = grep { $_ ne $owner } sort keys %p;
+ok(cluster_move_slot($::CL, $slot, $dst), "slot $slot moved from $owner to $dst");
+my ($ra, $ta) = publish_until_ok('/pub?channel=n', 'three', 10);
+is($ra->{status}, 200, sprintf('A publishes again (%.1f s)', $ta));
+my ($rb, $tb) = publish_until_ok('/pub?channel=n', 'four', 10, port => $b->{port});
+is($rb->{status}, 200, sprintf('B publishes again (%.1f s)', $tb));
+diag(sprintf('MOVED followed: A %.1f s, B %.1f s', $ta, $tb));
+sse_pump([$sa, $sb], 5, sub { !grep { $_->body !~ /data: four\n/ } @{$_[0]} });
+is(datas($sa), 'one,two,three,four', 'A: every message');
+is(datas($sb), 'one,two,three,four', 'B: every message');
+is(increasing($_), '', 'ids only grow') for $sa, $sb;
+is(cluster_cli($::CL, $dst, 'XLEN', 'sse:{cl2}:log'), '4', 'the log is on the new primary');
+like(error_log_text(), qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$owner -> 127\.0\.0\.1:$dst/,
+     'A: the move is logged');
+like($b->log, qr/slot $slot moved/, 'B: the move is logged');
+ok(count_log(error_log_text(), qr/redis \S+ lost/) <= 2, 'A: few lines, no flood');
+$b->stop;
+--- no_error_log
+[alert]
+
+
+
+=== TEST 8: the slot's primary SIGKILLed under load on two servers: the failover is followed
+--- http_config
+sse_zone zone=cl3:8m history=5000 redis=redis+cluster://$TEST_NGINX_SEEDS_cl3;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+my $bs = start_b(http => "sse_zone zone=cl3:8m history=5000 redis=redis+cluster://$ENV{TEST_NGINX_SEEDS_cl3};",
+                config => $::LOC);
+my $slot = cluster_slot($::CL, 'sse:{cl3}:id');
+my ($owner, $replica) = cluster_owner($::CL, $slot);
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+my @s = ((map { sse_open('/sub?channel=load') } 1 .. 2),
+         (map { sse_open('/sub?channel=load', undef, port => $bs->{port}) } 1 .. 2));
+Time::HiRes::sleep(0.5 * timeout_factor());
+
+my $dir = server_root();
+my @pids = (publisher("$dir/pa", port(), 'a', 600, 0.01, 'load'),
+            publisher("$dir/pb", $bs->{port}, 'b', 600, 0.01, 'load'));
+sse_pump(\@s, 1);
+cluster_kill($::CL, $owner);
+my $killed = Time::HiRes::time();
+my %running = map { $_ => 1 } @pids;
+while (%running && Time::HiRes::time() - $killed < 40 * timeout_factor()) {
+    sse_pump(\@s, 0.2);
+    delete $running{$_} for grep { waitpid($_, POSIX::WNOHANG()) != 0 } keys %running;
+}
+
+# publishing resumed: from the records, or by publishing now
+my @r = published("$dir/pa", "$dir/pb");
+my %back;
+for my $srv (['A', port(), 'a'], ['B', $bs->{port}, 'b']) {
+    my ($name, $port, $tag) = @$srv;
+    my ($first) = grep { $_->{data} =~ /^$tag/ && $_->{at} > $killed && $_->{status} == 200 }
+                  sort { $a->{at} <=> $b->{at} } @r;
+    my $failed = grep { $_->{data} =~ /^$tag/ && $_->{at} > $killed && $_->{status} != 200 } @r;
+    if ($first && $failed) {
+        $back{$name} = $first->{at} - $killed;
+    } else {
+        my ($rr, $t) = publish_until_ok('/pub?channel=load', "end$tag", 15, port => $port);
+        $back{$name} = $rr->{status} == 200 ? Time::HiRes::time() - $killed : undef;
+    }
+    ok(defined $back{$name} && $back{$name} < 15,
+       sprintf('%s publishes again %.1f s after the kill', $name, $back{$name} // -1));
+}
+diag(sprintf('failover: A publishes again after %.1f s, B after %.1f s', $back{A} // -1, $back{B} // -1));
+ok(cluster_ok($::CL, 10), 'the cluster is ok again');
+is(scalar(cluster_owner($::CL, $slot)), $replica, "the replica serves the slot now");
+
+my @acked = grep { $_->{status} == 200 } @r;
+cmp_ok(scalar(@acked), '>', 100, scalar(@acked) . ' acknowledged of ' . scalar(@r));
+is(scalar(grep { $_->{status} != 200 && $_->{status} != 503 } @r), 0, '200 or 503 only');
+my %n;
+$n{$_->{id}}++ for @acked;
+is(scalar(grep { $n{$_} > 1 } keys %n), 0, 'no id acknowledged twice');
+for my $srv (['a', port()], ['b', $bs->{port}]) {
+    my @ids = map { $_->{id} } sort { $a->{at} <=> $b->{at} } grep { $_->{data} =~ /^$srv->[0]/ } @acked;
+    is(scalar(grep { $ids[$_] <= $ids[$_ - 1] } 1 .. $#ids), 0, "publisher $srv->[0]: ids only grow");
+}
+
+for my $end ([port(), 'zA'], [$bs->{port}, 'zB']) {
+    my ($rr) = publish_until_ok('/pub?channel=load', $end->[1], 10, port => $end->[0]);
+    is($rr->{status}, 200, "$end->[1] published");
+}
+sse_pump(\@s, 10, sub { !grep { $_->body !~ /data: zA\n/ || $_->body !~ /data: zB\n/ } @{$_[0]} });
+
+my (%data, $twice, $covered, $lost);
+for my $i (0 .. $#s) {
+    my $s = $s[$i];
+    is(increasing($s), '', "subscriber $i: ids only grow");
+    my %seen;
+    $seen{$_->{id}}++ for msgs($s);
+    is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, "subscriber $i: no duplicate");
+    for my $e (msgs($s)) {
+        $twice++ if defined $data{$e->{id}} && $data{$e->{id}} ne $e->{data};
+        $data{$e->{id}} = $e->{data};
+    }
+    my @miss = missing($s, @acked);
+    $lost += @miss;
+    my %got = map { $_->{id} => 1 } msgs($s);
+    $covered += grep { !$got{$_->{id}} } @acked;
+    # as in t/027: a loss a server never read reaches a live stream as a
+    # gap only through its history, not yet (README, Not yet)
+    local our $TODO = @miss ? 'a live stream does not get the sse_gap of a loss yet' : undef;
+    is(scalar(@miss), 0, "subscriber $i: every acknowledged message delivered or in an sse_gap")
+        or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)]));
+}
+is($twice // 0, 0, 'no id carried two messages');
+diag(sprintf('failover under load: %d acknowledged, %d answered 503; not delivered: %d, of which covered by sse_gap: %d (sums over 4 subscribers); duplicates: 0 checked',
+             scalar(@acked), scalar(grep { $_->{status} == 503 } @r), $covered // 0, ($covered // 0) - ($lost // 0)));
+like(error_log_text(), qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$owner -> 127\.0\.0\.1:$replica/,
+     'A: the failover is logged');
+like($bs->log, qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$owner -> 127\.0\.0\.1:$replica/,
+     'B: the failover is logged');
+my $log = error_log_text();
+ok(count_log($log, qr/redis \S+ (?:lost|unavailable)/) <= 4, 'A: few lines, no flood (' . count_log($log, qr/redis \S+ (?:lost|unavailable)/) . ')');
+ok(count_log($log, qr/redis \S+ reconnected/) >= 1, 'A: reconnected');
+$bs->stop;
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 9: a cluster with a password: the URL's credentials on every node
+--- http_config
+sse_zone zone=cla:1m redis=redis+cluster://:cl%3Apw@$TEST_NGINX_SEED_cla;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis redis\+cluster:\/\/:\*\*\*\@\S+ connected/, 1), 'connected, the password masked');
+my $s = sse_open('/sub?channel=p');
+Time::HiRes::sleep(0.3 * timeout_factor());
+is(http('POST', '/pub?channel=p', 'hi', tp())->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered');
+my $owner = cluster_owner($::CLA, cluster_slot($::CLA, 'sse:{cla}:id'));
+is(cluster_cli($::CLA, $owner, 'EXISTS', 'sse:{cla}:log'), '1', "the log is on the slot's primary");
+unlike(error_log_text(), qr/cl:pw|cl%3Apw/, 'the password is in no log');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 10: a cluster with a password, a wrong one in the URL: 503, one line naming authentication
+--- http_config
+sse_zone zone=clw:1m redis=redis+cluster://:wrong@$TEST_NGINX_SEED_cla;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/cluster node 127\.0\.0\.1:\d+ failed \(authentication failed: WRONGPASS/, 1),
+   'the log names the node and authentication');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+Time::HiRes::sleep(1.5 * timeout_factor());
+is(count_log(error_log_text(), qr/cluster node \S+ failed/), 1, 'one line, none per retry');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 11: rediss+cluster://: every node over TLS, certificates and addresses verified
+--- http_config
+sse_zone zone=clt:1m redis=rediss+cluster://$TEST_NGINX_SEED_clt redis_tls_ca=$TEST_NGINX_CL_DIR/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis rediss\+cluster:\S+ connected/, 1), 'connected over TLS');
+my $s = sse_open('/sub?channel=t');
+Time::HiRes::sleep(0.3 * timeout_factor());
+is(http('POST', '/pub?channel=t', 'hi', tp())->{status}, 200, 'publish');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered');
+my $owner = cluster_owner($::CLT, cluster_slot($::CLT, 'sse:{clt}:id'));
+is(cluster_cli($::CLT, $owner, 'EXISTS', 'sse:{clt}:log'), '1', "the log is on the slot's primary");
+--- no_error_log
+[alert]
+
+
+
+=== TEST 12: rediss+cluster:// with the system's CAs: the node's certificate is refused
+--- http_config
+sse_zone zone=clu:1m redis=rediss+cluster://$TEST_NGINX_SEED_clt;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/cluster node 127\.0\.0\.1:\d+ failed \(TLS verification failed: certificate verify error/, 1),
+   'the log names TLS verification at the node');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
