@@ -47,6 +47,14 @@ typedef struct {
 
 static ngx_int_t ngx_http_sse_redis_url(ngx_conf_t *cf,
     ngx_http_sse_redis_peer_t *peer, ngx_str_t *url, const char **err);
+static u_char *ngx_http_sse_redis_scheme(ngx_conf_t *cf,
+    ngx_http_sse_redis_peer_t *peer, ngx_str_t *url);
+static ngx_int_t ngx_http_sse_redis_userinfo(ngx_http_sse_redis_peer_t *peer,
+    u_char *p, u_char *at, const char **err);
+static ngx_int_t ngx_http_sse_redis_path(ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *path, const char **err);
+static ngx_int_t ngx_http_sse_redis_mask(ngx_conf_t *cf,
+    ngx_http_sse_redis_peer_t *peer, ngx_str_t *url, u_char *at);
 static ngx_int_t ngx_http_sse_redis_decode(ngx_str_t *s);
 static ngx_int_t ngx_http_sse_redis_hosts(ngx_conf_t *cf,
     ngx_http_sse_redis_peer_t *peer, ngx_str_t *hosts, in_port_t port,
@@ -223,96 +231,31 @@ static ngx_int_t
 ngx_http_sse_redis_url(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
     ngx_str_t *url, const char **err)
 {
-    u_char      *p, *q, *last, *at, *slash;
-    size_t       n;
-    in_port_t    port;
-    ngx_int_t    db;
-    ngx_str_t    scheme, user, hosts, path;
-    ngx_uint_t   i, colon;
+    u_char     *p, *last, *at, *slash;
+    in_port_t   port;
+    ngx_str_t   hosts, path;
 
-    static struct {
-        ngx_str_t    scheme;
-        ngx_uint_t   type;
-        ngx_uint_t   tls;
-    } schemes[] = {
-        { ngx_string("redis://"), NGX_HTTP_SSE_REDIS_SINGLE, 0 },
-        { ngx_string("rediss://"), NGX_HTTP_SSE_REDIS_SINGLE, 1 },
-        { ngx_string("redis+sentinel://"), NGX_HTTP_SSE_REDIS_SENTINEL, 0 },
-        { ngx_string("rediss+sentinel://"), NGX_HTTP_SSE_REDIS_SENTINEL, 1 },
-        { ngx_string("redis+cluster://"), NGX_HTTP_SSE_REDIS_CLUSTER, 0 },
-        { ngx_string("rediss+cluster://"), NGX_HTTP_SSE_REDIS_CLUSTER, 1 }
-    };
+    p = ngx_http_sse_redis_scheme(cf, peer, url);
 
-    ngx_str_null(&scheme);
-
-    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-        if (url->len >= schemes[i].scheme.len
-            && ngx_strncasecmp(url->data, schemes[i].scheme.data,
-                               schemes[i].scheme.len) == 0)
-        {
-            scheme = schemes[i].scheme;
-            peer->type = schemes[i].type;
-            peer->tls = schemes[i].tls;
-            break;
-        }
-    }
-
-    if (scheme.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis URL \"redis=%V\" in sse_zone, use "
-                           "redis://host:port[/db], rediss://..., "
-                           "redis+sentinel://..., rediss+sentinel://..., "
-                           "redis+cluster://... or rediss+cluster://...",
-                           url);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    p = url->data + scheme.len;
     last = url->data + url->len;
 
     /* credentials: up to the last "@" (a password has its "@" encoded) */
 
-    at = NULL;
+    for (at = last - 1; at >= p && *at != '@'; at--) { /* void */ }
 
-    for (q = p; q < last; q++) {
-        if (*q == '@') {
-            at = q;
+    if (at >= p) {
+        if (ngx_http_sse_redis_userinfo(peer, p, at, err) != NGX_OK) {
+            return NGX_ERROR;
         }
-    }
 
-    ngx_str_null(&user);
-
-    if (at) {
-        user.data = p;
-        user.len = at - p;
         p = at + 1;
 
-        q = ngx_strlchr(user.data, at, ':');
-
-        if (q) {
-            peer->password.data = q + 1;
-            peer->password.len = at - q - 1;
-            user.len = q - user.data;
-            colon = 1;
-
-        } else {
-            colon = 0;
-        }
-
-        peer->user = user;
-
-        if (ngx_http_sse_redis_decode(&peer->user) != NGX_OK
-            || ngx_http_sse_redis_decode(&peer->password) != NGX_OK)
-        {
-            *err = "invalid percent-encoding of the credentials";
-            return NGX_ERROR;
-        }
-
-        if (!colon || peer->password.len == 0) {
-            *err = peer->user.len ? "a user without a password"
-                                  : "an empty password";
-            return NGX_ERROR;
-        }
+    } else {
+        at = NULL;
     }
 
     /* hosts, then the path */
@@ -330,57 +273,9 @@ ngx_http_sse_redis_url(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
         ngx_str_null(&path);
     }
 
-    db = 0;
-
-    switch (peer->type) {
-
-    case NGX_HTTP_SSE_REDIS_SENTINEL:
-
-        if (path.len == 0) {
-            *err = "no service name (redis+sentinel://host/SERVICE[/DB])";
-            return NGX_ERROR;
-        }
-
-        q = ngx_strlchr(path.data, path.data + path.len, '/');
-
-        peer->service.data = path.data;
-        peer->service.len = (q ? q : path.data + path.len) - path.data;
-
-        if (peer->service.len == 0) {
-            *err = "no service name (redis+sentinel://host/SERVICE[/DB])";
-            return NGX_ERROR;
-        }
-
-        if (q) {
-            path.len = path.data + path.len - q - 1;
-            path.data = q + 1;
-
-        } else {
-            path.len = 0;
-        }
-
-        break;
-
-    case NGX_HTTP_SSE_REDIS_CLUSTER:
-
-        if (path.len) {
-            *err = "a database number (Redis Cluster has database 0 only)";
-            return NGX_ERROR;
-        }
-
-        break;
+    if (ngx_http_sse_redis_path(peer, &path, err) != NGX_OK) {
+        return NGX_ERROR;
     }
-
-    if (path.len) {
-        db = ngx_atoi(path.data, path.len);
-
-        if (db == NGX_ERROR) {
-            *err = "invalid database number";
-            return NGX_ERROR;
-        }
-    }
-
-    peer->db = db;
 
     if (hosts.len == 0) {
         *err = "no host";
@@ -402,26 +297,179 @@ ngx_http_sse_redis_url(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
         return NGX_ERROR;
     }
 
-    /* for the logs: the URL without its password */
+    return ngx_http_sse_redis_mask(cf, peer, url, at);
+}
+
+
+/* the scheme sets the type and TLS; the text after "://", or NULL */
+
+static u_char *
+ngx_http_sse_redis_scheme(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *url)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t    scheme;
+        ngx_uint_t   type;
+        ngx_uint_t   tls;
+    } schemes[] = {
+        { ngx_string("redis://"), NGX_HTTP_SSE_REDIS_SINGLE, 0 },
+        { ngx_string("rediss://"), NGX_HTTP_SSE_REDIS_SINGLE, 1 },
+        { ngx_string("redis+sentinel://"), NGX_HTTP_SSE_REDIS_SENTINEL, 0 },
+        { ngx_string("rediss+sentinel://"), NGX_HTTP_SSE_REDIS_SENTINEL, 1 },
+        { ngx_string("redis+cluster://"), NGX_HTTP_SSE_REDIS_CLUSTER, 0 },
+        { ngx_string("rediss+cluster://"), NGX_HTTP_SSE_REDIS_CLUSTER, 1 }
+    };
+
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        if (url->len >= schemes[i].scheme.len
+            && ngx_strncasecmp(url->data, schemes[i].scheme.data,
+                               schemes[i].scheme.len) == 0)
+        {
+            peer->type = schemes[i].type;
+            peer->tls = schemes[i].tls;
+            return url->data + schemes[i].scheme.len;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid redis URL \"redis=%V\" in sse_zone, use "
+                       "redis://host:port[/db], rediss://..., "
+                       "redis+sentinel://..., rediss+sentinel://..., "
+                       "redis+cluster://... or rediss+cluster://...",
+                       url);
+    return NULL;
+}
+
+
+/* USER[:PASSWORD] from p to at (the "@"), decoded in place */
+
+static ngx_int_t
+ngx_http_sse_redis_userinfo(ngx_http_sse_redis_peer_t *peer, u_char *p,
+    u_char *at, const char **err)
+{
+    u_char      *q;
+    ngx_uint_t   colon;
+
+    peer->user.data = p;
+    peer->user.len = at - p;
+
+    q = ngx_strlchr(p, at, ':');
+
+    if (q) {
+        peer->password.data = q + 1;
+        peer->password.len = at - q - 1;
+        peer->user.len = q - p;
+        colon = 1;
+
+    } else {
+        colon = 0;
+    }
+
+    if (ngx_http_sse_redis_decode(&peer->user) != NGX_OK
+        || ngx_http_sse_redis_decode(&peer->password) != NGX_OK)
+    {
+        *err = "invalid percent-encoding of the credentials";
+        return NGX_ERROR;
+    }
+
+    if (!colon || peer->password.len == 0) {
+        *err = peer->user.len ? "a user without a password"
+                              : "an empty password";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* after the hosts: [DB], SERVICE[/DB] (Sentinel), nothing (Cluster) */
+
+static ngx_int_t
+ngx_http_sse_redis_path(ngx_http_sse_redis_peer_t *peer, ngx_str_t *path,
+    const char **err)
+{
+    u_char     *q;
+    ngx_int_t   db;
+
+    switch (peer->type) {
+
+    case NGX_HTTP_SSE_REDIS_SENTINEL:
+
+        q = ngx_strlchr(path->data, path->data + path->len, '/');
+
+        peer->service.data = path->data;
+        peer->service.len = (q ? q : path->data + path->len) - path->data;
+
+        if (peer->service.len == 0) {
+            *err = "no service name (redis+sentinel://host/SERVICE[/DB])";
+            return NGX_ERROR;
+        }
+
+        if (q) {
+            path->len = path->data + path->len - q - 1;
+            path->data = q + 1;
+
+        } else {
+            path->len = 0;
+        }
+
+        break;
+
+    case NGX_HTTP_SSE_REDIS_CLUSTER:
+
+        if (path->len) {
+            *err = "a database number (Redis Cluster has database 0 only)";
+            return NGX_ERROR;
+        }
+
+        break;
+    }
+
+    db = 0;
+
+    if (path->len) {
+        db = ngx_atoi(path->data, path->len);
+
+        if (db == NGX_ERROR) {
+            *err = "invalid database number";
+            return NGX_ERROR;
+        }
+    }
+
+    peer->db = db;
+
+    return NGX_OK;
+}
+
+
+/* for the logs: the URL without its password (at: its "@", or NULL) */
+
+static ngx_int_t
+ngx_http_sse_redis_mask(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
+    ngx_str_t *url, u_char *at)
+{
+    u_char  *p, *start;
 
     if (at == NULL) {
         peer->url = *url;
         return NGX_OK;
     }
 
-    n = url->len + sizeof(":***") - 1;
-
-    peer->url.data = ngx_pnalloc(cf->pool, n);
+    peer->url.data = ngx_pnalloc(cf->pool, url->len + sizeof(":***") - 1);
     if (peer->url.data == NULL) {
         return NGX_ERROR;
     }
 
-    /* the credentials were decoded in place: the user as decoded */
+    /* the scheme, then the user as decoded (in place) */
 
-    p = ngx_cpymem(peer->url.data, url->data, scheme.len);
+    start = ngx_strlchr(url->data, url->data + url->len, ':') + 3;
+
+    p = ngx_cpymem(peer->url.data, url->data, start - url->data);
     p = ngx_cpymem(p, peer->user.data, peer->user.len);
     p = ngx_cpymem(p, ":***", sizeof(":***") - 1);
-    p = ngx_cpymem(p, at, last - at);
+    p = ngx_cpymem(p, at, url->data + url->len - at);
 
     peer->url.len = p - peer->url.data;
 
