@@ -24,6 +24,7 @@
 
 
 #define NGX_HTTP_SSE_CLUSTER_TIMEOUT  3000
+#define NGX_HTTP_SSE_CLUSTER_POLL     500
 #define NGX_HTTP_SSE_CLUSTER_NODES    32
 #define NGX_HTTP_SSE_CLUSTER_SLOTS    16384
 
@@ -35,6 +36,8 @@ struct ngx_http_sse_cluster_s {
     ngx_http_sse_rfind_t          find;        /* the data connections */
     ngx_uint_t                    slot;
     ngx_msec_t                    asked_at;
+    ngx_event_t                   poll;        /* asks again while a data
+                                                  connection is down */
 
     ngx_http_sse_redis_node_t     asked;       /* the node asked now */
     ngx_http_sse_redis_node_t     nodes[NGX_HTTP_SSE_CLUSTER_NODES];
@@ -49,6 +52,7 @@ struct ngx_http_sse_cluster_s {
 static void ngx_http_sse_cluster_attach(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_cluster_detach(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_cluster_lost(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_cluster_poll(ngx_event_t *ev);
 static const char *ngx_http_sse_cluster_redirect(ngx_http_sse_rconn_t *rc,
     redisReply *reply);
 static ngx_uint_t ngx_http_sse_cluster_slot(ngx_str_t *name);
@@ -124,6 +128,11 @@ ngx_http_sse_cluster_attach(ngx_http_sse_rconn_t *rc)
         cl->query.failed = ngx_http_sse_cluster_failed;
         cl->query.data = cl;
 
+        cl->poll.handler = ngx_http_sse_cluster_poll;
+        cl->poll.data = cl;
+        cl->poll.log = cl->log;
+        cl->poll.cancelable = 1;
+
         peer->cluster = cl;
     }
 
@@ -144,6 +153,10 @@ ngx_http_sse_cluster_detach(ngx_http_sse_rconn_t *rc)
         return;
     }
 
+    if (cl->poll.timer_set) {
+        ngx_del_timer(&cl->poll);
+    }
+
     ngx_http_sse_rconn_close(&cl->query);
 
     rc->peer->cluster = NULL;
@@ -152,12 +165,58 @@ ngx_http_sse_cluster_detach(ngx_http_sse_rconn_t *rc)
 }
 
 
+/*
+ * A data connection failed: the primary may have moved.  It is asked again
+ * before that connection retries, and every half second meanwhile, so that
+ * a failover is followed as soon as the cluster has made it, whatever the
+ * connection's back-off.
+ */
+
 static void
 ngx_http_sse_cluster_lost(ngx_http_sse_rconn_t *rc)
 {
-    if (rc->peer->cluster) {
-        ngx_http_sse_rfind_lost(&rc->peer->cluster->find);
+    ngx_http_sse_cluster_t  *cl;
+
+    cl = rc->peer->cluster;
+
+    if (cl == NULL) {
+        return;
     }
+
+    ngx_http_sse_rfind_lost(&cl->find);
+
+    if (!cl->poll.timer_set && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&cl->poll, NGX_HTTP_SSE_CLUSTER_POLL);
+    }
+}
+
+
+static void
+ngx_http_sse_cluster_poll(ngx_event_t *ev)
+{
+    ngx_uint_t               i;
+    ngx_http_sse_cluster_t  *cl;
+
+    cl = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    for (i = 0; i < cl->find.nusers; i++) {
+        if (cl->find.users[i]->c == NULL) {
+            break;
+        }
+    }
+
+    if (i == cl->find.nusers) {
+        /* all connected (or connecting): nothing to follow */
+        return;
+    }
+
+    ngx_http_sse_cluster_ask(cl);
+
+    ngx_add_timer(ev, NGX_HTTP_SSE_CLUSTER_POLL);
 }
 
 
