@@ -245,7 +245,8 @@ ngx_http_sse_cluster_redirect(ngx_http_sse_rconn_t *rc, redisReply *reply)
 /*
  * The slot of the zone's keys "sse:{NAME}:...": CRC16 (XMODEM: polynomial
  * 0x1021, initial 0) of the hash tag, the text between the first "{" and
- * the first "}" after it, mod 16384
+ * the first "}" after it, mod 16384 (a NAME that starts with "}", which
+ * would leave no tag, is refused at configuration)
  */
 
 static ngx_uint_t
@@ -260,11 +261,6 @@ ngx_http_sse_cluster_slot(ngx_str_t *name)
 
     if (last == NULL) {
         last = name->data + name->len;
-    }
-
-    if (last == p) {
-        /* "sse:{}:..." has no tag: not a zone name nginx accepts */
-        return 0;
     }
 
     crc = 0;

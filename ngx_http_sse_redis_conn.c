@@ -200,6 +200,14 @@ ngx_http_sse_redis_peer_done(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
         return NGX_CONF_ERROR;
     }
 
+    if (peer->type == NGX_HTTP_SSE_REDIS_CLUSTER && zone->data[0] == '}') {
+        /* "sse:{}...": no hash tag, the zone's keys in different slots */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sse_zone \"%V\": a zone name that starts with "
+                           "\"}\" cannot be used with Redis Cluster", zone);
+        return NGX_CONF_ERROR;
+    }
+
     if ((peer->tls_cert.len == 0) != (peer->tls_key.len == 0)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "sse_zone \"%V\": redis_tls_cert and "

@@ -141,7 +141,17 @@ no host in redis URL "redis=redis+cluster://" in sse_zone
 
 
 
-=== TEST 6: a valid cluster URL (user, password, several seeds, default port) whose seeds do not answer: 503, one line
+=== TEST 6: a zone name without a hash tag
+--- http_config
+sse_zone zone=}x:1m redis=redis+cluster://127.0.0.1:7000;
+--- config
+--- must_die
+--- error_log
+sse_zone "}x": a zone name that starts with "}" cannot be used with Redis Cluster
+
+
+
+=== TEST 7: a valid cluster URL (user, password, several seeds, default port) whose seeds do not answer: 503, one line
 --- http_config
 sse_zone zone=c6:1m redis=redis+cluster://ann:s%40cret@127.0.0.1:1,127.0.0.1:2,localhost;
 sse_zone zone=c6t:1m redis=rediss+cluster://127.0.0.1:1 redis_tls_ca=$TEST_NGINX_CL_DIR/ca.crt;
@@ -159,7 +169,7 @@ unlike(error_log_text(), qr/s\@cret|s%40cret/, 'the password is in no log');
 
 
 
-=== TEST 7: two servers, seeded with a node that does not serve the slot: delivery across them; the slot moved (MOVED) is followed
+=== TEST 8: two servers, seeded with a node that does not serve the slot: delivery across them; the slot moved (MOVED) is followed
 --- http_config
 sse_zone zone=cl2:1m redis=redis+cluster://$TEST_NGINX_SEED_cl2;
 --- config
@@ -214,7 +224,7 @@ $b->stop;
 
 
 
-=== TEST 8: the slot's primary SIGKILLed under load on two servers: the failover is followed
+=== TEST 9: the slot's primary SIGKILLed under load on two servers: the failover is followed
 --- http_config
 sse_zone zone=cl3:8m history=5000 redis=redis+cluster://$TEST_NGINX_SEEDS_cl3;
 --- config
@@ -337,7 +347,7 @@ $bs->stop;
 
 
 
-=== TEST 9: a cluster with a password: the URL's credentials on every node
+=== TEST 10: a cluster with a password: the URL's credentials on every node
 --- http_config
 sse_zone zone=cla:1m redis=redis+cluster://:cl%3Apw@$TEST_NGINX_SEED_cla;
 --- config
@@ -358,7 +368,7 @@ unlike(error_log_text(), qr/cl:pw|cl%3Apw/, 'the password is in no log');
 
 
 
-=== TEST 10: a cluster with a password, a wrong one in the URL: 503, one line naming authentication
+=== TEST 11: a cluster with a password, a wrong one in the URL: 503, one line naming authentication
 --- http_config
 sse_zone zone=clw:1m redis=redis+cluster://:wrong@$TEST_NGINX_SEED_cla;
 --- config
@@ -374,7 +384,7 @@ is(count_log(error_log_text(), qr/cluster node \S+ failed/), 1, 'one line, none 
 
 
 
-=== TEST 11: rediss+cluster://: every node over TLS, certificates and addresses verified
+=== TEST 12: rediss+cluster://: every node over TLS, certificates and addresses verified
 --- http_config
 sse_zone zone=clt:1m redis=rediss+cluster://$TEST_NGINX_SEED_clt redis_tls_ca=$TEST_NGINX_CL_DIR/ca.crt;
 --- config
@@ -394,7 +404,7 @@ is(cluster_cli($::CLT, $owner, 'EXISTS', 'sse:{clt}:log'), '1', "the log is on t
 
 
 
-=== TEST 12: rediss+cluster:// with the system's CAs: the node's certificate is refused
+=== TEST 13: rediss+cluster:// with the system's CAs: the node's certificate is refused
 --- http_config
 sse_zone zone=clu:1m redis=rediss+cluster://$TEST_NGINX_SEED_clt;
 --- config
