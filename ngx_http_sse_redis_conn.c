@@ -405,6 +405,11 @@ ngx_http_sse_redis_path(ngx_http_sse_redis_peer_t *peer, ngx_str_t *path,
 
     case NGX_HTTP_SSE_REDIS_SENTINEL:
 
+        if (path->len == 0) {
+            *err = "no service name (redis+sentinel://host/SERVICE[/DB])";
+            return NGX_ERROR;
+        }
+
         q = ngx_strlchr(path->data, path->data + path->len, '/');
 
         peer->service.data = path->data;
