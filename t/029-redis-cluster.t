@@ -5,8 +5,8 @@
 # The file starts its own clusters (Test::Nginx::SSE::Redis, cluster_*): six
 # redis-servers on free 127.0.0.1 ports, three primaries with a replica
 # each, cluster-node-timeout 1 s, no persistence; one plain, one with a
-# password (requirepass and masterauth), one over TLS (tls-cluster, a CA
-# made here).  Every process is killed at the end.  The seeds given to nginx
+# password (requirepass and masterauth), one over TLS (tls-cluster, the CA
+# redis_dir makes).  Every process is killed at the end.  The seeds given to nginx
 # are nodes that do not serve the zone's slot.
 use lib 't/lib';
 use Test::Nginx::SSE;
@@ -14,8 +14,6 @@ use Test::Nginx::SSE::ServerB;
 use Test::Nginx::SSE::Redis;
 use Test::Nginx::SSE::Load;
 use JSON::PP;
-use File::Path ();
-use File::Temp ();
 use POSIX ();
 use Time::HiRes ();
 
@@ -32,8 +30,7 @@ sub count_log { my ($text, $re) = @_; my @m = ($text =~ /$re/g); return scalar @
 sub seed {
     my ($c, $zone) = @_;
     my $owner = cluster_owner($c, cluster_slot($c, "sse:{$zone}:id"));
-    my %p = map { scalar(cluster_owner($c, $_)) => 1 } (0, 8192, 16383);
-    my ($other) = grep { $_ ne $owner } sort keys %p;
+    my ($other) = grep { $_ ne $owner } cluster_primaries($c);
     return "127.0.0.1:$other";
 }
 
@@ -52,30 +49,18 @@ sub publish_until_ok {
 
 our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
 
-$REDIS_BIN = $ENV{SSE_REDIS_SERVER};
-if (!defined $REDIS_BIN) {
-    for my $d (split /:/, "$ENV{PATH}:/usr/sbin:/usr/bin") {
-        if (-x "$d/redis-server") {
-            $REDIS_BIN = "$d/redis-server";
-            last;
-        }
-    }
-}
-
 delete $ENV{$_} for grep { /^TEST_NGINX_(CL|SEED)/ } keys %ENV;
 
-if (!$REDIS_BIN || !-x $REDIS_BIN || !-x Test::Nginx::SSE::Redis::_cli_bin()) {
+if (!redis_bins()) {
     ok(0, 'redis-server and redis-cli found');
-    diag('redis-server or redis-cli not found: scripts/deps.sh redis (make test) installs them');
+    diag('redis-server, or redis-cli or redis-sentinel beside it, not found'
+         . ': scripts/deps.sh redis (make test) installs them');
 } else {
-    my $dir = File::Temp::tempdir('sse-redis-cluster-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    File::Path::make_path("$dir/plain", "$dir/auth", "$dir/tls");
-    redis_certs("$dir/tls");
-    $ENV{TEST_NGINX_CL_DIR} = "$dir/tls";
+    $ENV{TEST_NGINX_CL_DIR} = redis_dir('redis-cluster');
     my $t0 = Time::HiRes::time();
-    $CL = cluster_start(dir => "$dir/plain");
-    $CLA = $CL && cluster_start(dir => "$dir/auth", pass => 'cl:pw');
-    $CLT = $CLA && cluster_start(dir => "$dir/tls", tls => 1);
+    $CL = cluster_start('P');
+    $CLA = $CL && cluster_start('A', pass => 'cl:pw');
+    $CLT = $CLA && cluster_start('T', tls => 1);
     if ($CLT) {
         diag(sprintf('three clusters up in %.1f s', Time::HiRes::time() - $t0));
         $ENV{"TEST_NGINX_SEED_$_"} = seed($CL, $_) for qw(cl2 cl3);
@@ -201,8 +186,7 @@ is(datas($sb), 'one,two', 'B: both messages');
 is(cluster_cli($::CL, $owner, 'EXISTS', 'sse:{cl2}:log'), '1', "the log is on the slot's primary");
 
 # the slot moves to another primary, its keys with it
-my %p = map { scalar(cluster_owner($::CL, $_)) => 1 } (0, 8192, 16383);
-my ($dst) = grep { $_ ne $owner } sort keys %p;
+my ($dst) = grep { $_ ne $owner } cluster_primaries($::CL);
 ok(cluster_move_slot($::CL, $slot, $dst), "slot $slot moved from $owner to $dst");
 my ($ra, $ta) = publish_until_ok('/pub?channel=n', 'three', 10);
 is($ra->{status}, 200, sprintf('A publishes again (%.1f s)', $ta));

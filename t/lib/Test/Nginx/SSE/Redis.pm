@@ -32,7 +32,7 @@ our @EXPORT = qw(redis_start redis_stop redis_cmd
                  redis_tls_conf rcli
                  cluster_start cluster_stop cluster_cli cluster_owner
                  cluster_kill cluster_slot cluster_ok cluster_move_slot
-                 redis_certs
+                 cluster_primaries
                  $REDIS_PID $REDIS_PORT $REDIS_BIN
                  $REDIS_CLI $SENTINEL_BIN $REDIS_DIR %REDIS);
 
@@ -229,76 +229,36 @@ sub rcli {
 }
 
 
-# Redis Cluster
+# Redis Cluster: its nodes are servers of %REDIS named "$label1" to
+# "$label6", in $REDIS_DIR (redis_dir first); a cluster is a hash: label,
+# pass, tls, ports (the six), names (port -> name, the live ones)
 
-sub _cli_bin { (my $c = $REDIS_BIN) =~ s/redis-server\z/redis-cli/; return $c }
-
-# a command to one node through redis-cli, its output (raw, trimmed)
+# a command to the node on $port through redis-cli, its output
 sub cluster_cli {
     my ($c, $port, @cmd) = @_;
-    my @a = ('-h', '127.0.0.1', '-p', $port, '--no-auth-warning');
-    push @a, '-a', $c->{pass} if defined $c->{pass};
-    push @a, '--tls', '--cacert', "$c->{dir}/ca.crt" if $c->{tls};
-    my $pid = open(my $fh, '-|') // die "fork: $!";
-    if (!$pid) {
-        open STDERR, '>', '/dev/null';
-        { exec { _cli_bin() } _cli_bin(), @a, @cmd };
-        POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    $out =~ s/\s+\z//;
-    return $out;
+    return rcli($REDIS{$c->{names}{$port} // ''} // {port => $port, %$c}, @cmd);
 }
 
-sub _cluster_node {
-    my ($c, $port, $bus) = @_;
-    my @a = ('--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-             '--daemonize', 'no', '--dir', $c->{dir},
-             '--cluster-enabled', 'yes', '--cluster-node-timeout', 1000,
-             '--cluster-port', $bus,
-             '--cluster-config-file', "$c->{dir}/nodes-$port.conf");
-    if ($c->{tls}) {
-        push @a, '--port', 0, '--tls-port', $port, '--tls-cluster', 'yes',
-            '--tls-replication', 'yes', '--tls-auth-clients', 'no',
-            '--tls-cert-file', "$c->{dir}/server.crt",
-            '--tls-key-file', "$c->{dir}/server.key",
-            '--tls-ca-cert-file', "$c->{dir}/ca.crt";
-    } else {
-        push @a, '--port', $port;
-    }
-    push @a, '--requirepass', $c->{pass}, '--masterauth', $c->{pass}
-        if defined $c->{pass};
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', "$c->{dir}/redis-$port.log";
-        open STDERR, '>&', \*STDOUT;
-        { exec { $REDIS_BIN } $REDIS_BIN, @a };
-        POSIX::_exit(127);
-    }
-    $c->{pids}{$port} = $pid;
-}
-
-# cluster_start(dir => $dir [, pass => $p] [, tls => 1: ca.crt, server.crt
-# and server.key in $dir]): the cluster, every node's cluster_state ok, or
-# undef
+# cluster_start($label [, pass => $p] [, tls => 1]): six nodes, the cluster
+# made, every node's cluster_state ok; the cluster, or undef
 sub cluster_start {
-    my (%o) = @_;
-    my $c = {dir => $o{dir}, pass => $o{pass}, tls => $o{tls}, pids => {}};
+    my ($label, %o) = @_;
+    my $c = {label => $label, pass => $o{pass}, tls => $o{tls}, names => {}};
     push @CLUSTERS, $c;
-    $c->{ports} = [map { Test::Nginx::SSE::_free_port() } 1 .. 6];
-    _cluster_node($c, $_, Test::Nginx::SSE::_free_port()) for @{$c->{ports}};
-    for my $port (@{$c->{ports}}) {
-        my $up;
-        for (1 .. 200) {
-            last if ($up = cluster_cli($c, $port, 'PING') eq 'PONG');
-            Time::HiRes::sleep(0.05);
-        }
-        return undef unless $up;
+    for my $i (1 .. 6) {
+        my $name = "$label$i";
+        my $r = redis_server($name, %o, args => [
+            '--cluster-enabled', 'yes', '--cluster-node-timeout', 1000,
+            '--cluster-port', Test::Nginx::SSE::_free_port(),
+            '--cluster-config-file', "$REDIS_DIR/$name-nodes.conf",
+            # the cluster bus always wants a client certificate, and
+            # "server" is for servers only
+            $o{tls} ? ('--tls-cluster', 'yes',
+                       '--tls-client-cert-file', "$REDIS_DIR/client.crt",
+                       '--tls-client-key-file', "$REDIS_DIR/client.key") : ()])
+            or return undef;
+        push @{$c->{ports}}, $r->{port};
+        $c->{names}{$r->{port}} = $name;
     }
     my $out = cluster_cli($c, $c->{ports}[0], '--cluster', 'create',
                           (map { "127.0.0.1:$_" } @{$c->{ports}}),
@@ -307,13 +267,13 @@ sub cluster_start {
     return cluster_ok($c, 20) ? $c : undef;
 }
 
-# every live node says cluster_state:ok and knows every other node's role
+# every live node says cluster_state:ok (within $secs)
 sub cluster_ok {
     my ($c, $secs) = @_;
     my $deadline = Time::HiRes::time() + $secs * Test::Nginx::SSE::timeout_factor();
     while (Time::HiRes::time() < $deadline) {
         my $ok = 1;
-        for my $port (keys %{$c->{pids}}) {
+        for my $port (keys %{$c->{names}}) {
             $ok = 0, last
                 unless cluster_cli($c, $port, 'CLUSTER', 'INFO') =~ /cluster_state:ok/;
         }
@@ -326,32 +286,39 @@ sub cluster_ok {
 # the slot of a key, as the cluster computes it
 sub cluster_slot {
     my ($c, $key) = @_;
-    return cluster_cli($c, (keys %{$c->{pids}})[0], 'CLUSTER', 'KEYSLOT', $key);
+    return cluster_cli($c, (keys %{$c->{names}})[0], 'CLUSTER', 'KEYSLOT', $key);
 }
 
-# the port of the primary that serves $slot, as node $port sees it (default:
-# any live node), and the ports of its replicas
+# the port of the primary that serves $slot, as a live node sees it, and
+# (in list context) the ports of its replicas
 sub cluster_owner {
-    my ($c, $slot, $port) = @_;
-    $port //= (keys %{$c->{pids}})[0];
-    my (%id, %port_of, $owner);
-    for (split /\n/, cluster_cli($c, $port, 'CLUSTER', 'NODES')) {
+    my ($c, $slot) = @_;
+    my (%fields, %port_of, $owner);
+    for (split /\n/, cluster_cli($c, (keys %{$c->{names}})[0], 'CLUSTER', 'NODES')) {
         my @f = split ' ';
         my ($p) = $f[1] =~ /:(\d+)@/ or next;
         $port_of{$f[0]} = $p;
-        $id{$p} = [@f];
+        $fields{$p} = [@f];
         next unless $f[2] =~ /master/ && $f[2] !~ /fail/;
-        for my $r (@f[8 .. $#f]) {
-            my ($a, $b) = split /-/, $r;
-            $b //= $a;
-            next unless $a =~ /^\d+$/;
-            $owner = $f[0] if $a <= $slot && $slot <= $b;
+        for my $range (@f[8 .. $#f]) {
+            my ($first, $last) = split /-/, $range;
+            next unless $first =~ /^\d+$/;
+            $last //= $first;
+            $owner = $f[0] if $first <= $slot && $slot <= $last;
         }
     }
     return undef unless $owner;
     my @replicas = map { $_->[1] =~ /:(\d+)@/ ? $1 : () }
-                   grep { $_->[3] eq $owner } values %id;
+                   grep { $_->[3] eq $owner } values %fields;
     return wantarray ? ($port_of{$owner}, @replicas) : $port_of{$owner};
+}
+
+# the ports of the primaries (the cluster made as cluster_start does:
+# each serves one of these three slots)
+sub cluster_primaries {
+    my ($c) = @_;
+    my %p = map { scalar(cluster_owner($c, $_)) => 1 } (0, 8192, 16383);
+    return sort keys %p;
 }
 
 # moves $slot and its keys to the primary on port $dst (IMPORTING,
@@ -359,6 +326,7 @@ sub cluster_owner {
 sub cluster_move_slot {
     my ($c, $slot, $dst) = @_;
     my $src = cluster_owner($c, $slot) or return 0;
+    my @primaries = cluster_primaries($c);
     my $srcid = cluster_cli($c, $src, 'CLUSTER', 'MYID');
     my $dstid = cluster_cli($c, $dst, 'CLUSTER', 'MYID');
     return 0 unless cluster_cli($c, $dst, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $srcid) eq 'OK'
@@ -370,8 +338,7 @@ sub cluster_move_slot {
         return 0 unless cluster_cli($c, $src, 'MIGRATE', '127.0.0.1', $dst, '', 0, 5000,
                                     @auth, 'KEYS', @keys) =~ /^(OK|NOKEY)/;
     }
-    my %primaries = map { scalar(cluster_owner($c, $_)) => 1 } (0, 8192, 16383);
-    for my $port ($dst, $src, grep { $_ ne $dst && $_ ne $src } keys %primaries) {
+    for my $port ($dst, $src, grep { $_ ne $dst && $_ ne $src } @primaries) {
         return 0 unless cluster_cli($c, $port, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $dstid) eq 'OK';
     }
     return 1;
@@ -380,42 +347,17 @@ sub cluster_move_slot {
 # SIGKILL one node
 sub cluster_kill {
     my ($c, $port) = @_;
-    my $pid = delete $c->{pids}{$port} or return;
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
+    my $name = delete $c->{names}{$port} or return;
+    my $r = $REDIS{$name};
+    return unless $r->{pid};
+    kill 'KILL', $r->{pid};
+    waitpid($r->{pid}, 0);
+    delete $r->{pid};
 }
 
 sub cluster_stop {
     my ($c) = @_;
-    cluster_kill($c, $_) for keys %{$c->{pids}};
-}
-
-# a CA (ca.crt) and a certificate for 127.0.0.1 (server.crt, server.key)
-# in $dir, for TLS servers
-sub redis_certs {
-    my ($d) = @_;
-    my $openssl = sub {
-        my $pid = fork // die "fork: $!";
-        if (!$pid) {
-            open STDOUT, '>', '/dev/null';
-            open STDERR, '>&', \*STDOUT;
-            { exec 'openssl', @_ };
-            POSIX::_exit(127);
-        }
-        waitpid($pid, 0);
-        $? == 0 or die "openssl @_ failed\n";
-    };
-    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes');
-    $openssl->('req', '-x509', @ec, '-keyout', "$d/ca.key", '-out', "$d/ca.crt",
-               '-days', 2, '-subj', '/CN=sse test ca', '-batch');
-    $openssl->('req', @ec, '-keyout', "$d/server.key", '-out', "$d/server.csr",
-               '-subj', '/CN=server', '-batch');
-    open my $fh, '>', "$d/server.ext" or die "$d: $!";
-    print {$fh} "subjectAltName=IP:127.0.0.1\n";
-    close $fh;
-    $openssl->('x509', '-req', '-in', "$d/server.csr", '-CA', "$d/ca.crt",
-               '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/server.crt",
-               '-days', 2, '-extfile', "$d/server.ext");
+    cluster_kill($c, $_) for keys %{$c->{names}};
 }
 
 1;
