@@ -227,8 +227,9 @@ my @s = ((map { sse_open('/sub?channel=load') } 1 .. 2),
 Time::HiRes::sleep(0.5 * timeout_factor());
 
 my $dir = server_root();
-my @pids = (publisher("$dir/pa", port(), 'a', 600, 0.01, 'load'),
-            publisher("$dir/pb", $bs->{port}, 'b', 600, 0.01, 'load'));
+my $n = 600 * timeout_factor();
+my @pids = (publisher("$dir/pa", port(), 'a', $n, 0.01, 'load'),
+            publisher("$dir/pb", $bs->{port}, 'b', $n, 0.01, 'load'));
 sse_pump(\@s, 1);
 # the replica misses what the primary acknowledges from now on: the
 # primary wants a password the replica does not have, and the replica's
@@ -279,6 +280,7 @@ my $kept = grep { /^\d+-0$/ } split /\n/, cluster_cli($::CL, $replica, 'XRANGE',
 my $missed = grep { $_->{id} > 0 } @before;
 ok($log_new eq '', "the promoted replica missed writes (the newest before the kill, $top->{id}, is not in its log)");
 my ($next) = sort { $a->{id} <=> $b->{id} } grep { $_->{at} > $killed } @acked;
+$next //= {id => 0};
 cmp_ok($next->{id}, '>', $top->{id}, "the first id after the failover ($next->{id}) is past the last before ($top->{id})");
 diag(sprintf('the promoted replica kept %d of the %d messages acknowledged before the kill; ids: %d before, %d after',
              $kept, $missed, $top->{id}, $next->{id}));
