@@ -35,7 +35,7 @@ struct ngx_http_sse_cluster_s {
     ngx_http_sse_rconn_t          query;
     ngx_http_sse_rfind_t          find;        /* the data connections */
     ngx_uint_t                    slot;
-    ngx_msec_t                    asked_at;
+    ngx_event_t                   qtimer;      /* the query's answer */
     ngx_event_t                   poll;        /* asks again while a data
                                                   connection is down */
 
@@ -59,6 +59,8 @@ static ngx_uint_t ngx_http_sse_cluster_slot(ngx_str_t *name);
 static ngx_int_t ngx_http_sse_cluster_pick(ngx_http_sse_rconn_t *rc);
 static ngx_int_t ngx_http_sse_cluster_node(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_cluster_ask(ngx_http_sse_cluster_t *cl);
+static void ngx_http_sse_cluster_asked(ngx_http_sse_cluster_t *cl);
+static void ngx_http_sse_cluster_timeout(ngx_event_t *ev);
 static const char *ngx_http_sse_cluster_connected(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_cluster_failed(ngx_http_sse_rconn_t *rc,
     const char *err);
@@ -133,6 +135,11 @@ ngx_http_sse_cluster_attach(ngx_http_sse_rconn_t *rc)
         cl->poll.log = cl->log;
         cl->poll.cancelable = 1;
 
+        cl->qtimer.handler = ngx_http_sse_cluster_timeout;
+        cl->qtimer.data = cl;
+        cl->qtimer.log = cl->log;
+        cl->qtimer.cancelable = 1;
+
         peer->cluster = cl;
     }
 
@@ -158,6 +165,8 @@ ngx_http_sse_cluster_detach(ngx_http_sse_rconn_t *rc)
     }
 
     ngx_http_sse_rconn_close(&cl->query);
+
+    ngx_http_sse_cluster_asked(cl);
 
     rc->peer->cluster = NULL;
 
@@ -350,11 +359,7 @@ ngx_http_sse_cluster_ask(ngx_http_sse_cluster_t *cl)
     }
 
     if (cl->asking) {
-        if (ngx_current_msec - cl->asked_at >= NGX_HTTP_SSE_CLUSTER_TIMEOUT) {
-            /* a node that does not answer: the next one is asked */
-            ngx_http_sse_rconn_drop(&cl->query, "no answer in time");
-        }
-
+        /* the answer comes, or the timer moves on to the next node */
         return;
     }
 
@@ -368,10 +373,39 @@ ngx_http_sse_cluster_ask(ngx_http_sse_cluster_t *cl)
         == NGX_OK)
     {
         cl->asking = 1;
-        cl->asked_at = ngx_current_msec;
+        ngx_add_timer(&cl->qtimer, NGX_HTTP_SSE_CLUSTER_TIMEOUT);
     }
 
     /* not connected: asked when the query connection is up */
+}
+
+
+/* the question is answered, or its connection gone */
+
+static void
+ngx_http_sse_cluster_asked(ngx_http_sse_cluster_t *cl)
+{
+    cl->asking = 0;
+
+    if (cl->qtimer.timer_set) {
+        ngx_del_timer(&cl->qtimer);
+    }
+}
+
+
+/* a node that took CLUSTER SLOTS and does not answer: the next is asked */
+
+static void
+ngx_http_sse_cluster_timeout(ngx_event_t *ev)
+{
+    ngx_http_sse_cluster_t  *cl;
+
+    cl = ev->data;
+
+    if (cl->asking && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_http_sse_rconn_drop(&cl->query, "no answer to CLUSTER SLOTS "
+                                "in time");
+    }
 }
 
 
@@ -382,7 +416,7 @@ ngx_http_sse_cluster_connected(ngx_http_sse_rconn_t *rc)
 
     cl = rc->data;
 
-    cl->asking = 0;
+    ngx_http_sse_cluster_asked(cl);
     ngx_http_sse_cluster_ask(cl);
 
     return NULL;
@@ -398,7 +432,7 @@ ngx_http_sse_cluster_failed(ngx_http_sse_rconn_t *rc, const char *err)
 
     cl = rc->data;
 
-    cl->asking = 0;
+    ngx_http_sse_cluster_asked(cl);
 
     if (cl->failing || ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -431,7 +465,7 @@ ngx_http_sse_cluster_answer(ngx_http_sse_rconn_t *rc, void *reply,
     cl = privdata;
     r = reply;
 
-    cl->asking = 0;
+    ngx_http_sse_cluster_asked(cl);
 
     if (r == NULL) {
         return;

@@ -67,51 +67,6 @@ sub sentinels_ready {
     return 0;
 }
 
-# a "sentinel" that accepts connections and never answers (mute: it
-# answers PING, so the connection is set up, and then nothing else): a
-# child that holds every connection open and counts those nginx closes;
-# killed at the end with the others
-sub silent_sentinel {
-    my ($name, $mute) = @_;
-    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 16, ReuseAddr => 1) or return undef;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        my $sel = IO::Select->new($l);
-        my %buf;
-        while (1) {
-            for my $fh ($sel->can_read) {
-                if ($fh == $l) {
-                    my $c = $l->accept or next;
-                    $sel->add($c);
-                    next;
-                }
-                my $n = sysread($fh, my $chunk, 4096);
-                if (!$n) {
-                    # closed by nginx: counted in $REDIS_DIR/NAME.closed
-                    $sel->remove($fh);
-                    delete $buf{fileno $fh};
-                    close $fh;
-                    if (open my $out, '>>', "$REDIS_DIR/$name.closed") { print {$out} "closed\n"; close $out }
-                    next;
-                }
-                next unless $mute;
-                $buf{fileno $fh} .= $chunk;
-                # every complete command; PING alone is answered
-                while ($buf{fileno $fh} =~ s/\A\*(\d+)\r\n((?:\$\d+\r\n[^\r]*\r\n)*)//) {
-                    my ($argc, $args) = ($1, $2);
-                    syswrite($fh, "+PONG\r\n") if $args =~ /\A\$4\r\nPING\r\n/i;
-                }
-            }
-        }
-    }
-    my $port = $l->sockport;
-    close $l;
-    $REDIS{$name} = {pid => $pid, port => $port};
-    return $port;
-}
-
 # the second nginx, two workers, same module; stopped when the object goes
 
 sub tp { return {'Content-Type' => 'text/plain'} }
@@ -142,8 +97,8 @@ if (!redis_bins()) {
     my $sr = $r && sentinel('SR', 'rolesvc', $r, 5);
     my $tp = server('TPRIMARY', tls => 1);
     my $ts = $tp && sentinel('TS', 'tls', $tp, 1, tls => 1);
-    my $silent = silent_sentinel('SILENT');
-    my $mute = silent_sentinel('MUTE', 1);
+    my $silent = redis_silent('SILENT');
+    my $mute = redis_silent('MUTE', 1);
     if (@s == 3 && !grep { !$_ } @s and $ps and $sr and $ts and $silent and $mute) {
         $ENV{TEST_NGINX_SENTINEL_SILENT} = $silent;
         $ENV{TEST_NGINX_SENTINEL_MUTE} = $mute;

@@ -21,6 +21,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Temp ();
+use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes ();
@@ -29,7 +30,7 @@ our ($REDIS_PID, $REDIS_PORT, $REDIS_BIN);
 our ($REDIS_CLI, $SENTINEL_BIN, $REDIS_DIR, %REDIS);
 our @EXPORT = qw(redis_start redis_stop redis_cmd
                  redis_bins redis_dir redis_server redis_spawn
-                 redis_tls_conf rcli
+                 redis_tls_conf rcli redis_silent
                  cluster_start cluster_stop cluster_cli cluster_owner
                  cluster_kill cluster_slot cluster_ok cluster_move_slot
                  cluster_primaries
@@ -226,6 +227,52 @@ sub rcli {
     close $fh;
     $out =~ s/\s+\z//;
     return $out;
+}
+
+
+# a server (a sentinel, a cluster node) that accepts connections and never
+# answers (mute: it answers PING, so the connection is set up, and then
+# nothing else): a child that holds every connection open and counts those
+# nginx closes in $REDIS_DIR/NAME.closed; killed at the end with the others
+sub redis_silent {
+    my ($name, $mute) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 16, ReuseAddr => 1) or return undef;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        my $sel = IO::Select->new($l);
+        my %buf;
+        while (1) {
+            for my $fh ($sel->can_read) {
+                if ($fh == $l) {
+                    my $c = $l->accept or next;
+                    $sel->add($c);
+                    next;
+                }
+                my $n = sysread($fh, my $chunk, 4096);
+                if (!$n) {
+                    # closed by nginx: counted in $REDIS_DIR/NAME.closed
+                    $sel->remove($fh);
+                    delete $buf{fileno $fh};
+                    close $fh;
+                    if (open my $out, '>>', "$REDIS_DIR/$name.closed") { print {$out} "closed\n"; close $out }
+                    next;
+                }
+                next unless $mute;
+                $buf{fileno $fh} .= $chunk;
+                # every complete command; PING alone is answered
+                while ($buf{fileno $fh} =~ s/\A\*(\d+)\r\n((?:\$\d+\r\n[^\r]*\r\n)*)//) {
+                    my ($argc, $args) = ($1, $2);
+                    syswrite($fh, "+PONG\r\n") if $args =~ /\A\$4\r\nPING\r\n/i;
+                }
+            }
+        }
+    }
+    my $port = $l->sockport;
+    close $l;
+    $REDIS{$name} = {pid => $pid, port => $port};
+    return $port;
 }
 
 
