@@ -587,6 +587,13 @@ ngx_http_sse_redis_hosts(ngx_conf_t *cf, ngx_http_sse_redis_peer_t *peer,
             return NGX_ERROR;
         }
 
+        /* "[::1]": the certificate names the address without brackets */
+
+        if (u.family == AF_INET6 && u.host.len > 2 && u.host.data[0] == '[') {
+            u.host.data++;
+            u.host.len -= 2;
+        }
+
         for (i = 0; i < u.naddrs; i++) {
             a = ngx_array_push(&peer->addrs);
             if (a == NULL) {

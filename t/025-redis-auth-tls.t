@@ -40,8 +40,9 @@ if (!redis_bins()) {
                  args => ['--user', 'alice', 'on', '>won:der', '~*', '&*', '+@all']],
         # its password changes during a test
         AUTH => [pass => 'old'],
-        TLS => [tls => 1],
-        OTHER => [tls => 1, cert => 'other'],
+        # on IPv6 too, for rediss://[::1]
+        TLS => [tls => 1, bind => '127.0.0.1 ::1'],
+        OTHER => [tls => 1, cert => 'other', bind => '127.0.0.1 ::1'],
         CLIENT => [tls => 1, clients => 1],
     );
     for my $name (sort keys %start) {
@@ -247,6 +248,39 @@ location /pub { sse_publish; }
 --- test
 ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(TLS verification failed: the certificate does not match "127\.0\.0\.1"\)/, 1),
    'the log names TLS verification and the host');
+is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 9b: rediss://[::1]: an IPv6 address, checked against the certificate's IP addresses, no SNI
+--- http_config
+sse_zone zone=t8b:1m redis=rediss://[::1]:$TEST_NGINX_REDIS_TLS redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis rediss:\/\/\[::1\]:\d+ connected/, 1), 'connected to [::1] with verification on');
+my $s = sse_open('/sub?channel=v6');
+is(http('POST', '/pub?channel=v6', 'hi', tp())->{status}, 200, 'publish: 200');
+$s->read_until(qr/data: hi\n/, 3);
+is(datas($s), 'hi', 'delivered');
+--- no_error_log
+[alert]
+[crit]
+unavailable
+
+
+
+=== TEST 9c: rediss://[::1] to a certificate for another name: refused, the log names the address
+--- http_config
+sse_zone zone=t8c:1m redis=rediss://[::1]:$TEST_NGINX_REDIS_OTHER redis_tls_ca=$TEST_NGINX_CERTS/ca.crt;
+--- config
+location /pub { sse_publish; }
+--- test
+ok(wait_log(\&error_log_text, qr/redis \S+ unavailable \(TLS verification failed: the certificate does not match "::1"\)/, 1),
+   'the log names TLS verification and the address');
 is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
 --- no_error_log
 [alert]

@@ -114,7 +114,7 @@ sub redis_bins {
 
 # a directory for the processes' files and logs, removed at exit, with a
 # CA ("ca"), another CA ("wrongca"), server certificates signed by ca
-# ("server": 127.0.0.1 and localhost; "other": other.example) and a client
+# ("server": 127.0.0.1, ::1 and localhost; "other": other.example) and a client
 # certificate ("client")
 sub redis_dir {
     my ($label) = @_;
@@ -125,7 +125,7 @@ sub redis_dir {
         openssl('req', '-x509', @ec, '-keyout', "$d/$ca.key", '-out', "$d/$ca.crt",
                 '-days', 2, '-subj', "/CN=sse test $ca", '-batch');
     }
-    my %san = (server => 'IP:127.0.0.1,DNS:localhost', other => 'DNS:other.example',
+    my %san = (server => 'IP:127.0.0.1,IP:::1,DNS:localhost', other => 'DNS:other.example',
                client => 'DNS:client.example');
     for my $c (qw(server other client)) {
         openssl('req', @ec, '-keyout', "$d/$c.key", '-out', "$d/$c.csr",
@@ -168,13 +168,14 @@ sub redis_tls_conf {
 
 # a redis-server named $name on a free port, no persistence: pass
 # (requirepass and masterauth), tls (TLS only, redis_tls_conf(%o)), of (a
-# replica of that port), args (more arguments); its hash, or undef
+# replica of that port), bind (addresses, default 127.0.0.1), args (more
+# arguments); its hash, or undef
 sub redis_server {
     my ($name, %o) = @_;
     my $r = {port => Test::Nginx::SSE::_free_port(), pass => $o{pass}, tls => $o{tls}};
     my @a = ($REDIS_BIN, $o{tls} ? ('--port', 0, '--tls-port', $r->{port})
                                  : ('--port', $r->{port}),
-             '--bind', '127.0.0.1', '--save', '', '--dir', $REDIS_DIR,
+             '--bind', $o{bind} // '127.0.0.1', '--save', '', '--dir', $REDIS_DIR,
              '--appendonly', 'no', '--daemonize', 'no');
     if ($o{tls}) {
         my @t = redis_tls_conf(%o);
