@@ -31,6 +31,7 @@
 typedef struct ngx_http_sse_channel_s  ngx_http_sse_channel_t;
 typedef struct ngx_http_sse_msg_s      ngx_http_sse_msg_t;
 typedef struct ngx_http_sse_ctx_s      ngx_http_sse_ctx_t;
+typedef struct ngx_http_sse_stream_s   ngx_http_sse_stream_t;
 typedef struct ngx_http_sse_backend_s  ngx_http_sse_backend_t;
 typedef struct ngx_http_sse_shctx_s    ngx_http_sse_shctx_t;
 typedef struct ngx_http_sse_slot_s     ngx_http_sse_slot_t;
@@ -57,11 +58,13 @@ typedef struct {
 } ngx_http_sse_lchannel_t;
 
 
-/* one subscription of one request to one channel */
+/* one subscription of one stream to one channel */
 typedef struct {
     ngx_queue_t                 queue;
-    ngx_http_sse_ctx_t         *ctx;
+    ngx_http_sse_stream_t      *stream;
     ngx_http_sse_lchannel_t    *lchannel;
+    uint64_t                    history_id;  /* detached: the last id read
+                                                from history (hpos's) */
 } ngx_http_sse_link_t;
 
 
@@ -178,16 +181,45 @@ typedef struct {
 } ngx_http_sse_frame_t;
 
 
-/* an output buffer that holds a frame */
+/*
+ * An output buffer: a frame's bytes, a keepalive, the greeting, or the
+ * chunked framing of a detached stream (its size line in head[]).  Chain
+ * link and buffer in one piece, from the worker's free list.
+ */
 typedef struct {
+    ngx_chain_t                 cl;
     ngx_buf_t                   buf;
     ngx_http_sse_frame_t       *frame;
+    u_char                      head[NGX_OFF_T_LEN + 2];
 } ngx_http_sse_obuf_t;
 
 
-/* a subscriber request */
+/* a request of a module location: what the access phase leaves */
 struct ngx_http_sse_ctx_s {
-    ngx_http_request_t         *request;
+    ngx_http_sse_stream_t      *stream;      /* sse_subscribe, or NULL */
+
+    ngx_str_t                   error_page;  /* JSON for nginx's page */
+
+    ngx_http_sse_jwt_t          jwt;         /* verified in access phase */
+    ngx_uint_t                  access_status;  /* refused with, and why */
+    const char                 *access_why;
+
+    unsigned                    error_page_on:1;
+    unsigned                    jwt_verified:1;
+};
+
+
+/*
+ * A subscriber stream.  Allocated apart from the request, with its
+ * channels, links and user in the same piece: once the response head and
+ * any history are out, an HTTP/1.x stream lets its request go (request
+ * NULL) and writes to its connection itself; see ngx_http_sse_stream.c.
+ */
+struct ngx_http_sse_stream_s {
+    ngx_http_request_t         *request;     /* NULL: detached */
+    ngx_connection_t           *connection;
+    ngx_http_sse_loc_conf_t    *conf;
+    ngx_http_core_loc_conf_t   *core_conf;
     ngx_http_sse_zone_t        *zone;
     ngx_http_sse_channel_t    **channels;
     ngx_uint_t                  nchannels;
@@ -195,13 +227,11 @@ struct ngx_http_sse_ctx_s {
     ngx_uint_t                  nlinks;
     uint64_t                    start_id;
     ngx_str_t                   user;        /* authenticated user */
-    time_t                      expires;     /* of the token, or 0 */
     ngx_queue_t                 all;         /* the worker's streams */
 
     ngx_chain_t                *out;         /* queued, not yet passed on */
     ngx_chain_t               **last_out;
     ngx_chain_t                *busy;        /* passed on, not yet sent */
-    ngx_chain_t                *free;
     size_t                      pending;
 
     ngx_event_t                 timer;
@@ -210,24 +240,23 @@ struct ngx_http_sse_ctx_s {
 
     ngx_queue_t                 dirty;       /* in the worker's flush list */
 
-    ngx_http_sse_hpos_t        *hpos;        /* history, one per channel */
-    ngx_event_t                 more;        /* posted: read more history */
+    ngx_http_sse_hpos_t        *hpos;        /* history, one per channel:
+                                                the request's, catch-up */
+    ngx_event_t                 more;        /* posted: read more history,
+                                                or let the request go */
 
-    ngx_str_t                   error_page;  /* JSON for nginx's page */
-
-    ngx_http_sse_jwt_t          jwt;         /* verified in access phase */
-    ngx_uint_t                  access_status;  /* refused with, and why */
-    const char                 *access_why;
+    ngx_pool_cleanup_t         *cleanup;     /* taken from the request's
+                                                pool: run at the end */
 
     unsigned                    registered:1;
-    unsigned                    error_page_on:1;
     unsigned                    in_dirty:1;
     unsigned                    end_pending:1;
     unsigned                    ending:1;
     unsigned                    overflow:1;
     unsigned                    catchup:1;   /* history first, no live */
     unsigned                    body_sent:1;
-    unsigned                    jwt_verified:1;
+    unsigned                    chunked:1;   /* detached: frame the bytes */
+    unsigned                    size_class:5;  /* its free list + 1, or 0 */
 };
 
 

@@ -15,24 +15,43 @@
  * frames (a small cache finds a frame that another stream of the worker
  * still holds).  It gets no live event meanwhile; when it has read the
  * newest message, it goes live after that id: nothing lost, nothing twice.
+ *
+ * Detached streams.  A stream is an object of its own (ngx_http_sse_stream_t,
+ * from the worker's free lists), not the request's.  Once the response head,
+ * the greeting and any history are written, an HTTP/1.x stream lets its
+ * request go (ngx_http_sse_stream_detach()): the access log line is written,
+ * the request's pool and header buffers are freed, and what limit_conn hung
+ * on the pool moves to the stream, to run when it ends.  From then on the
+ * stream writes to its connection itself, in chunks when the response was
+ * chunked; one writer, ngx_http_sse_stream_flush(), serves both kinds of
+ * stream and only its last step differs (the output filters, or the
+ * connection's send_chain).  A detached stream ends with the last chunk,
+ * then the connection is closed.  HTTP/2 streams and subrequests keep their
+ * request.
  */
 
 
 #include "ngx_http_sse_store.h"
 
 
+static ngx_http_sse_stream_t *ngx_http_sse_stream_create(
+    ngx_http_request_t *r, ngx_uint_t n, ngx_str_t *user);
 static ngx_int_t ngx_http_sse_stream_start(ngx_http_request_t *r,
-    ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
+    ngx_http_sse_stream_t *st, ngx_array_t *names, time_t expires);
+static ngx_int_t ngx_http_sse_stream_subscribe(ngx_http_request_t *r,
+    ngx_http_sse_stream_t *st, ngx_array_t *names);
+static ngx_int_t ngx_http_sse_stream_open(ngx_http_request_t *r,
+    ngx_http_sse_stream_t *st, ngx_array_t *names, time_t expires);
 static ngx_int_t ngx_http_sse_stream_since(ngx_http_request_t *r,
-    ngx_http_sse_since_t *since);
+    ngx_http_sse_stream_t *st, ngx_http_sse_since_t *since);
 static ngx_int_t ngx_http_sse_last_event_id(ngx_http_request_t *r,
     ngx_str_t *value);
 static ngx_int_t ngx_http_sse_stream_headers(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_stream_greet(ngx_http_request_t *r,
-    ngx_http_sse_ctx_t *ctx, ngx_array_t *names);
+    ngx_http_sse_stream_t *st, ngx_array_t *names);
 static ngx_int_t ngx_http_sse_stream_push_head(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx);
-static ngx_int_t ngx_http_sse_stream_gap(ngx_http_sse_ctx_t *ctx,
+static ngx_int_t ngx_http_sse_stream_catchup(ngx_http_sse_stream_t *st);
+static ngx_int_t ngx_http_sse_stream_gap(ngx_http_sse_stream_t *st,
     ngx_http_sse_channel_t *ch, uint64_t last_id, uint64_t oldest);
 static ngx_http_sse_lchannel_t *ngx_http_sse_lchannel_get(
     ngx_http_sse_zone_t *zone, ngx_http_sse_channel_t *ch);
@@ -45,29 +64,48 @@ static ngx_uint_t ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
 static ngx_http_sse_frame_t *ngx_http_sse_frame_get(
     ngx_http_sse_zone_t *zone, ngx_http_sse_mview_t *m);
 static void ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame);
-static ngx_int_t ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx,
+static ngx_int_t ngx_http_sse_stream_queue(ngx_http_sse_stream_t *st,
     u_char *pos, size_t len, ngx_http_sse_frame_t *frame, ngx_uint_t force);
+static ngx_http_sse_obuf_t *ngx_http_sse_obuf_get(u_char *pos, size_t len,
+    ngx_http_sse_frame_t *frame);
+static void ngx_http_sse_obuf_free(ngx_http_sse_obuf_t *ob);
 static void ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch);
 static void ngx_http_sse_deliver_lost(ngx_http_sse_zone_t *zone,
     uint64_t lost, ngx_http_sse_pending_t *p);
 static uint64_t ngx_http_sse_stream_had(ngx_http_sse_link_t *link);
-static ngx_uint_t ngx_http_sse_stream_live(ngx_http_sse_ctx_t *ctx,
+static ngx_uint_t ngx_http_sse_stream_live(ngx_http_sse_stream_t *st,
     uint64_t id);
-static void ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_dirty(ngx_http_sse_stream_t *st);
 static void ngx_http_sse_flush_dirty(void);
-static ngx_int_t ngx_http_sse_stream_send(ngx_http_sse_ctx_t *ctx);
-static ngx_int_t ngx_http_sse_stream_drive(ngx_http_sse_ctx_t *ctx);
-static ngx_int_t ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx);
-static void ngx_http_sse_stream_log(ngx_http_sse_ctx_t *ctx, ngx_err_t err,
+static ngx_int_t ngx_http_sse_stream_send(ngx_http_sse_stream_t *st);
+static ngx_int_t ngx_http_sse_stream_drive(ngx_http_sse_stream_t *st);
+static ngx_int_t ngx_http_sse_stream_flush(ngx_http_sse_stream_t *st);
+static ngx_int_t ngx_http_sse_stream_write(ngx_http_sse_stream_t *st,
+    ngx_chain_t *out);
+static ngx_chain_t *ngx_http_sse_stream_chunk(ngx_http_sse_stream_t *st,
+    ngx_chain_t *out);
+static void ngx_http_sse_stream_log(ngx_http_sse_stream_t *st, ngx_err_t err,
     const char *what);
 static void ngx_http_sse_stream_write_handler(ngx_http_request_t *r);
+static void ngx_http_sse_stream_write_event(ngx_event_t *wev);
+static void ngx_http_sse_stream_writable(ngx_http_sse_stream_t *st);
+static void ngx_http_sse_stream_read_event(ngx_event_t *rev);
 static void ngx_http_sse_stream_timer_handler(ngx_event_t *ev);
 static void ngx_http_sse_stream_more_handler(ngx_event_t *ev);
-static void ngx_http_sse_stream_arm(ngx_http_sse_ctx_t *ctx);
-static void ngx_http_sse_stream_end(ngx_http_sse_ctx_t *ctx);
-static void ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx);
-static void ngx_http_sse_stream_detach(ngx_http_sse_ctx_t *ctx);
+static void ngx_http_sse_stream_arm(ngx_http_sse_stream_t *st);
+static ngx_uint_t ngx_http_sse_stream_detachable(ngx_http_sse_stream_t *st);
+static void ngx_http_sse_stream_detach(ngx_http_sse_stream_t *st);
+static ngx_int_t ngx_http_sse_stream_take_cleanups(ngx_http_sse_stream_t *st,
+    ngx_pool_t *pool);
+static ngx_uint_t ngx_http_sse_limit_conn_data(void *data);
+static void ngx_http_sse_stream_free_headers(ngx_connection_t *c,
+    ngx_http_connection_t *hc);
+static void ngx_http_sse_stream_end(ngx_http_sse_stream_t *st);
+static void ngx_http_sse_stream_close(ngx_http_sse_stream_t *st);
+static void ngx_http_sse_stream_finish(ngx_http_sse_stream_t *st);
+static void ngx_http_sse_stream_unregister(ngx_http_sse_stream_t *st);
 static void ngx_http_sse_stream_cleanup(void *data);
+static void ngx_http_sse_stream_free(ngx_http_sse_stream_t *st);
 static void ngx_http_sse_chain_release(ngx_chain_t *cl);
 static void ngx_http_sse_stream_watch(void);
 static void ngx_http_sse_stream_watch_handler(ngx_event_t *ev);
@@ -87,8 +125,24 @@ static void ngx_http_sse_stream_end_all(void);
 /* how often a worker looks whether it is shutting down */
 #define NGX_HTTP_SSE_WATCH_PERIOD    250
 
+/*
+ * The worker's free lists: stream objects by size, in steps of
+ * NGX_HTTP_SSE_STREAM_STEP bytes up to NGX_HTTP_SSE_STREAM_CLASSES steps
+ * (larger ones are allocated and freed as they come), and output buffers;
+ * past NGX_HTTP_SSE_FREE_MAX spare ones of a kind, freed ones go back to
+ * the heap.
+ */
+#define NGX_HTTP_SSE_STREAM_STEP     64
+#define NGX_HTTP_SSE_STREAM_CLASSES  16
+#define NGX_HTTP_SSE_FREE_MAX        4096
+
+/* rounds of bytes read and dropped from a detached stream's client */
+#define NGX_HTTP_SSE_DISCARD_ROUNDS  4
+
 
 static ngx_str_t  ngx_http_sse_keepalive_text = ngx_string(": keepalive\n\n");
+static ngx_str_t  ngx_http_sse_crlf = ngx_string(CRLF);
+static ngx_str_t  ngx_http_sse_last_chunk = ngx_string("0" CRLF CRLF);
 
 /* every subscriber of this worker, and those with output queued */
 static ngx_queue_t  ngx_http_sse_streams;
@@ -101,6 +155,18 @@ static ngx_http_sse_frame_t  *ngx_http_sse_frames[NGX_HTTP_SSE_FRAME_CACHE];
 /* one batch of history at a time per worker */
 static ngx_http_sse_hitem_t   ngx_http_sse_hitems[NGX_HTTP_SSE_HISTORY_BATCH];
 
+/* limit_conn, whose cleanups move to detached streams; or NULL */
+static ngx_module_t          *ngx_http_sse_limit_conn;
+
+/* free lists: a spare stream's first word links it to the next */
+static void        *ngx_http_sse_free_streams[NGX_HTTP_SSE_STREAM_CLASSES];
+static ngx_uint_t   ngx_http_sse_nfree_streams[NGX_HTTP_SSE_STREAM_CLASSES];
+static ngx_chain_t *ngx_http_sse_free_obufs;
+static ngx_uint_t   ngx_http_sse_nfree_obufs;
+
+/* what a detached stream's client sends: read and dropped */
+static u_char       ngx_http_sse_discard[512];
+
 
 ngx_int_t
 ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
@@ -110,8 +176,7 @@ ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
     ngx_str_t                 value, err, user;
     const char               *why;
     ngx_array_t               names;
-    ngx_http_sse_ctx_t       *ctx;
-    ngx_pool_cleanup_t       *cln;
+    ngx_http_sse_stream_t    *st;
     ngx_http_sse_loc_conf_t  *slcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -166,52 +231,151 @@ ngx_http_sse_subscribe_handler(ngx_http_request_t *r)
                                        "sse_zone \"%V\"", &slcf->zone->name);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
-    if (ctx == NULL) {
+    st = ngx_http_sse_stream_create(r, names.nelts, &user);
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->request = r;
-    ctx->zone = slcf->zone;
-    ctx->last_out = &ctx->out;
-    ctx->user = user;
-    ctx->expires = exp;
+    return ngx_http_sse_stream_start(r, st, &names, exp);
+}
+
+
+/*
+ * A stream object in one piece: the stream, its channels, its links and a
+ * copy of its user; freed by the request's pool cleanup, or by the stream
+ * itself once detached.
+ */
+
+static ngx_http_sse_stream_t *
+ngx_http_sse_stream_create(ngx_http_request_t *r, ngx_uint_t n,
+    ngx_str_t *user)
+{
+    u_char                 *p;
+    size_t                  size;
+    ngx_uint_t              k;
+    ngx_http_sse_ctx_t     *ctx;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_sse_stream_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+    }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
+    size = sizeof(ngx_http_sse_stream_t)
+           + n * (sizeof(ngx_http_sse_channel_t *)
+                  + sizeof(ngx_http_sse_link_t))
+           + user->len;
+
+    k = (size + NGX_HTTP_SSE_STREAM_STEP - 1) / NGX_HTTP_SSE_STREAM_STEP - 1;
+    p = NULL;
+
+    if (k < NGX_HTTP_SSE_STREAM_CLASSES && ngx_http_sse_free_streams[k]) {
+        p = ngx_http_sse_free_streams[k];
+        ngx_http_sse_free_streams[k] = *(void **) p;
+        ngx_http_sse_nfree_streams[k]--;
+    }
+
+    if (p == NULL) {
+        if (k < NGX_HTTP_SSE_STREAM_CLASSES) {
+            size = (k + 1) * NGX_HTTP_SSE_STREAM_STEP;
+        }
+
+        p = ngx_alloc(size, r->connection->log);
+        if (p == NULL) {
+            return NULL;
+        }
+    }
+
+    st = (ngx_http_sse_stream_t *) p;
+    ngx_memzero(st, sizeof(ngx_http_sse_stream_t));
+
+    p += sizeof(ngx_http_sse_stream_t);
+    st->channels = (ngx_http_sse_channel_t **) p;
+    p += n * sizeof(ngx_http_sse_channel_t *);
+    st->links = (ngx_http_sse_link_t *) p;
+    ngx_memzero(st->links, n * sizeof(ngx_http_sse_link_t));
+    p += n * sizeof(ngx_http_sse_link_t);
+
+    st->user.len = user->len;
+    st->user.data = p;
+    ngx_memcpy(p, user->data, user->len);
+
+    st->request = r;
+    st->connection = r->connection;
+    st->conf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
+    st->core_conf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    st->zone = st->conf->zone;
+    st->size_class = (k < NGX_HTTP_SSE_STREAM_CLASSES) ? k + 1 : 0;
+    st->last_out = &st->out;
+
     cln->handler = ngx_http_sse_stream_cleanup;
-    cln->data = ctx;
+    cln->data = st;
 
-    ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+    ctx->stream = st;
 
-    return ngx_http_sse_stream_start(r, ctx, &names);
+    return st;
 }
 
 
 static ngx_int_t
-ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
-    ngx_array_t *names)
+ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_stream_t *st,
+    ngx_array_t *names, time_t expires)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                 *name;
-    ngx_msec_t                 t;
-    ngx_uint_t                 i, n;
-    ngx_http_sse_link_t       *link;
-    ngx_http_sse_zone_t       *zone;
-    ngx_http_sse_since_t       since;
-    ngx_http_sse_loc_conf_t   *slcf;
-    ngx_http_sse_lchannel_t   *lch;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t  rc;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    zone = ctx->zone;
-    name = names->elts;
+    /* not registered: refused, rc is the answer */
+
+    rc = ngx_http_sse_stream_subscribe(r, st, names);
+    if (!st->registered) {
+        return rc;
+    }
+
+    if (ngx_http_sse_stream_open(r, st, names, expires) != NGX_OK) {
+        ngx_http_sse_stream_unregister(st);
+        return NGX_ERROR;
+    }
+
+    /* a stream started during a shutdown is ended by the watch timer */
+    ngx_http_sse_stream_watch();
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Where the stream starts in history, its channels in the zone, and its
+ * links in the worker's registry; refusals are answered here.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_subscribe(ngx_http_request_t *r,
+    ngx_http_sse_stream_t *st, ngx_array_t *names)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                i, n;
+    ngx_http_sse_link_t      *link;
+    ngx_http_sse_zone_t      *zone;
+    ngx_http_sse_since_t      since;
+    ngx_http_sse_lchannel_t  *lch;
+
+    zone = st->zone;
     n = names->nelts;
 
-    rc = ngx_http_sse_stream_since(r, &since);
+    rc = ngx_http_sse_stream_since(r, st, &since);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_sse_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -223,24 +387,18 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         return rc;
     }
 
-    ctx->channels = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_channel_t *));
-    ctx->links = ngx_pcalloc(r->pool, n * sizeof(ngx_http_sse_link_t));
-
-    if (ctx->channels == NULL || ctx->links == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     if (since.resume || since.replay) {
-        ctx->hpos = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_hpos_t));
-        if (ctx->hpos == NULL) {
+        st->hpos = ngx_palloc(r->pool, n * sizeof(ngx_http_sse_hpos_t));
+        if (st->hpos == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        since.pos = ctx->hpos;
+        since.pos = st->hpos;
     }
 
-    rc = ngx_http_sse_store_subscribe(zone, name, n, slcf->max_subscribers,
-                                      ctx->channels, &since, &ctx->start_id,
+    rc = ngx_http_sse_store_subscribe(zone, names->elts, n,
+                                      st->conf->max_subscribers,
+                                      st->channels, &since, &st->start_id,
                                       r->connection->log);
 
     if (rc == NGX_BUSY) {
@@ -267,36 +425,50 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->nchannels = n;
-    ctx->registered = 1;
-    ctx->catchup = since.catchup ? 1 : 0;
+    st->nchannels = n;
+    st->registered = 1;
+    st->catchup = since.catchup ? 1 : 0;
 
     ngx_http_sse_nstreams++;
-    ngx_queue_insert_tail(&ngx_http_sse_streams, &ctx->all);
+    ngx_queue_insert_tail(&ngx_http_sse_streams, &st->all);
 
     for (i = 0; i < n; i++) {
-        lch = ngx_http_sse_lchannel_get(zone, ctx->channels[i]);
+        lch = ngx_http_sse_lchannel_get(zone, st->channels[i]);
         if (lch == NULL) {
-            ngx_http_sse_stream_detach(ctx);
+            ngx_http_sse_stream_unregister(st);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        link = &ctx->links[i];
-        link->ctx = ctx;
+        link = &st->links[i];
+        link->stream = st;
         link->lchannel = lch;
         ngx_queue_insert_tail(&lch->links, &link->queue);
-        ctx->nlinks++;
+        st->nlinks++;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The response head, the greeting, the handlers and timers; then what can
+ * be written at once (history first).  The head goes out even alone, so
+ * that EventSource opens.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_open(ngx_http_request_t *r, ngx_http_sse_stream_t *st,
+    ngx_array_t *names, time_t expires)
+{
+    ngx_int_t                  rc;
+    ngx_msec_t                 t;
+    ngx_http_core_loc_conf_t  *clcf;
 
     rc = ngx_http_sse_stream_headers(r);
 
-    if (rc == NGX_ERROR || rc > NGX_OK) {
-        ngx_http_sse_stream_detach(ctx);
-        return rc;
-    }
-
-    if (ngx_http_sse_stream_greet(r, ctx, names) != NGX_OK) {
-        ngx_http_sse_stream_detach(ctx);
+    if (rc == NGX_ERROR || rc > NGX_OK
+        || ngx_http_sse_stream_greet(r, st, names) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -317,55 +489,45 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
 #endif
         && ngx_tcp_nodelay(r->connection) != NGX_OK)
     {
-        ngx_http_sse_stream_detach(ctx);
         return NGX_ERROR;
     }
 
-    ctx->timer.handler = ngx_http_sse_stream_timer_handler;
-    ctx->timer.data = ctx;
-    ctx->timer.log = r->connection->log;
+    st->timer.handler = ngx_http_sse_stream_timer_handler;
+    st->timer.data = st;
+    st->timer.log = r->connection->log;
 
-    ctx->more.handler = ngx_http_sse_stream_more_handler;
-    ctx->more.data = ctx;
-    ctx->more.log = r->connection->log;
+    st->more.handler = ngx_http_sse_stream_more_handler;
+    st->more.data = st;
+    st->more.log = r->connection->log;
 
-    if (slcf->subscriber_timeout) {
-        ctx->deadline = ngx_current_msec + slcf->subscriber_timeout;
+    if (st->conf->subscriber_timeout) {
+        st->deadline = ngx_current_msec + st->conf->subscriber_timeout;
     }
 
-    if (ctx->expires) {
+    if (expires) {
         /* the stream ends when the token expires */
-        t = (ngx_msec_t) (ctx->expires - ngx_time()) * 1000;
+        t = (ngx_msec_t) (expires - ngx_time()) * 1000;
 
-        if (ctx->deadline == 0 || ngx_current_msec + t < ctx->deadline) {
-            ctx->deadline = ngx_current_msec + t;
+        if (st->deadline == 0 || ngx_current_msec + t < st->deadline) {
+            st->deadline = ngx_current_msec + t;
         }
     }
 
-    ctx->last_write = ngx_current_msec;
-    ngx_http_sse_stream_arm(ctx);
+    st->last_write = ngx_current_msec;
+    ngx_http_sse_stream_arm(st);
 
-    if (ngx_http_sse_stream_drive(ctx) == NGX_ERROR) {
-        ngx_http_sse_stream_detach(ctx);
+    if (ngx_http_sse_stream_drive(st) == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    /* nothing to send yet: the head goes out alone, EventSource opens */
-
-    if (!ctx->body_sent
+    if (!st->body_sent
         && (ngx_http_sse_stream_push_head(r) == NGX_ERROR
-            || ngx_http_sse_stream_flush(ctx) == NGX_ERROR))
+            || ngx_http_sse_stream_flush(st) == NGX_ERROR))
     {
-        ngx_http_sse_stream_detach(ctx);
         return NGX_ERROR;
     }
 
-    /* a stream started during a shutdown is ended by the watch timer */
-    ngx_http_sse_stream_watch();
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -375,27 +537,23 @@ ngx_http_sse_stream_start(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_since_t *since)
+ngx_http_sse_stream_since(ngx_http_request_t *r, ngx_http_sse_stream_t *st,
+    ngx_http_sse_since_t *since)
 {
-    u_char                   *p;
-    uint64_t                  id;
-    ngx_str_t                 value;
-    ngx_http_sse_ctx_t       *ctx;
-    ngx_http_sse_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+    u_char     *p;
+    uint64_t    id;
+    ngx_str_t   value;
 
     ngx_memzero(since, sizeof(ngx_http_sse_since_t));
 
-    since->user = &ctx->user;
+    since->user = &st->user;
 
     if (ngx_http_sse_last_event_id(r, &value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (value.len == 0) {
-        since->replay = slcf->replay;
+        since->replay = st->conf->replay;
         return NGX_OK;
     }
 
@@ -484,7 +642,7 @@ ngx_http_sse_stream_headers(ngx_http_request_t *r)
 /* "retry:" and the connected event, ahead of history */
 
 static ngx_int_t
-ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
+ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_stream_t *st,
     ngx_array_t *names)
 {
     u_char                   *p, *start;
@@ -542,10 +700,10 @@ ngx_http_sse_stream_greet(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx,
             *p++ = '"';
         }
 
-        p = ngx_sprintf(p, "],\"last_event_id\":\"%uL\"}\n\n", ctx->start_id);
+        p = ngx_sprintf(p, "],\"last_event_id\":\"%uL\"}\n\n", st->start_id);
     }
 
-    return ngx_http_sse_stream_queue(ctx, start, p - start, NULL, 1);
+    return ngx_http_sse_stream_queue(st, start, p - start, NULL, 1);
 }
 
 
@@ -603,7 +761,7 @@ ngx_http_sse_stream_push_head(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_stream_catchup(ngx_http_sse_stream_t *st)
 {
     size_t                    limit;
     ngx_int_t                 rc;
@@ -616,22 +774,22 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
     ngx_http_sse_frame_t     *frame;
     ngx_http_sse_loc_conf_t  *slcf;
 
-    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
-    zone = ctx->zone;
+    slcf = st->conf;
+    zone = st->zone;
 
     limit = slcf->max_pending ? slcf->max_pending : NGX_HTTP_SSE_HISTORY_CHUNK;
 
-    if (ctx->pending >= limit) {
+    if (st->pending >= limit) {
         return NGX_DECLINED;
     }
 
     hr.items = ngx_http_sse_hitems;
     hr.nitems = NGX_HTTP_SSE_HISTORY_BATCH;
-    hr.budget = limit - ctx->pending;
-    hr.user = &ctx->user;
+    hr.budget = limit - st->pending;
+    hr.user = &st->user;
 
-    if (ngx_http_sse_store_read(zone, ctx->channels, ctx->hpos,
-                                ctx->nchannels, &hr)
+    if (ngx_http_sse_store_read(zone, st->channels, st->hpos,
+                                st->nchannels, &hr)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -642,10 +800,10 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
 
     for (i = 0; i < hr.nitems; i++) {
         it = &hr.items[i];
-        pos = &ctx->hpos[it->channel];
+        pos = &st->hpos[it->channel];
 
         if (it->msg == NULL) {
-            rc = ngx_http_sse_stream_gap(ctx, ctx->channels[it->channel],
+            rc = ngx_http_sse_stream_gap(st, st->channels[it->channel],
                                          it->from, it->id);
             if (rc != NGX_OK) {
                 break;
@@ -663,13 +821,13 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
                 break;
             }
 
-            if (ctx->pending && ctx->pending + frame->len > limit) {
+            if (st->pending && st->pending + frame->len > limit) {
                 /* the rest waits until the connection drains */
                 ngx_http_sse_frame_release(frame);
                 break;
             }
 
-            rc = ngx_http_sse_stream_queue(ctx, frame->data, frame->len,
+            rc = ngx_http_sse_stream_queue(st, frame->data, frame->len,
                                            frame, 1);
 
             ngx_http_sse_frame_release(frame);
@@ -704,9 +862,9 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
      * live events find room under sse_max_pending.
      */
 
-    if (i == hr.nitems && hr.end && ctx->pending <= limit / 2) {
-        ctx->catchup = 0;
-        ctx->start_id = hr.start_id;
+    if (i == hr.nitems && hr.end && st->pending <= limit / 2) {
+        st->catchup = 0;
+        st->start_id = hr.start_id;
         return NGX_OK;
     }
 
@@ -721,7 +879,7 @@ ngx_http_sse_stream_catchup(ngx_http_sse_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_sse_stream_gap(ngx_http_sse_ctx_t *ctx, ngx_http_sse_channel_t *ch,
+ngx_http_sse_stream_gap(ngx_http_sse_stream_t *st, ngx_http_sse_channel_t *ch,
     uint64_t last_id, uint64_t oldest)
 {
     u_char                *p;
@@ -737,7 +895,7 @@ ngx_http_sse_stream_gap(ngx_http_sse_ctx_t *ctx, ngx_http_sse_channel_t *ch,
            + ngx_http_sse_json_escape_size(&name) + 2 * NGX_INT64_LEN;
 
     frame = ngx_alloc(offsetof(ngx_http_sse_frame_t, data) + size,
-                      ctx->request->connection->log);
+                      st->connection->log);
     if (frame == NULL) {
         return NGX_ERROR;
     }
@@ -755,7 +913,7 @@ ngx_http_sse_stream_gap(ngx_http_sse_ctx_t *ctx, ngx_http_sse_channel_t *ch,
 
     frame->len = p - frame->data;
 
-    rc = ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame, 1);
+    rc = ngx_http_sse_stream_queue(st, frame->data, frame->len, frame, 1);
 
     ngx_http_sse_frame_release(frame);
 
@@ -891,7 +1049,7 @@ ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
 {
     ngx_uint_t             n;
     ngx_queue_t           *q;
-    ngx_http_sse_ctx_t    *ctx;
+    ngx_http_sse_stream_t    *st;
     ngx_http_sse_link_t   *link;
     ngx_http_sse_frame_t  *frame;
 
@@ -903,15 +1061,15 @@ ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
          q = ngx_queue_next(q))
     {
         link = ngx_queue_data(q, ngx_http_sse_link_t, queue);
-        ctx = link->ctx;
+        st = link->stream;
 
         /* a stream that catches up reads this one from history */
 
-        if (!ngx_http_sse_stream_live(ctx, m->id)) {
+        if (!ngx_http_sse_stream_live(st, m->id)) {
             continue;
         }
 
-        if (!ngx_http_sse_msg_visible(m->msg, &ctx->user)) {
+        if (!ngx_http_sse_msg_visible(m->msg, &st->user)) {
             continue;
         }
 
@@ -922,7 +1080,7 @@ ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
             }
         }
 
-        if (ngx_http_sse_stream_queue(ctx, frame->data, frame->len, frame, 0)
+        if (ngx_http_sse_stream_queue(st, frame->data, frame->len, frame, 0)
             == NGX_OK)
         {
             n++;
@@ -950,8 +1108,8 @@ ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch)
          q = ngx_queue_next(q))
     {
         link = ngx_queue_data(q, ngx_http_sse_link_t, queue);
-        link->ctx->end_pending = 1;
-        ngx_http_sse_stream_dirty(link->ctx);
+        link->stream->end_pending = 1;
+        ngx_http_sse_stream_dirty(link->stream);
     }
 }
 
@@ -1023,8 +1181,8 @@ ngx_http_sse_deliver_lost(ngx_http_sse_zone_t *zone, uint64_t lost,
         {
             link = ngx_queue_data(q, ngx_http_sse_link_t, queue);
 
-            if (ngx_http_sse_stream_live(link->ctx, lost)) {
-                (void) ngx_http_sse_stream_gap(link->ctx, lch->channel,
+            if (ngx_http_sse_stream_live(link->stream, lost)) {
+                (void) ngx_http_sse_stream_gap(link->stream, lch->channel,
                                                ngx_http_sse_stream_had(link),
                                                next);
             }
@@ -1036,10 +1194,10 @@ ngx_http_sse_deliver_lost(ngx_http_sse_zone_t *zone, uint64_t lost,
 /* id reaches the stream live: it is not catching up, nor ending */
 
 static ngx_uint_t
-ngx_http_sse_stream_live(ngx_http_sse_ctx_t *ctx, uint64_t id)
+ngx_http_sse_stream_live(ngx_http_sse_stream_t *st, uint64_t id)
 {
-    return !ctx->ending && !ctx->overflow && !ctx->catchup
-           && id > ctx->start_id;
+    return !st->ending && !st->overflow && !st->catchup
+           && id > st->start_id;
 }
 
 
@@ -1052,19 +1210,20 @@ ngx_http_sse_stream_live(ngx_http_sse_ctx_t *ctx, uint64_t id)
 static uint64_t
 ngx_http_sse_stream_had(ngx_http_sse_link_t *link)
 {
-    ngx_http_sse_ctx_t  *ctx;
+    uint64_t                id;
+    ngx_http_sse_stream_t  *st;
 
-    ctx = link->ctx;
+    st = link->stream;
 
-    if (link->lchannel->last_id > ctx->start_id) {
+    if (link->lchannel->last_id > st->start_id) {
         return link->lchannel->last_id;
     }
 
-    if (ctx->hpos && ctx->hpos[link - ctx->links].id) {
-        return ctx->hpos[link - ctx->links].id;
-    }
+    /* a detached stream keeps what its history position said */
 
-    return ctx->start_id;
+    id = st->hpos ? st->hpos[link - st->links].id : link->history_id;
+
+    return id ? id : st->start_id;
 }
 
 
@@ -1134,41 +1293,56 @@ ngx_http_sse_frame_release(ngx_http_sse_frame_t *frame)
 /* queues bytes for a subscriber; a frame, if given, gains a reference */
 
 static ngx_int_t
-ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx, u_char *pos, size_t len,
+ngx_http_sse_stream_queue(ngx_http_sse_stream_t *st, u_char *pos, size_t len,
     ngx_http_sse_frame_t *frame, ngx_uint_t force)
 {
-    ngx_buf_t                *b;
-    ngx_chain_t              *cl;
-    ngx_http_sse_obuf_t      *ob;
-    ngx_http_sse_loc_conf_t  *slcf;
+    size_t                max;
+    ngx_http_sse_obuf_t  *ob;
 
-    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+    max = st->conf->max_pending;
 
     /* history at the start is bounded by the zone: it is not refused */
 
-    if (!force
-        && slcf->max_pending && ctx->pending + len > slcf->max_pending)
-    {
-        ctx->overflow = 1;
-        ngx_http_sse_stream_dirty(ctx);
+    if (!force && max && st->pending + len > max) {
+        st->overflow = 1;
+        ngx_http_sse_stream_dirty(st);
         return NGX_DECLINED;
     }
 
-    cl = ctx->free;
+    ob = ngx_http_sse_obuf_get(pos, len, frame);
+    if (ob == NULL) {
+        return NGX_ERROR;
+    }
 
-    if (cl) {
-        ctx->free = cl->next;
-        ob = (ngx_http_sse_obuf_t *) cl->buf;
+    *st->last_out = &ob->cl;
+    st->last_out = &ob->cl.next;
+
+    st->pending += len;
+
+    ngx_http_sse_stream_dirty(st);
+
+    return NGX_OK;
+}
+
+
+/* an output buffer from the worker's free list; a frame gains a reference */
+
+static ngx_http_sse_obuf_t *
+ngx_http_sse_obuf_get(u_char *pos, size_t len, ngx_http_sse_frame_t *frame)
+{
+    ngx_buf_t            *b;
+    ngx_http_sse_obuf_t  *ob;
+
+    if (ngx_http_sse_free_obufs) {
+        ob = (ngx_http_sse_obuf_t *) ngx_http_sse_free_obufs;
+        ngx_http_sse_free_obufs = ob->cl.next;
+        ngx_http_sse_nfree_obufs--;
 
     } else {
-        cl = ngx_alloc_chain_link(ctx->request->pool);
-        ob = ngx_palloc(ctx->request->pool, sizeof(ngx_http_sse_obuf_t));
-
-        if (cl == NULL || ob == NULL) {
-            return NGX_ERROR;
+        ob = ngx_alloc(sizeof(ngx_http_sse_obuf_t), ngx_cycle->log);
+        if (ob == NULL) {
+            return NULL;
         }
-
-        cl->buf = &ob->buf;
     }
 
     b = &ob->buf;
@@ -1182,33 +1356,46 @@ ngx_http_sse_stream_queue(ngx_http_sse_ctx_t *ctx, u_char *pos, size_t len,
     b->flush = 1;
     b->tag = (ngx_buf_tag_t) &ngx_http_sse_module;
 
+    ob->cl.buf = b;
+    ob->cl.next = NULL;
     ob->frame = frame;
 
     if (frame) {
         frame->refs++;
     }
 
-    cl->next = NULL;
-    *ctx->last_out = cl;
-    ctx->last_out = &cl->next;
-
-    ctx->pending += len;
-
-    ngx_http_sse_stream_dirty(ctx);
-
-    return NGX_OK;
+    return ob;
 }
 
 
 static void
-ngx_http_sse_stream_dirty(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_obuf_free(ngx_http_sse_obuf_t *ob)
 {
-    if (ctx->in_dirty || !ctx->registered) {
+    if (ob->frame) {
+        ngx_http_sse_frame_release(ob->frame);
+        ob->frame = NULL;
+    }
+
+    if (ngx_http_sse_nfree_obufs >= NGX_HTTP_SSE_FREE_MAX) {
+        ngx_free(ob);
         return;
     }
 
-    ctx->in_dirty = 1;
-    ngx_queue_insert_tail(&ngx_http_sse_dirty, &ctx->dirty);
+    ob->cl.next = ngx_http_sse_free_obufs;
+    ngx_http_sse_free_obufs = &ob->cl;
+    ngx_http_sse_nfree_obufs++;
+}
+
+
+static void
+ngx_http_sse_stream_dirty(ngx_http_sse_stream_t *st)
+{
+    if (st->in_dirty || !st->registered) {
+        return;
+    }
+
+    st->in_dirty = 1;
+    ngx_queue_insert_tail(&ngx_http_sse_dirty, &st->dirty);
 }
 
 
@@ -1216,13 +1403,13 @@ static void
 ngx_http_sse_flush_dirty(void)
 {
     ngx_queue_t         *q;
-    ngx_http_sse_ctx_t  *ctx;
+    ngx_http_sse_stream_t  *st;
 
     while (!ngx_queue_empty(&ngx_http_sse_dirty)) {
         q = ngx_queue_head(&ngx_http_sse_dirty);
-        ctx = ngx_queue_data(q, ngx_http_sse_ctx_t, dirty);
+        st = ngx_queue_data(q, ngx_http_sse_stream_t, dirty);
 
-        (void) ngx_http_sse_stream_send(ctx);
+        (void) ngx_http_sse_stream_send(st);
     }
 }
 
@@ -1230,32 +1417,32 @@ ngx_http_sse_flush_dirty(void)
 /*
  * Does what a stream's state asks for: closes it past sse_max_pending, ends
  * it after a DELETE, or writes what it holds.  NGX_DONE: the stream was
- * closed or ended, and its ctx is gone: the caller touches nothing of it.
+ * closed or ended, and its st is gone: the caller touches nothing of it.
  */
 
 static ngx_int_t
-ngx_http_sse_stream_send(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_stream_send(ngx_http_sse_stream_t *st)
 {
-    if (ctx->in_dirty) {
-        ngx_queue_remove(&ctx->dirty);
-        ctx->in_dirty = 0;
+    if (st->in_dirty) {
+        ngx_queue_remove(&st->dirty);
+        st->in_dirty = 0;
     }
 
-    if (ctx->overflow) {
-        ngx_http_sse_stream_log(ctx, 0,
+    if (st->overflow) {
+        ngx_http_sse_stream_log(st, 0,
                       "slow subscriber has more than "
                       "sse_max_pending bytes waiting, closing");
-        ngx_http_sse_stream_close(ctx);
+        ngx_http_sse_stream_close(st);
         return NGX_DONE;
     }
 
-    if (ctx->end_pending) {
-        ngx_http_sse_stream_end(ctx);
+    if (st->end_pending) {
+        ngx_http_sse_stream_end(st);
         return NGX_DONE;
     }
 
-    if (ngx_http_sse_stream_drive(ctx) == NGX_ERROR) {
-        ngx_http_sse_stream_close(ctx);
+    if (ngx_http_sse_stream_drive(st) == NGX_ERROR) {
+        ngx_http_sse_stream_close(st);
         return NGX_DONE;
     }
 
@@ -1267,36 +1454,36 @@ ngx_http_sse_stream_send(ngx_http_sse_ctx_t *ctx)
  * Writes what a stream holds; a stream that catches up reads more history
  * whenever what waits falls to half of sse_max_pending.  A reader that takes
  * everything at once gets a few rounds, then the rest in an event posted
- * for after the next poll of the worker's connections.
+ * for after the next poll of the worker's connections.  A stream that has
+ * written all it holds and may let its request go does so from a posted
+ * event (never from inside the request's own handlers).
  * Never closes the stream: NGX_ERROR is for the caller to act on.
  */
 
 static ngx_int_t
-ngx_http_sse_stream_drive(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_stream_drive(ngx_http_sse_stream_t *st)
 {
-    size_t                    limit;
-    ngx_int_t                 rc;
-    ngx_uint_t                i;
-    ngx_http_sse_loc_conf_t  *slcf;
+    size_t      limit;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
 
-    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
-
-    limit = slcf->max_pending ? slcf->max_pending : NGX_HTTP_SSE_HISTORY_CHUNK;
+    limit = st->conf->max_pending ? st->conf->max_pending
+                                  : NGX_HTTP_SSE_HISTORY_CHUNK;
 
     for (i = 0; /* void */; i++) {
 
-        if (ctx->catchup && ctx->pending <= limit / 2
-            && ngx_http_sse_stream_catchup(ctx) == NGX_ERROR)
+        if (st->catchup && st->pending <= limit / 2
+            && ngx_http_sse_stream_catchup(st) == NGX_ERROR)
         {
             return NGX_ERROR;
         }
 
-        rc = ngx_http_sse_stream_flush(ctx);
+        rc = ngx_http_sse_stream_flush(st);
 
         /* NGX_AGAIN: the write handler goes on once the connection drains */
 
-        if (rc != NGX_OK || !ctx->catchup) {
-            return rc;
+        if (rc != NGX_OK || !st->catchup) {
+            break;
         }
 
         if (i == NGX_HTTP_SSE_HISTORY_ROUNDS) {
@@ -1306,20 +1493,27 @@ ngx_http_sse_stream_drive(ngx_http_sse_ctx_t *ctx)
              * now would run in this same pass, and fast readers would go
              * round after round without the worker seeing its sockets.
              */
-            ngx_post_event(&ctx->more, &ngx_posted_next_events);
+            ngx_post_event(&st->more, &ngx_posted_next_events);
             return NGX_OK;
         }
     }
+
+    if (rc == NGX_OK && ngx_http_sse_stream_detachable(st)) {
+        ngx_post_event(&st->more, &ngx_posted_events);
+    }
+
+    return rc;
 }
 
 
 /*
- * Passes what is queued to the output filters, then gives back the
- * buffers that went out.
+ * The one writer: passes what is queued on, then gives back the buffers
+ * that went out.  Its last step is the output filters while the stream
+ * has its request, or the connection itself once detached.
  */
 
 static ngx_int_t
-ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_stream_flush(ngx_http_sse_stream_t *st)
 {
     size_t                     size;
     ngx_int_t                  rc;
@@ -1329,62 +1523,63 @@ ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
     ngx_http_sse_obuf_t       *ob;
     ngx_http_core_loc_conf_t  *clcf;
 
-    r = ctx->request;
-    c = r->connection;
+    r = st->request;
+    c = st->connection;
 
-    out = ctx->out;
-    ctx->out = NULL;
-    ctx->last_out = &ctx->out;
+    out = st->out;
+    st->out = NULL;
+    st->last_out = &st->out;
 
     /* what it queued goes now: not dirty any more, unless it must end */
 
-    if (ctx->in_dirty && !ctx->overflow && !ctx->end_pending) {
-        ngx_queue_remove(&ctx->dirty);
-        ctx->in_dirty = 0;
+    if (st->in_dirty && !st->overflow && !st->end_pending) {
+        ngx_queue_remove(&st->dirty);
+        st->in_dirty = 0;
     }
 
-    if (out == NULL && ctx->busy == NULL && !c->buffered && !r->buffered) {
+    if (out == NULL && st->busy == NULL && !c->buffered
+        && (r == NULL || !r->buffered))
+    {
         return NGX_OK;
     }
 
-    rc = ngx_http_output_filter(r, out);
-
     if (out) {
-        ctx->last_write = ngx_current_msec;
-        ctx->body_sent = 1;
-
-        for (ll = &ctx->busy; *ll; ll = &(*ll)->next) { /* void */ }
-        *ll = out;
+        st->last_write = ngx_current_msec;
+        st->body_sent = 1;
     }
 
-    while (ctx->busy && ngx_buf_size(ctx->busy->buf) == 0) {
-        cl = ctx->busy;
-        ctx->busy = cl->next;
+    if (r) {
+        rc = ngx_http_output_filter(r, out);
+
+        for (ll = &st->busy; *ll; ll = &(*ll)->next) { /* void */ }
+        *ll = out;
+
+    } else {
+        rc = ngx_http_sse_stream_write(st, out);
+    }
+
+    while (st->busy && ngx_buf_size(st->busy->buf) == 0) {
+        cl = st->busy;
+        st->busy = cl->next;
 
         if (cl->buf->tag != (ngx_buf_tag_t) &ngx_http_sse_module) {
             continue;
         }
 
-        ob = (ngx_http_sse_obuf_t *) cl->buf;
+        ob = (ngx_http_sse_obuf_t *) cl;
         size = ob->buf.end - ob->buf.start;
-        ctx->pending -= ngx_min(size, ctx->pending);
+        st->pending -= ngx_min(size, st->pending);
 
-        if (ob->frame) {
-            ngx_http_sse_frame_release(ob->frame);
-            ob->frame = NULL;
-        }
-
-        cl->next = ctx->free;
-        ctx->free = cl;
+        ngx_http_sse_obuf_free(ob);
     }
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    clcf = st->core_conf;
 
-    if (ctx->busy || c->buffered || r->buffered) {
+    if (st->busy || c->buffered || (r && r->buffered)) {
         if (!c->write->timer_set && !c->write->delayed) {
             ngx_add_timer(c->write, clcf->send_timeout);
         }
@@ -1400,14 +1595,105 @@ ngx_http_sse_stream_flush(ngx_http_sse_ctx_t *ctx)
         ngx_del_timer(c->write);
     }
 
+#if (NGX_HTTP_SSL)
+    /* an idle detached stream keeps no TLS write buffer, as keep-alive */
+
+    if (r == NULL && c->ssl) {
+        ngx_ssl_free_buffer(c);
+    }
+#endif
+
     return NGX_OK;
+}
+
+
+/* a detached stream's sink: a chunk (if chunked), then the connection */
+
+static ngx_int_t
+ngx_http_sse_stream_write(ngx_http_sse_stream_t *st, ngx_chain_t *out)
+{
+    ngx_chain_t       *cl, **ll;
+    ngx_connection_t  *c;
+
+    c = st->connection;
+
+    if (out) {
+        if (st->chunked) {
+            out = ngx_http_sse_stream_chunk(st, out);
+            if (out == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        for (ll = &st->busy; *ll; ll = &(*ll)->next) { /* void */ }
+        *ll = out;
+    }
+
+    cl = c->send_chain(c, st->busy, 0);
+
+    if (cl == NGX_CHAIN_ERROR) {
+        c->error = 1;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one chunk around what goes out, as nginx's chunked filter makes it */
+
+static ngx_chain_t *
+ngx_http_sse_stream_chunk(ngx_http_sse_stream_t *st, ngx_chain_t *out)
+{
+    off_t                 size;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl;
+    ngx_http_sse_obuf_t  *head, *tail;
+
+    size = 0;
+
+    for (cl = out; cl->next; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    size += ngx_buf_size(cl->buf);
+
+    head = ngx_http_sse_obuf_get(NULL, 0, NULL);
+    tail = ngx_http_sse_obuf_get(ngx_http_sse_crlf.data,
+                                 ngx_http_sse_crlf.len, NULL);
+
+    if (head == NULL || tail == NULL) {
+        if (head) {
+            ngx_http_sse_obuf_free(head);
+        }
+
+        if (tail) {
+            ngx_http_sse_obuf_free(tail);
+        }
+
+        ngx_http_sse_chain_release(out);
+        return NULL;
+    }
+
+    b = &head->buf;
+    b->start = head->head;
+    b->pos = head->head;
+    b->last = ngx_sprintf(head->head, "%xO" CRLF, size);
+    b->end = b->last;
+
+    head->cl.next = out;
+    cl->next = &tail->cl;
+
+    st->pending += (b->last - b->pos) + ngx_http_sse_crlf.len;
+
+    return &head->cl;
 }
 
 
 /* an info line about a stream: what happened, its channel and zone */
 
 static void
-ngx_http_sse_stream_log(ngx_http_sse_ctx_t *ctx, ngx_err_t err,
+ngx_http_sse_stream_log(ngx_http_sse_stream_t *st, ngx_err_t err,
     const char *what)
 {
     ngx_str_t  channel;
@@ -1415,37 +1701,115 @@ ngx_http_sse_stream_log(ngx_http_sse_ctx_t *ctx, ngx_err_t err,
     channel.len = 0;
     channel.data = NULL;
 
-    if (ctx->nchannels) {
-        ngx_http_sse_store_channel_name(ctx->channels[0], &channel);
+    if (st->nchannels) {
+        ngx_http_sse_store_channel_name(st->channels[0], &channel);
     }
 
-    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, err,
+    ngx_log_error(NGX_LOG_INFO, st->connection->log, err,
                   "sse: %s (channel \"%V\"%s, sse_zone \"%V\")",
-                  what, &channel, ctx->nchannels > 1 ? " and others" : "",
-                  &ctx->zone->name);
+                  what, &channel, st->nchannels > 1 ? " and others" : "",
+                  &st->zone->name);
 }
 
+
+/* the connection can take more: a stream with its request ... */
 
 static void
 ngx_http_sse_stream_write_handler(ngx_http_request_t *r)
 {
-    ngx_event_t         *wev;
     ngx_http_sse_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
-    wev = r->connection->write;
 
-    if (wev->timedout) {
-        ngx_http_sse_stream_log(ctx, NGX_ETIMEDOUT,
+    ngx_http_sse_stream_writable(ctx->stream);
+}
+
+
+/* ... and a detached one */
+
+static void
+ngx_http_sse_stream_write_event(ngx_event_t *wev)
+{
+    ngx_connection_t  *c;
+
+    c = wev->data;
+
+    ngx_http_sse_stream_writable(c->data);
+}
+
+
+static void
+ngx_http_sse_stream_writable(ngx_http_sse_stream_t *st)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = st->connection;
+
+    if (c->write->timedout) {
+        ngx_http_sse_stream_log(st, NGX_ETIMEDOUT,
                                 "subscriber timed out while sending");
-        r->connection->timedout = 1;
-        ngx_http_sse_stream_close(ctx);
+        c->timedout = 1;
+        ngx_http_sse_stream_close(st);
         return;
     }
 
-    if (ngx_http_sse_stream_drive(ctx) == NGX_ERROR) {
-        ngx_http_sse_stream_close(ctx);
+    rc = ngx_http_sse_stream_drive(st);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_sse_stream_close(st);
+        return;
     }
+
+    /* a detached stream that ended: all it held is written */
+
+    if (rc == NGX_OK && st->ending && st->request == NULL) {
+        ngx_http_sse_stream_finish(st);
+    }
+}
+
+
+/*
+ * A detached stream's client: what it sends after its request (pipelined
+ * requests included) is read and dropped, never answered; the stream ends
+ * when the client closes.
+ */
+
+static void
+ngx_http_sse_stream_read_event(ngx_event_t *rev)
+{
+    ssize_t                 n;
+    ngx_uint_t              i;
+    ngx_connection_t       *c;
+    ngx_http_sse_stream_t  *st;
+
+    c = rev->data;
+    st = c->data;
+
+    for (i = 0; i < NGX_HTTP_SSE_DISCARD_ROUNDS; i++) {
+
+        n = c->recv(c, ngx_http_sse_discard, sizeof(ngx_http_sse_discard));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_http_sse_stream_close(st);
+            }
+
+            return;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
+                          "client prematurely closed connection");
+            c->error = 1;
+            ngx_http_sse_stream_close(st);
+            return;
+        }
+    }
+
+    /* a client that sends on and on: the others go first */
+
+    ngx_post_event(rev, &ngx_posted_next_events);
 }
 
 
@@ -1458,109 +1822,385 @@ ngx_http_sse_stream_write_handler(ngx_http_request_t *r)
 static void
 ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
 {
-    ngx_http_sse_ctx_t       *ctx;
+    ngx_http_sse_stream_t    *st;
     ngx_http_sse_loc_conf_t  *slcf;
 
-    ctx = ev->data;
-    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+    st = ev->data;
+    slcf = st->conf;
 
-    if (ctx->deadline
-        && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0)
+    if (st->deadline
+        && (ngx_msec_int_t) (st->deadline - ngx_current_msec) <= 0)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
                        "sse: sse_subscriber_timeout, ending the stream");
-        ngx_http_sse_stream_end(ctx);
+        ngx_http_sse_stream_end(st);
         return;
     }
 
     if (slcf->keepalive
-        && ngx_current_msec - ctx->last_write >= slcf->keepalive)
+        && ngx_current_msec - st->last_write >= slcf->keepalive)
     {
-        if (ctx->out == NULL && ctx->busy == NULL) {
-            if (ngx_http_sse_stream_queue(ctx,
+        if (st->out == NULL && st->busy == NULL) {
+            if (ngx_http_sse_stream_queue(st,
                                           ngx_http_sse_keepalive_text.data,
                                           ngx_http_sse_keepalive_text.len,
                                           NULL, 1)
                 == NGX_ERROR)
             {
-                ngx_http_sse_stream_close(ctx);
+                ngx_http_sse_stream_close(st);
                 return;
             }
 
-            /* it may close the stream: then ctx is gone */
+            /* it may close the stream: then st is gone */
 
-            if (ngx_http_sse_stream_send(ctx) == NGX_DONE) {
+            if (ngx_http_sse_stream_send(st) == NGX_DONE) {
                 return;
             }
         }
 
         /* a stalled client: keepalives are not written, time still counts */
-        ctx->last_write = ngx_current_msec;
+        st->last_write = ngx_current_msec;
     }
 
-    ngx_http_sse_stream_arm(ctx);
+    ngx_http_sse_stream_arm(st);
 }
 
 
-/* a stream that catches up and took all it could at once: more history */
+/*
+ * Posted: a stream that catches up and took all it could at once reads
+ * more history; a stream that wrote all it holds lets its request go.
+ */
 
 static void
 ngx_http_sse_stream_more_handler(ngx_event_t *ev)
 {
-    ngx_http_sse_ctx_t  *ctx;
+    ngx_http_sse_stream_t  *st;
 
-    ctx = ev->data;
+    st = ev->data;
 
-    (void) ngx_http_sse_stream_send(ctx);
+    if (ngx_http_sse_stream_detachable(st)) {
+        ngx_http_sse_stream_detach(st);
+        return;
+    }
+
+    (void) ngx_http_sse_stream_send(st);
 }
 
 
 static void
-ngx_http_sse_stream_arm(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_stream_arm(ngx_http_sse_stream_t *st)
 {
     ngx_msec_t                t, next;
     ngx_http_sse_loc_conf_t  *slcf;
 
-    slcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_sse_module);
+    slcf = st->conf;
 
     next = NGX_TIMER_INFINITE;
 
     if (slcf->keepalive) {
-        t = ngx_current_msec - ctx->last_write;
+        t = ngx_current_msec - st->last_write;
         next = (t >= slcf->keepalive) ? 1 : slcf->keepalive - t;
     }
 
-    if (ctx->deadline) {
-        t = ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0)
-            ? ctx->deadline - ngx_current_msec : 1;
+    if (st->deadline) {
+        t = ((ngx_msec_int_t) (st->deadline - ngx_current_msec) > 0)
+            ? st->deadline - ngx_current_msec : 1;
         next = ngx_min(next, t);
     }
 
     if (next != NGX_TIMER_INFINITE) {
-        ngx_add_timer(&ctx->timer, next);
+        ngx_add_timer(&st->timer, next);
     }
 }
 
 
 /*
- * Ends a stream cleanly: what it holds is sent, then the response is
- * finished; the browser reconnects and resumes from its Last-Event-ID.
+ * May the stream let its request go?  An HTTP/1.x main request, live, with
+ * nothing held anywhere on the way out, that nothing else (a body being
+ * discarded, a subrequest, a posted request) still counts on.
  */
 
-static void
-ngx_http_sse_stream_end(ngx_http_sse_ctx_t *ctx)
+static ngx_uint_t
+ngx_http_sse_stream_detachable(ngx_http_sse_stream_t *st)
 {
-    ngx_int_t            rc;
-    ngx_buf_t           *b;
-    ngx_chain_t         *cl;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    r = ctx->request;
-    c = r->connection;
+    r = st->request;
+    c = st->connection;
 
-    ngx_http_sse_stream_detach(ctx);
-    ctx->ending = 1;
+    if (r == NULL || !st->registered || st->catchup || st->ending
+        || st->end_pending || st->overflow || st->out || st->busy
+        || c->buffered || c->error || c->read->eof || c->data != r)
+    {
+        return 0;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return 0;
+    }
+#endif
+
+    return r == r->main && r->count == 1 && !r->blocked && !r->buffered
+           && r->postponed == NULL && r->posted_requests == NULL
+           && !r->discard_body && !r->reading_body && r->header_sent;
+}
+
+
+/*
+ * Lets the request go: what limit_conn hung on its pool moves to the
+ * stream; the request is logged and freed with its pool; the header
+ * buffers go as for an idle keep-alive connection; the connection's events
+ * come to the stream.
+ */
+
+static void
+ngx_http_sse_stream_detach(ngx_http_sse_stream_t *st)
+{
+    ngx_uint_t              i;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_connection_t  *hc;
+
+    r = st->request;
+    c = st->connection;
+    hc = r->http_connection;
+
+    if (ngx_http_sse_stream_take_cleanups(st, r->pool) != NGX_OK) {
+        return;
+    }
+
+    if (st->hpos) {
+        for (i = 0; i < st->nlinks; i++) {
+            st->links[i].history_id = st->hpos[i].id;
+        }
+
+        st->hpos = NULL;
+    }
+
+    st->chunked = r->chunked;
+    st->request = NULL;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "sse: stream detached from its request");
+
+    ngx_http_free_request(r, 0);
+
+    c->destroyed = 0;
+    c->data = st;
+    c->log->action = "sending events to client";
+
+    ngx_http_sse_stream_free_headers(c, hc);
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_ssl_free_buffer(c);
+    }
+#endif
+
+    c->read->handler = ngx_http_sse_stream_read_event;
+    c->write->handler = ngx_http_sse_stream_write_event;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_sse_stream_close(st);
+        return;
+    }
+
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * The request pool's cleanups of limit_conn (its zone's count of the
+ * stream) move to the stream and run when it ends; its own is dropped, the
+ * stream ends itself; others run when the request is freed.
+ */
+
+static ngx_int_t
+ngx_http_sse_stream_take_cleanups(ngx_http_sse_stream_t *st, ngx_pool_t *pool)
+{
+    size_t               size;
+    ngx_pool_cleanup_t  *cln, *moved, **ll, *own;
+
+    size = 2 * sizeof(void *);    /* limit_conn's: zone and node */
+    own = NULL;
+
+    for (ll = &st->cleanup; *ll; ll = &(*ll)->next) { /* void */ }
+
+    for (cln = pool->cleanup; cln; cln = cln->next) {
+
+        if (cln->handler == ngx_http_sse_stream_cleanup) {
+            own = cln;
+            continue;
+        }
+
+        if (cln->handler == NULL || !ngx_http_sse_limit_conn_data(cln->data))
+        {
+            continue;
+        }
+
+        moved = ngx_alloc(sizeof(ngx_pool_cleanup_t) + size,
+                          st->connection->log);
+        if (moved == NULL) {
+            return NGX_ERROR;
+        }
+
+        moved->handler = cln->handler;
+        moved->data = moved + 1;
+        moved->next = NULL;
+        ngx_memcpy(moved->data, cln->data, size);
+
+        *ll = moved;
+        ll = &moved->next;
+
+        cln->handler = NULL;
+    }
+
+    if (own) {
+        own->handler = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * limit_conn's cleanup data begins with its shared zone: a zone of the
+ * cycle whose tag is the limit_conn module.  Only pointers are compared.
+ */
+
+static ngx_uint_t
+ngx_http_sse_limit_conn_data(void *data)
+{
+    void             *zone;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *shm;
+
+    if (ngx_http_sse_limit_conn == NULL || data == NULL
+        || ((uintptr_t) data & (sizeof(void *) - 1)))
+    {
+        return 0;
+    }
+
+    zone = *(void **) data;
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    shm = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            shm = part->elts;
+            i = 0;
+        }
+
+        if (zone == (void *) &shm[i]
+            && shm[i].tag == (void *) ngx_http_sse_limit_conn)
+        {
+            return 1;
+        }
+    }
+}
+
+
+/* as for an idle keep-alive connection: no header buffer is kept */
+
+static void
+ngx_http_sse_stream_free_headers(ngx_connection_t *c,
+    ngx_http_connection_t *hc)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl, *ln, **lists[2];
+    ngx_uint_t    i;
+
+    b = c->buffer;
+
+    if (b && b->start && ngx_pfree(c->pool, b->start) == NGX_OK) {
+        b->start = NULL;
+        b->pos = NULL;
+        b->last = NULL;
+        b->end = NULL;
+    }
+
+    lists[0] = &hc->free;
+    lists[1] = &hc->busy;
+
+    for (i = 0; i < 2; i++) {
+        for (cl = *lists[i]; cl; /* void */) {
+            ln = cl;
+            cl = cl->next;
+            ngx_pfree(c->pool, ln->buf->start);
+            ngx_free_chain(c->pool, ln);
+        }
+
+        *lists[i] = NULL;
+    }
+
+    hc->nbusy = 0;
+}
+
+
+/*
+ * Ends a stream cleanly: what it holds is sent, then the response is
+ * finished (a detached stream: the last chunk, then the connection is
+ * closed); the browser reconnects and resumes from its Last-Event-ID.
+ */
+
+static void
+ngx_http_sse_stream_end(ngx_http_sse_stream_t *st)
+{
+    ngx_int_t             rc;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, **ll;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_sse_obuf_t  *ob;
+
+    r = st->request;
+    c = st->connection;
+
+    ngx_http_sse_stream_unregister(st);
+    st->ending = 1;
+
+    if (r == NULL) {
+        rc = ngx_http_sse_stream_flush(st);
+
+        if (rc != NGX_ERROR && st->chunked) {
+            ob = ngx_http_sse_obuf_get(ngx_http_sse_last_chunk.data,
+                                       ngx_http_sse_last_chunk.len, NULL);
+            if (ob == NULL) {
+                rc = NGX_ERROR;
+
+            } else {
+                for (ll = &st->busy; *ll; ll = &(*ll)->next) { /* void */ }
+                *ll = &ob->cl;
+                st->pending += ngx_http_sse_last_chunk.len;
+
+                rc = ngx_http_sse_stream_flush(st);
+            }
+        }
+
+        /* NGX_AGAIN: the write handler finishes it once all is written */
+
+        if (rc != NGX_AGAIN) {
+            ngx_http_sse_stream_finish(st);
+        }
+
+        return;
+    }
 
     b = ngx_calloc_buf(r->pool);
     cl = ngx_alloc_chain_link(r->pool);
@@ -1577,10 +2217,10 @@ ngx_http_sse_stream_end(ngx_http_sse_ctx_t *ctx)
 
     cl->buf = b;
     cl->next = NULL;
-    *ctx->last_out = cl;
-    ctx->last_out = &cl->next;
+    *st->last_out = cl;
+    st->last_out = &cl->next;
 
-    rc = ngx_http_sse_stream_flush(ctx);
+    rc = ngx_http_sse_stream_flush(st);
 
     ngx_http_finalize_request(r, rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
     ngx_http_run_posted_requests(c);
@@ -1590,19 +2230,40 @@ ngx_http_sse_stream_end(ngx_http_sse_ctx_t *ctx)
 /* closes a stream at once: a client gone, stalled or too slow */
 
 static void
-ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_stream_close(ngx_http_sse_stream_t *st)
 {
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    r = ctx->request;
+    r = st->request;
+
+    if (r == NULL) {
+        ngx_http_sse_stream_finish(st);
+        return;
+    }
+
     c = r->connection;
 
-    ngx_http_sse_stream_detach(ctx);
-    ctx->ending = 1;
+    ngx_http_sse_stream_unregister(st);
+    st->ending = 1;
 
     ngx_http_finalize_request(r, NGX_ERROR);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the end of a detached stream: the stream goes, then its connection */
+
+static void
+ngx_http_sse_stream_finish(ngx_http_sse_stream_t *st)
+{
+    ngx_connection_t  *c;
+
+    c = st->connection;
+
+    ngx_http_sse_stream_cleanup(st);
+
+    ngx_http_close_connection(c);
 }
 
 
@@ -1611,9 +2272,24 @@ ngx_http_sse_stream_close(ngx_http_sse_ctx_t *ctx)
 void
 ngx_http_sse_stream_init(ngx_cycle_t *cycle)
 {
+    ngx_uint_t  i;
+
     ngx_queue_init(&ngx_http_sse_streams);
     ngx_queue_init(&ngx_http_sse_dirty);
     ngx_http_sse_nstreams = 0;
+
+    /* limit_conn, if built in: its cleanups move to detached streams */
+
+    ngx_http_sse_limit_conn = NULL;
+
+    for (i = 0; cycle->modules[i]; i++) {
+        if (ngx_strcmp(cycle->modules[i]->name, "ngx_http_limit_conn_module")
+            == 0)
+        {
+            ngx_http_sse_limit_conn = cycle->modules[i];
+            break;
+        }
+    }
 
     ngx_http_sse_watch_event.handler = ngx_http_sse_stream_watch_handler;
     ngx_http_sse_watch_event.log = cycle->log;
@@ -1626,9 +2302,31 @@ ngx_http_sse_stream_init(ngx_cycle_t *cycle)
 void
 ngx_http_sse_stream_exit(void)
 {
+    void         *p;
+    ngx_uint_t    k;
+    ngx_chain_t  *cl;
+
     if (ngx_http_sse_watch_event.timer_set) {
         ngx_del_timer(&ngx_http_sse_watch_event);
     }
+
+    for (k = 0; k < NGX_HTTP_SSE_STREAM_CLASSES; k++) {
+        while (ngx_http_sse_free_streams[k]) {
+            p = ngx_http_sse_free_streams[k];
+            ngx_http_sse_free_streams[k] = *(void **) p;
+            ngx_free(p);
+        }
+
+        ngx_http_sse_nfree_streams[k] = 0;
+    }
+
+    while (ngx_http_sse_free_obufs) {
+        cl = ngx_http_sse_free_obufs;
+        ngx_http_sse_free_obufs = cl->next;
+        ngx_free(cl);
+    }
+
+    ngx_http_sse_nfree_obufs = 0;
 }
 
 
@@ -1670,16 +2368,16 @@ ngx_http_sse_stream_watch_handler(ngx_event_t *ev)
 static void
 ngx_http_sse_stream_end_all(void)
 {
-    ngx_queue_t         *q, *next;
-    ngx_http_sse_ctx_t  *ctx;
+    ngx_queue_t            *q, *next;
+    ngx_http_sse_stream_t  *st;
 
     for (q = ngx_queue_head(&ngx_http_sse_streams);
          q != ngx_queue_sentinel(&ngx_http_sse_streams);
          q = next)
     {
         next = ngx_queue_next(q);
-        ctx = ngx_queue_data(q, ngx_http_sse_ctx_t, all);
-        ngx_http_sse_stream_end(ctx);
+        st = ngx_queue_data(q, ngx_http_sse_stream_t, all);
+        ngx_http_sse_stream_end(st);
     }
 }
 
@@ -1687,74 +2385,110 @@ ngx_http_sse_stream_end_all(void)
 /* takes a stream out of every registry; nothing more is delivered to it */
 
 static void
-ngx_http_sse_stream_detach(ngx_http_sse_ctx_t *ctx)
+ngx_http_sse_stream_unregister(ngx_http_sse_stream_t *st)
 {
     ngx_uint_t            i;
     ngx_http_sse_link_t  *link;
 
-    if (!ctx->registered) {
+    if (!st->registered) {
         return;
     }
 
-    ctx->registered = 0;
+    st->registered = 0;
 
-    for (i = 0; i < ctx->nlinks; i++) {
-        link = &ctx->links[i];
+    for (i = 0; i < st->nlinks; i++) {
+        link = &st->links[i];
         ngx_queue_remove(&link->queue);
-        ngx_http_sse_lchannel_put(ctx->zone, link->lchannel);
+        ngx_http_sse_lchannel_put(st->zone, link->lchannel);
     }
 
-    ngx_http_sse_store_unsubscribe(ctx->zone, ctx->channels,
-                                   ctx->nchannels);
+    ngx_http_sse_store_unsubscribe(st->zone, st->channels, st->nchannels);
 
-    if (ctx->in_dirty) {
-        ngx_queue_remove(&ctx->dirty);
-        ctx->in_dirty = 0;
+    if (st->in_dirty) {
+        ngx_queue_remove(&st->dirty);
+        st->in_dirty = 0;
     }
 
-    ngx_queue_remove(&ctx->all);
+    ngx_queue_remove(&st->all);
     ngx_http_sse_nstreams--;
 
-    if (ctx->timer.timer_set) {
-        ngx_del_timer(&ctx->timer);
+    if (st->timer.timer_set) {
+        ngx_del_timer(&st->timer);
     }
 
-    if (ctx->more.posted) {
-        ngx_delete_posted_event(&ctx->more);
+    if (st->more.posted) {
+        ngx_delete_posted_event(&st->more);
     }
 }
 
+
+/*
+ * The end of a stream's object: the request's pool cleanup, or a detached
+ * stream's end.  The cleanups taken from the request run now.
+ */
 
 static void
 ngx_http_sse_stream_cleanup(void *data)
 {
-    ngx_http_sse_ctx_t  *ctx = data;
+    ngx_http_sse_stream_t  *st = data;
 
-    ngx_http_sse_stream_detach(ctx);
+    ngx_pool_cleanup_t  *cln;
 
-    ngx_http_sse_chain_release(ctx->out);
-    ngx_http_sse_chain_release(ctx->busy);
+    ngx_http_sse_stream_unregister(st);
 
-    ctx->out = NULL;
-    ctx->busy = NULL;
+    ngx_http_sse_chain_release(st->out);
+    ngx_http_sse_chain_release(st->busy);
+
+    st->out = NULL;
+    st->busy = NULL;
+
+    while (st->cleanup) {
+        cln = st->cleanup;
+        st->cleanup = cln->next;
+
+        cln->handler(cln->data);
+        ngx_free(cln);
+    }
+
+    ngx_http_sse_stream_free(st);
 }
 
 
 static void
+ngx_http_sse_stream_free(ngx_http_sse_stream_t *st)
+{
+    ngx_uint_t  k;
+
+    if (st->size_class == 0) {
+        ngx_free(st);
+        return;
+    }
+
+    k = st->size_class - 1;
+
+    if (ngx_http_sse_nfree_streams[k] >= NGX_HTTP_SSE_FREE_MAX) {
+        ngx_free(st);
+        return;
+    }
+
+    *(void **) st = ngx_http_sse_free_streams[k];
+    ngx_http_sse_free_streams[k] = st;
+    ngx_http_sse_nfree_streams[k]++;
+}
+
+
+/* gives back the module's buffers of a chain (others are the request's) */
+
+static void
 ngx_http_sse_chain_release(ngx_chain_t *cl)
 {
-    ngx_http_sse_obuf_t  *ob;
+    ngx_chain_t  *next;
 
-    for ( /* void */ ; cl; cl = cl->next) {
-        if (cl->buf->tag != (ngx_buf_tag_t) &ngx_http_sse_module) {
-            continue;
-        }
+    for ( /* void */ ; cl; cl = next) {
+        next = cl->next;
 
-        ob = (ngx_http_sse_obuf_t *) cl->buf;
-
-        if (ob->frame) {
-            ngx_http_sse_frame_release(ob->frame);
-            ob->frame = NULL;
+        if (cl->buf->tag == (ngx_buf_tag_t) &ngx_http_sse_module) {
+            ngx_http_sse_obuf_free((ngx_http_sse_obuf_t *) cl);
         }
     }
 }
