@@ -1047,11 +1047,11 @@ static ngx_uint_t
 ngx_http_sse_deliver_msg(ngx_http_sse_zone_t *zone,
     ngx_http_sse_lchannel_t *lch, ngx_http_sse_mview_t *m)
 {
-    ngx_uint_t             n;
-    ngx_queue_t           *q;
-    ngx_http_sse_stream_t    *st;
-    ngx_http_sse_link_t   *link;
-    ngx_http_sse_frame_t  *frame;
+    ngx_uint_t              n;
+    ngx_queue_t            *q;
+    ngx_http_sse_link_t    *link;
+    ngx_http_sse_frame_t   *frame;
+    ngx_http_sse_stream_t  *st;
 
     frame = NULL;
     n = 0;
@@ -1402,7 +1402,7 @@ ngx_http_sse_stream_dirty(ngx_http_sse_stream_t *st)
 static void
 ngx_http_sse_flush_dirty(void)
 {
-    ngx_queue_t         *q;
+    ngx_queue_t            *q;
     ngx_http_sse_stream_t  *st;
 
     while (!ngx_queue_empty(&ngx_http_sse_dirty)) {
