@@ -234,7 +234,9 @@ struct ngx_http_sse_stream_s {
     ngx_chain_t                *busy;        /* passed on, not yet sent */
     size_t                      pending;
 
-    ngx_event_t                 timer;
+    ngx_event_t                 event;       /* timer: keepalive, deadline;
+                                                posted: more history, or
+                                                let the request go */
     ngx_msec_t                  last_write;
     ngx_msec_t                  deadline;    /* 0: none */
 
@@ -242,8 +244,6 @@ struct ngx_http_sse_stream_s {
 
     ngx_http_sse_hpos_t        *hpos;        /* history, one per channel:
                                                 the request's, catch-up */
-    ngx_event_t                 more;        /* posted: read more history,
-                                                or let the request go */
 
     ngx_pool_cleanup_t         *cleanup;     /* taken from the request's
                                                 pool: run at the end */
@@ -256,7 +256,7 @@ struct ngx_http_sse_stream_s {
     unsigned                    catchup:1;   /* history first, no live */
     unsigned                    body_sent:1;
     unsigned                    chunked:1;   /* detached: frame the bytes */
-    unsigned                    size_class:5;  /* its free list + 1, or 0 */
+    unsigned                    size_class:6;  /* its free list + 1, or 0 */
 };
 
 

@@ -90,8 +90,8 @@ static void ngx_http_sse_stream_write_handler(ngx_http_request_t *r);
 static void ngx_http_sse_stream_write_event(ngx_event_t *wev);
 static void ngx_http_sse_stream_writable(ngx_http_sse_stream_t *st);
 static void ngx_http_sse_stream_read_event(ngx_event_t *rev);
-static void ngx_http_sse_stream_timer_handler(ngx_event_t *ev);
-static void ngx_http_sse_stream_more_handler(ngx_event_t *ev);
+static void ngx_http_sse_stream_event(ngx_event_t *ev);
+static void ngx_http_sse_stream_tick(ngx_http_sse_stream_t *st);
 static void ngx_http_sse_stream_arm(ngx_http_sse_stream_t *st);
 static ngx_uint_t ngx_http_sse_stream_detachable(ngx_http_sse_stream_t *st);
 static void ngx_http_sse_stream_detach(ngx_http_sse_stream_t *st);
@@ -132,8 +132,8 @@ static void ngx_http_sse_stream_end_all(void);
  * past NGX_HTTP_SSE_FREE_MAX spare ones of a kind, freed ones go back to
  * the heap.
  */
-#define NGX_HTTP_SSE_STREAM_STEP     64
-#define NGX_HTTP_SSE_STREAM_CLASSES  16
+#define NGX_HTTP_SSE_STREAM_STEP     32
+#define NGX_HTTP_SSE_STREAM_CLASSES  32
 #define NGX_HTTP_SSE_FREE_MAX        4096
 
 /* rounds of bytes read and dropped from a detached stream's client */
@@ -492,13 +492,9 @@ ngx_http_sse_stream_open(ngx_http_request_t *r, ngx_http_sse_stream_t *st,
         return NGX_ERROR;
     }
 
-    st->timer.handler = ngx_http_sse_stream_timer_handler;
-    st->timer.data = st;
-    st->timer.log = r->connection->log;
-
-    st->more.handler = ngx_http_sse_stream_more_handler;
-    st->more.data = st;
-    st->more.log = r->connection->log;
+    st->event.handler = ngx_http_sse_stream_event;
+    st->event.data = st;
+    st->event.log = r->connection->log;
 
     if (st->conf->subscriber_timeout) {
         st->deadline = ngx_current_msec + st->conf->subscriber_timeout;
@@ -1493,13 +1489,13 @@ ngx_http_sse_stream_drive(ngx_http_sse_stream_t *st)
              * now would run in this same pass, and fast readers would go
              * round after round without the worker seeing its sockets.
              */
-            ngx_post_event(&st->more, &ngx_posted_next_events);
+            ngx_post_event(&st->event, &ngx_posted_next_events);
             return NGX_OK;
         }
     }
 
     if (rc == NGX_OK && ngx_http_sse_stream_detachable(st)) {
-        ngx_post_event(&st->more, &ngx_posted_events);
+        ngx_post_event(&st->event, &ngx_posted_events);
     }
 
     return rc;
@@ -1814,24 +1810,50 @@ ngx_http_sse_stream_read_event(ngx_event_t *rev)
 
 
 /*
- * Keepalive comments, sse_subscriber_timeout.  A keepalive is written only
- * to a stream with nothing waiting: one that holds output is not idle, and
- * a client that reads nothing is closed by send_timeout.
+ * The stream's one event.  Its timer: keepalives, sse_subscriber_timeout.
+ * Posted: a stream that catches up and took all it could at once reads
+ * more history; a stream that wrote all it holds lets its request go.
  */
 
 static void
-ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
+ngx_http_sse_stream_event(ngx_event_t *ev)
 {
-    ngx_http_sse_stream_t    *st;
-    ngx_http_sse_loc_conf_t  *slcf;
+    ngx_http_sse_stream_t  *st;
 
     st = ev->data;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        ngx_http_sse_stream_tick(st);
+        return;
+    }
+
+    if (ngx_http_sse_stream_detachable(st)) {
+        ngx_http_sse_stream_detach(st);
+        return;
+    }
+
+    (void) ngx_http_sse_stream_send(st);
+}
+
+
+/*
+ * A keepalive is written only to a stream with nothing waiting: one that
+ * holds output is not idle, and a client that reads nothing is closed by
+ * send_timeout.
+ */
+
+static void
+ngx_http_sse_stream_tick(ngx_http_sse_stream_t *st)
+{
+    ngx_http_sse_loc_conf_t  *slcf;
+
     slcf = st->conf;
 
     if (st->deadline
         && (ngx_msec_int_t) (st->deadline - ngx_current_msec) <= 0)
     {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, st->connection->log, 0,
                        "sse: sse_subscriber_timeout, ending the stream");
         ngx_http_sse_stream_end(st);
         return;
@@ -1866,27 +1888,6 @@ ngx_http_sse_stream_timer_handler(ngx_event_t *ev)
 }
 
 
-/*
- * Posted: a stream that catches up and took all it could at once reads
- * more history; a stream that wrote all it holds lets its request go.
- */
-
-static void
-ngx_http_sse_stream_more_handler(ngx_event_t *ev)
-{
-    ngx_http_sse_stream_t  *st;
-
-    st = ev->data;
-
-    if (ngx_http_sse_stream_detachable(st)) {
-        ngx_http_sse_stream_detach(st);
-        return;
-    }
-
-    (void) ngx_http_sse_stream_send(st);
-}
-
-
 static void
 ngx_http_sse_stream_arm(ngx_http_sse_stream_t *st)
 {
@@ -1909,7 +1910,7 @@ ngx_http_sse_stream_arm(ngx_http_sse_stream_t *st)
     }
 
     if (next != NGX_TIMER_INFINITE) {
-        ngx_add_timer(&st->timer, next);
+        ngx_add_timer(&st->event, next);
     }
 }
 
@@ -2412,12 +2413,12 @@ ngx_http_sse_stream_unregister(ngx_http_sse_stream_t *st)
     ngx_queue_remove(&st->all);
     ngx_http_sse_nstreams--;
 
-    if (st->timer.timer_set) {
-        ngx_del_timer(&st->timer);
+    if (st->event.timer_set) {
+        ngx_del_timer(&st->event);
     }
 
-    if (st->more.posted) {
-        ngx_delete_posted_event(&st->more);
+    if (st->event.posted) {
+        ngx_delete_posted_event(&st->event);
     }
 }
 
