@@ -2007,6 +2007,14 @@ ngx_http_sse_stream_detach(ngx_http_sse_stream_t *st)
         ngx_del_timer(c->read);
     }
 
+    /* nothing waits: no send_timeout, and no limit_rate delay to resume */
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->write->delayed = 0;
+
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
         ngx_http_sse_stream_close(st);
         return;

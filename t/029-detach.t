@@ -181,3 +181,28 @@ my @detached = error_log_text() =~ /sse: stream detached from its request/g;
 is(scalar(@detached), 1, 'the HTTP/1.1 stream detached, the HTTP/2 one did not');
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: limit_rate on the location: a stream whose head was delayed by it still detaches and goes on
+--- log_level: debug
+--- http_config
+sse_zone zone=ev:1m;
+--- config
+location /sub { sse_subscribe; sse_connected_event hello; limit_rate 1k; }
+location /pub { sse_publish; }
+--- test
+my $s = sse_open('/sub?channel=r');
+is($s->status, 200, 'subscribed');
+my $t0 = time;
+sleep 0.05 until error_log_text() =~ /stream detached/ || time - $t0 > 3 * timeout_factor();
+like(error_log_text(), qr/sse: stream detached from its request/, 'detached');
+sleep 0.5;
+my $r = http('POST', '/pub?channel=r', 'later', {'Content-Type' => 'text/plain'});
+like($r->{body}, qr/"subscribers":1\}/, 'still subscribed');
+my ($body) = $s->read_until(qr/data: later\n\n/, 3);
+like($body, qr/id: 1\ndata: later\n\n/, 'the event after detaching');
+ok(!$s->closed, 'the stream is open');
+--- no_error_log
+timed out
+[error]
