@@ -310,7 +310,10 @@ ngx_http_sse_stream_create(ngx_http_request_t *r, ngx_uint_t n,
 
     st->user.len = user->len;
     st->user.data = p;
-    ngx_memcpy(p, user->data, user->len);
+
+    if (user->len) {
+        ngx_memcpy(p, user->data, user->len);
+    }
 
     st->request = r;
     st->connection = r->connection;
