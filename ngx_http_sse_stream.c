@@ -7,7 +7,7 @@
  * A message is formatted once per worker into a reference-counted frame;
  * every local subscriber of its channel gets a buffer pointing into that
  * frame.  What a wake-up brings is queued for every subscriber first and
- * then written with one output filter call per subscriber.
+ * then written with one write per subscriber.
  *
  * A new subscriber with history to receive (resume, replay) catches up
  * first: it reads history from the zone part by part as its connection
