@@ -1324,7 +1324,10 @@ ngx_http_sse_stream_queue(ngx_http_sse_stream_t *st, u_char *pos, size_t len,
 }
 
 
-/* an output buffer from the worker's free list; a frame gains a reference */
+/*
+ * An output buffer from the worker's free list, of len bytes at pos (NULL:
+ * its own head[]); a frame gains a reference.
+ */
 
 static ngx_http_sse_obuf_t *
 ngx_http_sse_obuf_get(u_char *pos, size_t len, ngx_http_sse_frame_t *frame)
@@ -1342,6 +1345,10 @@ ngx_http_sse_obuf_get(u_char *pos, size_t len, ngx_http_sse_frame_t *frame)
         if (ob == NULL) {
             return NULL;
         }
+    }
+
+    if (pos == NULL) {
+        pos = ob->head;     /* a chunk's size line, written by the caller */
     }
 
     b = &ob->buf;
@@ -1675,9 +1682,7 @@ ngx_http_sse_stream_chunk(ngx_http_sse_stream_t *st, ngx_chain_t *out)
     }
 
     b = &head->buf;
-    b->start = head->head;
-    b->pos = head->head;
-    b->last = ngx_sprintf(head->head, "%xO" CRLF, size);
+    b->last = ngx_sprintf(b->pos, "%xO" CRLF, size);
     b->end = b->last;
 
     head->cl.next = out;
