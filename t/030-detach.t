@@ -181,7 +181,8 @@ for my $proto ('http1.1', 'http2') {
     like($body, qr/: keepalive\n\n/, "$proto: keepalives");
     like($body, qr/data: to \Q$proto\E\n\n/, "$proto: the event");
 }
-like(access_log_text(), qr{"GET /sub\?channel=http2 HTTP/2\.0" 200 }, 'the HTTP/2 stream logged at its end');
+like(main::logged(qr{/sub\?channel=http2 }), qr{"GET /sub\?channel=http2 HTTP/2\.0" 200 },
+     'the HTTP/2 stream logged at its end');
 --- no_error_log
 [error]
 
