@@ -1803,7 +1803,9 @@ ngx_http_sse_stream_read_event(ngx_event_t *rev)
         }
 
         if (n == 0 || n == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
+            /* a recv() error was logged by recv() itself */
+
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "client prematurely closed connection");
             c->error = 1;
             ngx_http_sse_stream_close(st);
