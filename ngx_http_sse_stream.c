@@ -1597,7 +1597,9 @@ ngx_http_sse_stream_flush(ngx_http_sse_stream_t *st)
         return NGX_AGAIN;
     }
 
-    if (c->write->timer_set) {
+    /* all is out; a limit_rate pause (delayed) keeps its timer */
+
+    if (c->write->timer_set && !c->write->delayed) {
         ngx_del_timer(c->write);
     }
 
@@ -1749,6 +1751,13 @@ ngx_http_sse_stream_writable(ngx_http_sse_stream_t *st)
     ngx_connection_t  *c;
 
     c = st->connection;
+
+    /* the end of a limit_rate pause, not a send timeout */
+
+    if (c->write->timedout && c->write->delayed) {
+        c->write->timedout = 0;
+        c->write->delayed = 0;
+    }
 
     if (c->write->timedout) {
         ngx_http_sse_stream_log(st, NGX_ETIMEDOUT,

@@ -67,3 +67,40 @@ $r = http('GET', '/pub?channel=gone');
 is($r->{status}, 404, 'all gone: the channel is freed');
 --- no_error_log
 [alert]
+
+
+
+=== TEST 3: limit_rate on an HTTP/2 stream paces it: every event arrives, none is cut off as a send timeout
+--- http_config
+sse_zone zone=ev:1m;
+server {
+    listen 127.0.0.1:$TEST_NGINX_PORT2 http2;
+    location /sub { sse_subscribe; sse_keepalive off; limit_rate 200; send_timeout 30s; }
+}
+--- config
+location /pub { sse_publish; }
+--- test
+my $p2 = port2();
+my $out = server_root() . "/h2rate.out";
+my $pid = fork();
+if ($pid == 0) {
+    exec('curl', '-sN', '--http2-prior-knowledge', '--max-time', 6 * timeout_factor(),
+         '-o', $out, "http://127.0.0.1:$p2/sub?channel=rate") or exit 1;
+}
+select(undef, undef, undef, 0.4);
+for my $i (1 .. 4) {
+    my $r = http('POST', '/pub?channel=rate', "m$i:" . ('x' x 150), {'Content-Type' => 'text/plain'});
+    like($r->{body}, qr/"subscribers":1/, "message $i published to the stream");
+}
+my $body = '';
+for (1 .. 60 * timeout_factor()) {
+    if (open(my $fh, '<', $out)) { $body = do { local $/; <$fh> } }
+    last if $body =~ /data: m4:/;
+    select(undef, undef, undef, 0.1);
+}
+like($body, qr/data: m1:.*data: m2:.*data: m3:.*data: m4:/s, 'all four events arrive, paced by limit_rate');
+kill 'TERM', $pid;
+waitpid($pid, 0);
+--- no_error_log
+timed out
+[alert]
