@@ -237,6 +237,7 @@ struct ngx_http_sse_stream_s {
     ngx_event_t                 event;       /* timer: keepalive, deadline;
                                                 posted: more history, or
                                                 let the request go */
+    ngx_msec_t                  start;       /* when it subscribed */
     ngx_msec_t                  last_write;
     ngx_msec_t                  deadline;    /* 0: none */
 

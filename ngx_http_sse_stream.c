@@ -317,6 +317,7 @@ ngx_http_sse_stream_create(ngx_http_request_t *r, ngx_uint_t n,
 
     st->request = r;
     st->connection = r->connection;
+    st->start = ngx_current_msec;
     st->conf = ngx_http_get_module_loc_conf(r, ngx_http_sse_module);
     st->core_conf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     st->zone = st->conf->zone;
@@ -2280,7 +2281,11 @@ ngx_http_sse_stream_close(ngx_http_sse_stream_t *st)
 }
 
 
-/* the end of a detached stream: the stream goes, then its connection */
+/*
+ * The end of a detached stream: the stream goes, then its connection.  Its
+ * access log line was written when it detached; how long it ran and all
+ * it sent are told here.
+ */
 
 static void
 ngx_http_sse_stream_finish(ngx_http_sse_stream_t *st)
@@ -2288,6 +2293,10 @@ ngx_http_sse_stream_finish(ngx_http_sse_stream_t *st)
     ngx_connection_t  *c;
 
     c = st->connection;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "sse: stream ended after %M ms, %O bytes sent",
+                  ngx_current_msec - st->start, c->sent);
 
     ngx_http_sse_stream_cleanup(st);
 

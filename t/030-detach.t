@@ -59,6 +59,9 @@ ok($s->finished, 'with the last chunk first (a complete response)');
 like($s->raw, qr/\r\n0\r\n\r\n\z/, 'the raw stream ends with the terminating chunk');
 my @lines = grep { m{"GET /sub} } split /\n/, access_log_text();
 is(scalar(@lines), 1, 'one access log line for the stream');
+my ($ms, $sent) = error_log_text() =~ /sse: stream ended after (\d+) ms, (\d+) bytes sent/;
+cmp_ok($ms // 0, '>=', 1500, "the error log (info) tells how long it ran: $ms ms");
+is($sent, length($s->raw), '... and every byte it sent, head included');
 --- no_error_log
 [error]
 
