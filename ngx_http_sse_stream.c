@@ -1115,8 +1115,9 @@ ngx_http_sse_deliver_delete(ngx_http_sse_lchannel_t *lch)
 
 
 /*
- * With redis=: the ids up to lost are lost to this server (it was cut off
- * for longer than Redis keeps its log).  Each live stream that had not got
+ * The ids up to lost are lost to this server (a backend that mirrors its
+ * log from elsewhere was cut off for longer than that log reaches back:
+ * the store's loss marker).  Each live stream that had not got
  * that far gets an sse_gap on each of its channels, from the last id it
  * had there to the first id of the channel that follows in this batch (p:
  * what comes after the marker; the store hands a loss out with the
