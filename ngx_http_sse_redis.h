@@ -14,8 +14,9 @@
  * A URL may name several servers (sentinels, cluster seeds) and a name may
  * resolve to several addresses: they are all in the peer's addrs, and a
  * connection goes to rc->addr.  Without a pick hook it takes the next
- * address after each failure; Sentinel and Cluster set pick to choose (or
- * re-discover) the address before each connection.
+ * address after each failure; the data connections of Sentinel and
+ * Cluster URLs pick the primary a finder's query (ngx_http_sse_rquery_t)
+ * found, or wait while it asks.
  */
 
 
@@ -48,8 +49,6 @@ typedef struct {
  * Where the connections go, from redis=URL and the redis_tls_* parameters
  * of sse_zone (ngx_http_sse_redis_peer_conf)
  */
-typedef struct ngx_http_sse_sentinel_s  ngx_http_sse_sentinel_t;
-typedef struct ngx_http_sse_cluster_s   ngx_http_sse_cluster_t;
 typedef struct ngx_http_sse_rconn_s     ngx_http_sse_rconn_t;
 
 
@@ -83,17 +82,44 @@ typedef struct {
 
 
 /*
+ * A finder's question (Sentinel: where the primary of SERVICE is; Cluster:
+ * which primary holds the zone's slot), asked of one server at a time
+ * (ngx_http_sse_rquery_*): made with the first data connection of a
+ * worker's URL, it asks when a data connection needs the primary and does
+ * not know it, moves on to the next server when one fails or does not
+ * answer in time, and moves the data connections when the primary changes.
+ * A finder's own state follows it (ngx_http_sse_rconn_finder_t.size).
+ */
+typedef struct ngx_http_sse_rquery_s  ngx_http_sse_rquery_t;
+
+
+/*
  * How a data connection learns where to go when the URL does not say
  * (Sentinel, Cluster): installed at configuration by the file that knows,
- * so that the connection layer never calls up into it.  redirect (may be
- * NULL) looks at each error reply: non-NULL says why the data is not on
- * this server (MOVED...), and the connection is dropped, its commands
- * unanswered, and made again where the finder says.
+ * so that the connection layer never calls up into it.  init sets the
+ * question; answer takes the primary from a reply (NULL) or says why the
+ * server is not asked again (the connection to it is dropped); found logs
+ * the primary, old NULL the first time.  start, lost and done may be NULL:
+ * the first question, a data connection failed, the last one closes.
+ * redirect (may be NULL) looks at each error reply: non-NULL says why the
+ * data is not on this server (MOVED...), and the connection is dropped,
+ * its commands unanswered, and made again where the finder says.
  */
 typedef struct {
-    void                      (*attach)(ngx_http_sse_rconn_t *rc);
-    void                      (*detach)(ngx_http_sse_rconn_t *rc);
-    void                      (*lost)(ngx_http_sse_rconn_t *rc);
+    size_t                      size;        /* the query first */
+    const char                 *server;      /* "sentinel": logs */
+    const char                 *late;        /* the answer timed out */
+    const char                 *moved;       /* a data connection moved */
+
+    void                      (*init)(ngx_http_sse_rquery_t *q);
+    void                      (*start)(ngx_http_sse_rquery_t *q);
+    const char               *(*answer)(ngx_http_sse_rquery_t *q,
+                                        redisReply *reply,
+                                        ngx_http_sse_redis_node_t *primary);
+    void                      (*found)(ngx_http_sse_rquery_t *q,
+                                       u_char *old);
+    void                      (*lost)(ngx_http_sse_rquery_t *q);
+    void                      (*done)(ngx_http_sse_rquery_t *q);
     const char               *(*redirect)(ngx_http_sse_rconn_t *rc,
                                           redisReply *reply);
 } ngx_http_sse_rconn_finder_t;
@@ -117,9 +143,8 @@ typedef struct {
     ngx_ssl_t                  *ssl;         /* rediss: the zone's context */
 #endif
 
-    ngx_http_sse_sentinel_t    *sentinel;    /* a worker's, made with its
-                                                first connection */
-    ngx_http_sse_cluster_t     *cluster;     /* the same, for Cluster */
+    ngx_http_sse_rquery_t      *query;       /* a worker's finder, made
+                                                with its first connection */
     ngx_http_sse_rconn_finder_t  *finder;    /* NULL: the URL's addresses */
 
     unsigned                    tls:1;
@@ -191,6 +216,24 @@ struct ngx_http_sse_rconn_s {
 };
 
 
+/* a finder's question and its bookkeeping (see above) */
+struct ngx_http_sse_rquery_s {
+    ngx_http_sse_redis_peer_t  *peer;
+    ngx_log_t                  *log;
+    ngx_http_sse_rconn_t        conn;        /* to the server asked */
+    ngx_http_sse_rfind_t        find;        /* the data connections */
+    ngx_event_t                 timer;       /* the answer */
+
+    int                         argc;        /* the question */
+    const char                 *argv[3];
+    size_t                      argvlen[3];
+
+    unsigned                    asking:1;
+    unsigned                    started:1;
+    unsigned                    failing:1;   /* logged as failing */
+};
+
+
 char *ngx_http_sse_redis_peer_conf(ngx_conf_t *cf,
     ngx_http_sse_redis_peer_t *peer, ngx_str_t *value);
 char *ngx_http_sse_redis_peer_done(ngx_conf_t *cf,
@@ -209,15 +252,14 @@ void ngx_http_sse_rconn_exiting(ngx_uint_t exiting);
 ngx_int_t ngx_http_sse_redis_node_set(ngx_http_sse_redis_node_t *node,
     u_char *ip, size_t iplen, u_char *port, size_t portlen);
 
-ngx_int_t ngx_http_sse_rfind_add(ngx_http_sse_rfind_t *f,
-    ngx_http_sse_rconn_t *rc);
-ngx_uint_t ngx_http_sse_rfind_remove(ngx_http_sse_rfind_t *f,
-    ngx_http_sse_rconn_t *rc);
-ngx_int_t ngx_http_sse_rfind_pick(ngx_http_sse_rfind_t *f,
-    ngx_http_sse_rconn_t *rc);
-void ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f);
-void ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why);
-void ngx_http_sse_rfind_wake(ngx_http_sse_rfind_t *f, ngx_uint_t all);
+void ngx_http_sse_redis_node_copy(ngx_http_sse_redis_node_t *dst,
+    ngx_http_sse_redis_node_t *src);
+
+void ngx_http_sse_rquery_ask(ngx_http_sse_rquery_t *q);
+void ngx_http_sse_rquery_failing(ngx_http_sse_rquery_t *q,
+    ngx_http_sse_rconn_t *rc, const char *err);
+void ngx_http_sse_rquery_set(ngx_http_sse_rquery_t *q,
+    ngx_http_sse_redis_node_t *primary);
 
 /* Sentinel (ngx_http_sse_redis_sentinel.c): the primary, found and followed */
 extern ngx_http_sse_rconn_finder_t  ngx_http_sse_sentinel_finder;

@@ -23,64 +23,54 @@
 #include "ngx_http_sse_redis.h"
 
 
-#define NGX_HTTP_SSE_CLUSTER_TIMEOUT  3000
 #define NGX_HTTP_SSE_CLUSTER_POLL     500
 #define NGX_HTTP_SSE_CLUSTER_NODES    32
 #define NGX_HTTP_SSE_CLUSTER_SLOTS    16384
 
 
-struct ngx_http_sse_cluster_s {
-    ngx_http_sse_redis_peer_t    *peer;
-    ngx_log_t                    *log;
-    ngx_http_sse_rconn_t          query;
-    ngx_http_sse_rfind_t          find;        /* the data connections */
+/* the query (ngx_http_sse_rquery_t), the slot, the nodes heard of */
+typedef struct {
+    ngx_http_sse_rquery_t         query;       /* first: the finder's */
     ngx_uint_t                    slot;
-    ngx_event_t                   qtimer;      /* the query's answer */
     ngx_event_t                   poll;        /* asks again while a data
                                                   connection is down */
 
     ngx_http_sse_redis_node_t     asked;       /* the node asked now */
     ngx_http_sse_redis_node_t     nodes[NGX_HTTP_SSE_CLUSTER_NODES];
     ngx_uint_t                    nnodes;      /* from the last answer */
-
-    unsigned                      asking:1;
-    unsigned                      started:1;
-    unsigned                      failing:1;   /* logged as failing */
-};
+} ngx_http_sse_cluster_t;
 
 
-static void ngx_http_sse_cluster_attach(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_cluster_detach(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_cluster_lost(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_cluster_init(ngx_http_sse_rquery_t *q);
+static void ngx_http_sse_cluster_done(ngx_http_sse_rquery_t *q);
+static void ngx_http_sse_cluster_lost(ngx_http_sse_rquery_t *q);
 static void ngx_http_sse_cluster_poll(ngx_event_t *ev);
 static const char *ngx_http_sse_cluster_redirect(ngx_http_sse_rconn_t *rc,
     redisReply *reply);
 static ngx_uint_t ngx_http_sse_cluster_slot(ngx_str_t *name);
-static ngx_int_t ngx_http_sse_cluster_pick(ngx_http_sse_rconn_t *rc);
 static ngx_int_t ngx_http_sse_cluster_node(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_cluster_ask(ngx_http_sse_cluster_t *cl);
-static void ngx_http_sse_cluster_asked(ngx_http_sse_cluster_t *cl);
-static void ngx_http_sse_cluster_timeout(ngx_event_t *ev);
-static const char *ngx_http_sse_cluster_connected(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_cluster_failed(ngx_http_sse_rconn_t *rc,
-    const char *err);
-static void ngx_http_sse_cluster_answer(ngx_http_sse_rconn_t *rc,
-    void *reply, void *privdata);
+static const char *ngx_http_sse_cluster_answer(ngx_http_sse_rquery_t *q,
+    redisReply *r, ngx_http_sse_redis_node_t *primary);
 static redisReply *ngx_http_sse_cluster_range(ngx_http_sse_cluster_t *cl,
     redisReply *r);
 static ngx_int_t ngx_http_sse_cluster_learn(ngx_http_sse_redis_node_t *node,
     redisReply *r);
-static void ngx_http_sse_cluster_set(ngx_http_sse_cluster_t *cl,
-    ngx_http_sse_redis_node_t *primary);
-static void ngx_http_sse_cluster_copy(ngx_http_sse_redis_node_t *dst,
-    ngx_http_sse_redis_node_t *src);
+static void ngx_http_sse_cluster_found(ngx_http_sse_rquery_t *q,
+    u_char *old);
 
 
 /* installed on Cluster URLs' peers (ngx_http_sse_redis.c) */
 ngx_http_sse_rconn_finder_t  ngx_http_sse_cluster_finder = {
-    ngx_http_sse_cluster_attach,
-    ngx_http_sse_cluster_detach,
+    sizeof(ngx_http_sse_cluster_t),
+    "cluster node",
+    "no answer to CLUSTER SLOTS in time",
+    "slot moved to",
+    ngx_http_sse_cluster_init,
+    NULL,
+    ngx_http_sse_cluster_answer,
+    ngx_http_sse_cluster_found,
     ngx_http_sse_cluster_lost,
+    ngx_http_sse_cluster_done,
     ngx_http_sse_cluster_redirect
 };
 
@@ -96,81 +86,44 @@ static ngx_str_t  ngx_http_sse_cluster_elsewhere[] = {
 };
 
 
-/* a data connection of a cluster URL: the worker's cluster state */
+/* the worker's cluster state, with its first data connection */
 
 static void
-ngx_http_sse_cluster_attach(ngx_http_sse_rconn_t *rc)
-{
-    ngx_http_sse_cluster_t     *cl;
-    ngx_http_sse_redis_peer_t  *peer;
-
-    peer = rc->peer;
-
-    rc->pick = ngx_http_sse_cluster_pick;
-
-    cl = peer->cluster;
-
-    if (cl == NULL) {
-        cl = ngx_calloc(sizeof(ngx_http_sse_cluster_t), rc->log);
-        if (cl == NULL) {
-            /* pick finds none: the connection is retried, and fails */
-            return;
-        }
-
-        cl->peer = peer;
-        cl->log = rc->log;
-        cl->slot = ngx_http_sse_cluster_slot(&peer->zone);
-
-        cl->query.lookup = 1;
-
-        ngx_http_sse_rconn_init(&cl->query, peer, cl->log);
-
-        cl->query.pick = ngx_http_sse_cluster_node;
-        cl->query.connected = ngx_http_sse_cluster_connected;
-        cl->query.failed = ngx_http_sse_cluster_failed;
-        cl->query.data = cl;
-
-        cl->poll.handler = ngx_http_sse_cluster_poll;
-        cl->poll.data = cl;
-        cl->poll.log = cl->log;
-        cl->poll.cancelable = 1;
-
-        cl->qtimer.handler = ngx_http_sse_cluster_timeout;
-        cl->qtimer.data = cl;
-        cl->qtimer.log = cl->log;
-        cl->qtimer.cancelable = 1;
-
-        peer->cluster = cl;
-    }
-
-    (void) ngx_http_sse_rfind_add(&cl->find, rc);
-}
-
-
-/* the worker closes its connection: the last one closes the query */
-
-static void
-ngx_http_sse_cluster_detach(ngx_http_sse_rconn_t *rc)
+ngx_http_sse_cluster_init(ngx_http_sse_rquery_t *q)
 {
     ngx_http_sse_cluster_t  *cl;
 
-    cl = rc->peer->cluster;
+    cl = (ngx_http_sse_cluster_t *) q;
 
-    if (cl == NULL || ngx_http_sse_rfind_remove(&cl->find, rc)) {
-        return;
-    }
+    cl->slot = ngx_http_sse_cluster_slot(&q->peer->zone);
+
+    q->argc = 2;
+    q->argv[0] = "CLUSTER";
+    q->argvlen[0] = sizeof("CLUSTER") - 1;
+    q->argv[1] = "SLOTS";
+    q->argvlen[1] = sizeof("SLOTS") - 1;
+
+    q->conn.pick = ngx_http_sse_cluster_node;
+
+    cl->poll.handler = ngx_http_sse_cluster_poll;
+    cl->poll.data = cl;
+    cl->poll.log = q->log;
+    cl->poll.cancelable = 1;
+}
+
+
+/* the last data connection closes */
+
+static void
+ngx_http_sse_cluster_done(ngx_http_sse_rquery_t *q)
+{
+    ngx_http_sse_cluster_t  *cl;
+
+    cl = (ngx_http_sse_cluster_t *) q;
 
     if (cl->poll.timer_set) {
         ngx_del_timer(&cl->poll);
     }
-
-    ngx_http_sse_rconn_close(&cl->query);
-
-    ngx_http_sse_cluster_asked(cl);
-
-    rc->peer->cluster = NULL;
-
-    ngx_free(cl);
 }
 
 
@@ -182,17 +135,11 @@ ngx_http_sse_cluster_detach(ngx_http_sse_rconn_t *rc)
  */
 
 static void
-ngx_http_sse_cluster_lost(ngx_http_sse_rconn_t *rc)
+ngx_http_sse_cluster_lost(ngx_http_sse_rquery_t *q)
 {
     ngx_http_sse_cluster_t  *cl;
 
-    cl = rc->peer->cluster;
-
-    if (cl == NULL) {
-        return;
-    }
-
-    ngx_http_sse_rfind_lost(&cl->find);
+    cl = (ngx_http_sse_cluster_t *) q;
 
     if (!cl->poll.timer_set && !ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(&cl->poll, NGX_HTTP_SSE_CLUSTER_POLL);
@@ -212,18 +159,18 @@ ngx_http_sse_cluster_poll(ngx_event_t *ev)
         return;
     }
 
-    for (i = 0; i < cl->find.nusers; i++) {
-        if (cl->find.users[i]->c == NULL) {
+    for (i = 0; i < cl->query.find.nusers; i++) {
+        if (cl->query.find.users[i]->c == NULL) {
             break;
         }
     }
 
-    if (i == cl->find.nusers) {
+    if (i == cl->query.find.nusers) {
         /* all connected (or connecting): nothing to follow */
         return;
     }
 
-    ngx_http_sse_cluster_ask(cl);
+    ngx_http_sse_rquery_ask(&cl->query);
 
     ngx_add_timer(ev, NGX_HTTP_SSE_CLUSTER_POLL);
 }
@@ -287,29 +234,6 @@ ngx_http_sse_cluster_slot(ngx_str_t *name)
 }
 
 
-/* a data connection's address: the primary, or NGX_AGAIN while asked */
-
-static ngx_int_t
-ngx_http_sse_cluster_pick(ngx_http_sse_rconn_t *rc)
-{
-    ngx_http_sse_cluster_t  *cl;
-
-    cl = rc->peer->cluster;
-
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_sse_rfind_pick(&cl->find, rc) == NGX_OK) {
-        return NGX_OK;
-    }
-
-    ngx_http_sse_cluster_ask(cl);
-
-    return NGX_AGAIN;
-}
-
-
 /* the node to ask: the URL's seeds, then the nodes last heard of */
 
 static ngx_int_t
@@ -322,8 +246,8 @@ ngx_http_sse_cluster_node(ngx_http_sse_rconn_t *rc)
 
     cl = rc->data;
 
-    seeds = cl->peer->addrs.elts;
-    nseeds = cl->peer->addrs.nelts;
+    seeds = cl->query.peer->addrs.elts;
+    nseeds = cl->query.peer->addrs.nelts;
 
     i = rc->next % (nseeds + cl->nnodes);
 
@@ -336,114 +260,11 @@ ngx_http_sse_cluster_node(ngx_http_sse_rconn_t *rc)
 
     node = &cl->nodes[i - nseeds];
 
-    ngx_http_sse_cluster_copy(&cl->asked, node);
+    ngx_http_sse_redis_node_copy(&cl->asked, node);
 
     rc->addr = &cl->asked.addr;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_sse_cluster_ask(ngx_http_sse_cluster_t *cl)
-{
-    size_t       argvlen[2];
-    const char  *argv[2];
-
-    if (!cl->started) {
-        cl->started = 1;
-
-        /* the query asks once connected */
-        ngx_http_sse_rconn_connect(&cl->query);
-        return;
-    }
-
-    if (cl->asking) {
-        /* the answer comes, or the timer moves on to the next node */
-        return;
-    }
-
-    argv[0] = "CLUSTER";
-    argvlen[0] = sizeof("CLUSTER") - 1;
-    argv[1] = "SLOTS";
-    argvlen[1] = sizeof("SLOTS") - 1;
-
-    if (ngx_http_sse_rconn_send(&cl->query, ngx_http_sse_cluster_answer, cl,
-                                2, argv, argvlen)
-        == NGX_OK)
-    {
-        cl->asking = 1;
-        ngx_add_timer(&cl->qtimer, NGX_HTTP_SSE_CLUSTER_TIMEOUT);
-    }
-
-    /* not connected: asked when the query connection is up */
-}
-
-
-/* the question is answered, or its connection gone */
-
-static void
-ngx_http_sse_cluster_asked(ngx_http_sse_cluster_t *cl)
-{
-    cl->asking = 0;
-
-    if (cl->qtimer.timer_set) {
-        ngx_del_timer(&cl->qtimer);
-    }
-}
-
-
-/* a node that took CLUSTER SLOTS and does not answer: the next is asked */
-
-static void
-ngx_http_sse_cluster_timeout(ngx_event_t *ev)
-{
-    ngx_http_sse_cluster_t  *cl;
-
-    cl = ev->data;
-
-    if (cl->asking && !ngx_exiting && !ngx_terminate && !ngx_quit) {
-        ngx_http_sse_rconn_drop(&cl->query, "no answer to CLUSTER SLOTS "
-                                "in time");
-    }
-}
-
-
-static const char *
-ngx_http_sse_cluster_connected(ngx_http_sse_rconn_t *rc)
-{
-    ngx_http_sse_cluster_t  *cl;
-
-    cl = rc->data;
-
-    ngx_http_sse_cluster_asked(cl);
-    ngx_http_sse_cluster_ask(cl);
-
-    return NULL;
-}
-
-
-/* one line when the nodes stop answering, none per retry */
-
-static void
-ngx_http_sse_cluster_failed(ngx_http_sse_rconn_t *rc, const char *err)
-{
-    ngx_http_sse_cluster_t  *cl;
-
-    cl = rc->data;
-
-    ngx_http_sse_cluster_asked(cl);
-
-    if (cl->failing || ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    cl->failing = 1;
-
-    ngx_log_error(NGX_LOG_ERR, cl->log, 0,
-                  "sse_zone \"%V\": redis %V: cluster node %V failed (%s), "
-                  "trying the next",
-                  &cl->peer->zone, &cl->peer->url, &rc->addr->name, err);
 }
 
 
@@ -453,36 +274,19 @@ ngx_http_sse_cluster_failed(ngx_http_sse_rconn_t *rc, const char *err)
  * the zone's slot is taken
  */
 
-static void
-ngx_http_sse_cluster_answer(ngx_http_sse_rconn_t *rc, void *reply,
-    void *privdata)
+static const char *
+ngx_http_sse_cluster_answer(ngx_http_sse_rquery_t *q, redisReply *r,
+    ngx_http_sse_redis_node_t *primary)
 {
-    redisReply                 *r, *e, *p;
+    redisReply                 *e, *p;
     ngx_uint_t                  i, j, k, n;
     ngx_http_sse_cluster_t     *cl;
-    ngx_http_sse_redis_node_t   primary, *node;
+    ngx_http_sse_redis_node_t  *node;
 
-    cl = privdata;
-    r = reply;
-
-    ngx_http_sse_cluster_asked(cl);
-
-    if (r == NULL) {
-        return;
-    }
-
-    ngx_http_sse_rconn_replied(rc);
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        ngx_snprintf(rc->error, sizeof(rc->error) - 1, "%s%Z", r->str);
-        rc->error[sizeof(rc->error) - 1] = '\0';
-        ngx_http_sse_rconn_drop(rc, (char *) rc->error);
-        return;
-    }
+    cl = (ngx_http_sse_cluster_t *) q;
 
     if (r->type != REDIS_REPLY_ARRAY) {
-        ngx_http_sse_rconn_drop(rc, "CLUSTER SLOTS: an unexpected reply");
-        return;
+        return "CLUSTER SLOTS: an unexpected reply";
     }
 
     n = 0;
@@ -518,27 +322,17 @@ ngx_http_sse_cluster_answer(ngx_http_sse_rconn_t *rc, void *reply,
     p = ngx_http_sse_cluster_range(cl, r);
 
     if (p == NULL) {
-        ngx_snprintf(rc->error, sizeof(rc->error) - 1,
+        ngx_snprintf(q->conn.error, sizeof(q->conn.error) - 1,
                      "slot %ui is served by no node%Z", cl->slot);
-        rc->error[sizeof(rc->error) - 1] = '\0';
-        ngx_http_sse_rconn_drop(rc, (char *) rc->error);
-        return;
+        q->conn.error[sizeof(q->conn.error) - 1] = '\0';
+        return (char *) q->conn.error;
     }
 
-    if (ngx_http_sse_cluster_learn(&primary, p) != NGX_OK) {
-        ngx_http_sse_rconn_drop(rc, "a primary address that is not an IP "
-                                    "address and port");
-        return;
+    if (ngx_http_sse_cluster_learn(primary, p) != NGX_OK) {
+        return "a primary address that is not an IP address and port";
     }
 
-    if (cl->failing) {
-        cl->failing = 0;
-        ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
-                      "sse_zone \"%V\": redis %V: cluster node %V answers",
-                      &cl->peer->zone, &cl->peer->url, &rc->addr->name);
-    }
-
-    ngx_http_sse_cluster_set(cl, &primary);
+    return NULL;
 }
 
 
@@ -596,63 +390,26 @@ ngx_http_sse_cluster_learn(ngx_http_sse_redis_node_t *node, redisReply *r)
 }
 
 
-/*
- * The slot's primary, from an answer.  Changed (a failover, or the slot
- * moved): logged, the data connections to the old one dropped; the ones
- * waiting for it connect now.
- */
+/* the slot's primary, first known (old is NULL) or moved */
 
 static void
-ngx_http_sse_cluster_set(ngx_http_sse_cluster_t *cl,
-    ngx_http_sse_redis_node_t *primary)
+ngx_http_sse_cluster_found(ngx_http_sse_rquery_t *q, u_char *old)
 {
-    u_char                 old[NGX_SOCKADDR_STRLEN + 1];
-    ngx_http_sse_rfind_t  *f;
+    ngx_http_sse_cluster_t  *cl;
 
-    f = &cl->find;
+    cl = (ngx_http_sse_cluster_t *) q;
 
-    f->known = 1;
-
-    if (f->found && f->primary.addr.socklen == primary->addr.socklen
-        && ngx_memcmp(&f->primary.sockaddr, &primary->sockaddr,
-                      primary->addr.socklen)
-           == 0)
-    {
-        ngx_http_sse_rfind_wake(f, 0);
-        return;
-    }
-
-    (void) ngx_cpystrn(old, f->primary.name, sizeof(old));
-
-    ngx_http_sse_cluster_copy(&f->primary, primary);
-
-    if (!f->found) {
-        f->found = 1;
-        ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
+    if (old == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, q->log, 0,
                       "sse_zone \"%V\": redis %V: slot %ui is on primary %V",
-                      &cl->peer->zone, &cl->peer->url, cl->slot,
-                      &f->primary.addr.name);
-        ngx_http_sse_rfind_wake(f, 1);
+                      &q->peer->zone, &q->peer->url, cl->slot,
+                      &q->find.primary.addr.name);
         return;
     }
 
-    ngx_log_error(NGX_LOG_WARN, cl->log, 0,
+    ngx_log_error(NGX_LOG_WARN, q->log, 0,
                   "sse_zone \"%V\": redis %V: slot %ui moved (failover or "
                   "resharding): primary %s -> %V",
-                  &cl->peer->zone, &cl->peer->url, cl->slot, old,
-                  &f->primary.addr.name);
-
-    ngx_http_sse_rfind_switch(f, "slot moved to");
-}
-
-
-static void
-ngx_http_sse_cluster_copy(ngx_http_sse_redis_node_t *dst,
-    ngx_http_sse_redis_node_t *src)
-{
-    *dst = *src;
-
-    dst->addr.sockaddr = &dst->sockaddr.sockaddr;
-    dst->addr.host.data = dst->host;
-    dst->addr.name.data = dst->name;
+                  &q->peer->zone, &q->peer->url, cl->slot, old,
+                  &q->find.primary.addr.name);
 }

@@ -23,6 +23,7 @@
 #define NGX_HTTP_SSE_REDIS_BACKOFF_MIN      100
 #define NGX_HTTP_SSE_REDIS_BACKOFF_MAX      5000
 #define NGX_HTTP_SSE_REDIS_READ_SIZE        16384
+#define NGX_HTTP_SSE_RQUERY_TIMEOUT         3000
 
 /* rc->state */
 #define NGX_HTTP_SSE_RCONN_IDLE             0
@@ -92,6 +93,28 @@ static const char *ngx_http_sse_rconn_error(ngx_http_sse_rconn_t *rc,
     const char *what);
 static const char *ngx_http_sse_rconn_what(ngx_http_sse_rconn_t *rc,
     ngx_connection_t *c);
+
+static ngx_int_t ngx_http_sse_rfind_add(ngx_http_sse_rfind_t *f,
+    ngx_http_sse_rconn_t *rc);
+static ngx_uint_t ngx_http_sse_rfind_remove(ngx_http_sse_rfind_t *f,
+    ngx_http_sse_rconn_t *rc);
+static ngx_int_t ngx_http_sse_rfind_pick(ngx_http_sse_rfind_t *f,
+    ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f);
+static void ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f,
+    const char *why);
+static void ngx_http_sse_rfind_wake(ngx_http_sse_rfind_t *f, ngx_uint_t all);
+static void ngx_http_sse_rquery_attach(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rquery_detach(ngx_http_sse_rconn_t *rc);
+static ngx_int_t ngx_http_sse_rquery_pick(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rquery_lost(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rquery_asked(ngx_http_sse_rquery_t *q);
+static void ngx_http_sse_rquery_timeout(ngx_event_t *ev);
+static const char *ngx_http_sse_rquery_connected(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rquery_failed(ngx_http_sse_rconn_t *rc,
+    const char *err);
+static void ngx_http_sse_rquery_answer(ngx_http_sse_rconn_t *rc,
+    void *reply, void *privdata);
 
 
 /* the worker is shutting down: no reconnection, no completion */
@@ -743,10 +766,10 @@ ngx_http_sse_rconn_init(ngx_http_sse_rconn_t *rc,
     ngx_queue_init(&rc->waiting);
     ngx_queue_init(&rc->free);
 
-    /* a data connection of a Sentinel URL: the primary is asked for */
+    /* a data connection of a Sentinel or Cluster URL: led by a query */
 
     if (peer->finder && !rc->lookup) {
-        peer->finder->attach(rc);
+        ngx_http_sse_rquery_attach(rc);
     }
 }
 
@@ -833,7 +856,7 @@ ngx_http_sse_redis_node_set(ngx_http_sse_redis_node_t *node, u_char *ip,
  * known, and are moved when it changes
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_sse_rfind_add(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
 {
     if (f->nusers == NGX_HTTP_SSE_RFIND_USERS) {
@@ -851,7 +874,7 @@ ngx_http_sse_rfind_add(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
 
 /* the users left */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_http_sse_rfind_remove(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
 {
     ngx_uint_t  i;
@@ -872,7 +895,7 @@ ngx_http_sse_rfind_remove(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
 
 /* rc->addr: the primary, NGX_OK; or NGX_AGAIN: rc waits to be woken */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_sse_rfind_pick(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
 {
     ngx_uint_t  i;
@@ -894,7 +917,7 @@ ngx_http_sse_rfind_pick(ngx_http_sse_rfind_t *f, ngx_http_sse_rconn_t *rc)
 
 /* a user failed: the primary may have moved, it is asked for again */
 
-void
+static void
 ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f)
 {
     if (!f->switching) {
@@ -905,7 +928,7 @@ ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f)
 
 /* the primary changed: the users connected to the old one go and come */
 
-void
+static void
 ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why)
 {
     ngx_uint_t             i;
@@ -932,7 +955,7 @@ ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why)
 
 /* waiting users connect; all: the retrying ones too, at once */
 
-void
+static void
 ngx_http_sse_rfind_wake(ngx_http_sse_rfind_t *f, ngx_uint_t all)
 {
     ngx_uint_t             i, bit;
@@ -975,6 +998,346 @@ ngx_http_sse_rfind_wake(ngx_http_sse_rfind_t *f, ngx_uint_t all)
             return;
         }
     }
+}
+
+
+/* the same node elsewhere: its address points into the copy */
+
+void
+ngx_http_sse_redis_node_copy(ngx_http_sse_redis_node_t *dst,
+    ngx_http_sse_redis_node_t *src)
+{
+    *dst = *src;
+
+    dst->addr.sockaddr = &dst->sockaddr.sockaddr;
+    dst->addr.host.data = dst->host;
+    dst->addr.name.data = dst->name;
+}
+
+
+/*
+ * A finder's question (ngx_http_sse_rquery_t): a data connection of a
+ * Sentinel or Cluster URL is led by the worker's query, made with the
+ * first of them with the finder's own state after it
+ */
+
+static void
+ngx_http_sse_rquery_attach(ngx_http_sse_rconn_t *rc)
+{
+    ngx_http_sse_rquery_t      *q;
+    ngx_http_sse_redis_peer_t  *peer;
+
+    peer = rc->peer;
+
+    rc->pick = ngx_http_sse_rquery_pick;
+
+    q = peer->query;
+
+    if (q == NULL) {
+        q = ngx_calloc(peer->finder->size, rc->log);
+        if (q == NULL) {
+            /* pick finds none: the connection is retried, and fails */
+            return;
+        }
+
+        q->peer = peer;
+        q->log = rc->log;
+
+        q->timer.handler = ngx_http_sse_rquery_timeout;
+        q->timer.data = q;
+        q->timer.log = q->log;
+        q->timer.cancelable = 1;
+
+        q->conn.lookup = 1;
+
+        ngx_http_sse_rconn_init(&q->conn, peer, q->log);
+
+        q->conn.connected = ngx_http_sse_rquery_connected;
+        q->conn.failed = ngx_http_sse_rquery_failed;
+        q->conn.data = q;
+
+        peer->finder->init(q);
+
+        peer->query = q;
+    }
+
+    (void) ngx_http_sse_rfind_add(&q->find, rc);
+}
+
+
+/* the worker closes its connection: the last one closes the query */
+
+static void
+ngx_http_sse_rquery_detach(ngx_http_sse_rconn_t *rc)
+{
+    ngx_http_sse_rquery_t  *q;
+
+    q = rc->peer->query;
+
+    if (q == NULL || ngx_http_sse_rfind_remove(&q->find, rc)) {
+        return;
+    }
+
+    if (rc->peer->finder->done) {
+        rc->peer->finder->done(q);
+    }
+
+    ngx_http_sse_rconn_close(&q->conn);
+
+    ngx_http_sse_rquery_asked(q);
+
+    rc->peer->query = NULL;
+
+    ngx_free(q);
+}
+
+
+/* a data connection's address: the primary, or NGX_AGAIN while asked */
+
+static ngx_int_t
+ngx_http_sse_rquery_pick(ngx_http_sse_rconn_t *rc)
+{
+    ngx_http_sse_rquery_t  *q;
+
+    q = rc->peer->query;
+
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_sse_rfind_pick(&q->find, rc) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ngx_http_sse_rquery_ask(q);
+
+    return NGX_AGAIN;
+}
+
+
+/* a data connection failed: the primary may have moved */
+
+static void
+ngx_http_sse_rquery_lost(ngx_http_sse_rconn_t *rc)
+{
+    ngx_http_sse_rquery_t  *q;
+
+    q = rc->peer->query;
+
+    if (q == NULL) {
+        return;
+    }
+
+    ngx_http_sse_rfind_lost(&q->find);
+
+    if (rc->peer->finder->lost) {
+        rc->peer->finder->lost(q);
+    }
+}
+
+
+void
+ngx_http_sse_rquery_ask(ngx_http_sse_rquery_t *q)
+{
+    if (!q->started) {
+        q->started = 1;
+
+        /* the query asks once connected */
+        ngx_http_sse_rconn_connect(&q->conn);
+
+        if (q->peer->finder->start) {
+            q->peer->finder->start(q);
+        }
+
+        return;
+    }
+
+    if (q->asking) {
+        /* the answer comes, or the timer moves on to the next server */
+        return;
+    }
+
+    if (ngx_http_sse_rconn_send(&q->conn, ngx_http_sse_rquery_answer, q,
+                                q->argc, q->argv, q->argvlen)
+        == NGX_OK)
+    {
+        q->asking = 1;
+        ngx_add_timer(&q->timer, NGX_HTTP_SSE_RQUERY_TIMEOUT);
+    }
+
+    /* not connected: asked when the query connection is up */
+}
+
+
+/* the question is answered, or its connection gone */
+
+static void
+ngx_http_sse_rquery_asked(ngx_http_sse_rquery_t *q)
+{
+    q->asking = 0;
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+}
+
+
+/*
+ * A server that took the question and does not answer (it accepted the
+ * connection and answered PING, then hangs): the connection is dropped,
+ * and goes to the next.  One that does not even answer PING is the
+ * connection's own set-up timeout.
+ */
+
+static void
+ngx_http_sse_rquery_timeout(ngx_event_t *ev)
+{
+    ngx_http_sse_rquery_t  *q;
+
+    q = ev->data;
+
+    if (q->asking && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_http_sse_rconn_drop(&q->conn, q->peer->finder->late);
+    }
+}
+
+
+static const char *
+ngx_http_sse_rquery_connected(ngx_http_sse_rconn_t *rc)
+{
+    ngx_http_sse_rquery_t  *q;
+
+    q = rc->data;
+
+    ngx_http_sse_rquery_asked(q);
+    ngx_http_sse_rquery_ask(q);
+
+    return NULL;
+}
+
+
+static void
+ngx_http_sse_rquery_failed(ngx_http_sse_rconn_t *rc, const char *err)
+{
+    ngx_http_sse_rquery_t  *q;
+
+    q = rc->data;
+
+    ngx_http_sse_rquery_asked(q);
+    ngx_http_sse_rquery_failing(q, rc, err);
+}
+
+
+/* one line when the servers stop answering, none per retry */
+
+void
+ngx_http_sse_rquery_failing(ngx_http_sse_rquery_t *q,
+    ngx_http_sse_rconn_t *rc, const char *err)
+{
+    if (q->failing || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    q->failing = 1;
+
+    ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                  "sse_zone \"%V\": redis %V: %s %V failed (%s), "
+                  "trying the next",
+                  &q->peer->zone, &q->peer->url, q->peer->finder->server,
+                  &rc->addr->name, err);
+}
+
+
+/* the answer: the finder takes the primary from it */
+
+static void
+ngx_http_sse_rquery_answer(ngx_http_sse_rconn_t *rc, void *reply,
+    void *privdata)
+{
+    const char                 *why;
+    redisReply                 *r;
+    ngx_http_sse_rquery_t      *q;
+    ngx_http_sse_redis_node_t   primary;
+
+    q = privdata;
+    r = reply;
+
+    ngx_http_sse_rquery_asked(q);
+
+    if (r == NULL) {
+        return;
+    }
+
+    ngx_http_sse_rconn_replied(rc);
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        ngx_snprintf(rc->error, sizeof(rc->error) - 1, "%s%Z", r->str);
+        rc->error[sizeof(rc->error) - 1] = '\0';
+        ngx_http_sse_rconn_drop(rc, (char *) rc->error);
+        return;
+    }
+
+    primary.addr.sockaddr = NULL;
+
+    why = q->peer->finder->answer(q, r, &primary);
+
+    if (why) {
+        ngx_http_sse_rconn_drop(rc, why);
+        return;
+    }
+
+    if (q->failing) {
+        q->failing = 0;
+        ngx_log_error(NGX_LOG_NOTICE, q->log, 0,
+                      "sse_zone \"%V\": redis %V: %s %V answers",
+                      &q->peer->zone, &q->peer->url, q->peer->finder->server,
+                      &rc->addr->name);
+    }
+
+    ngx_http_sse_rquery_set(q, &primary);
+}
+
+
+/*
+ * The primary, from an answer (or Sentinel's +switch-master).  Changed: the
+ * finder logs it, the data connections to the old one are dropped; the
+ * ones waiting for it connect now.
+ */
+
+void
+ngx_http_sse_rquery_set(ngx_http_sse_rquery_t *q,
+    ngx_http_sse_redis_node_t *primary)
+{
+    u_char                 old[NGX_SOCKADDR_STRLEN + 1];
+    ngx_http_sse_rfind_t  *f;
+
+    f = &q->find;
+
+    f->known = 1;
+
+    if (f->found && f->primary.addr.socklen == primary->addr.socklen
+        && ngx_memcmp(&f->primary.sockaddr, &primary->sockaddr,
+                      primary->addr.socklen)
+           == 0)
+    {
+        ngx_http_sse_rfind_wake(f, 0);
+        return;
+    }
+
+    (void) ngx_cpystrn(old, f->primary.name, sizeof(old));
+
+    ngx_http_sse_redis_node_copy(&f->primary, primary);
+
+    if (!f->found) {
+        f->found = 1;
+        q->peer->finder->found(q, NULL);
+        ngx_http_sse_rfind_wake(f, 1);
+        return;
+    }
+
+    q->peer->finder->found(q, old);
+
+    ngx_http_sse_rfind_switch(f, q->peer->finder->moved);
 }
 
 
@@ -1799,8 +2162,8 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
     rc->failed(rc, (char *) rc->error);
 
     if (rc->peer->finder && !rc->lookup && rc->c == NULL) {
-        /* the primary may have moved: Sentinel is asked again */
-        rc->peer->finder->lost(rc);
+        /* the primary may have moved: it is asked for again */
+        ngx_http_sse_rquery_lost(rc);
     }
 
     if (ngx_exiting || ngx_terminate || ngx_quit
@@ -1918,7 +2281,7 @@ ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
     ngx_http_sse_rconn_free(rc);
 
     if (rc->peer->finder && !rc->lookup) {
-        rc->peer->finder->detach(rc);
+        ngx_http_sse_rquery_detach(rc);
     }
 
     while (!ngx_queue_empty(&rc->free)) {

@@ -22,207 +22,100 @@
 #define NGX_HTTP_SSE_SENTINEL_TIMEOUT  3000
 
 
-struct ngx_http_sse_sentinel_s {
-    ngx_http_sse_redis_peer_t    *peer;
-    ngx_log_t                    *log;
-    ngx_http_sse_rconn_t          query;
+/* the query (ngx_http_sse_rquery_t) asks, the watch is told */
+typedef struct {
+    ngx_http_sse_rquery_t         query;       /* first: the finder's */
     ngx_http_sse_rconn_t          watch;
-    ngx_http_sse_rfind_t          find;        /* the data connections */
-    ngx_event_t                   qtimer;      /* the query's answer */
     ngx_event_t                   wtimer;      /* the watch's SUBSCRIBE */
-
-    unsigned                      asking:1;
-    unsigned                      started:1;
-    unsigned                      failing:1;   /* logged as failing */
-};
+} ngx_http_sse_sentinel_t;
 
 
-static void ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc);
-static ngx_int_t ngx_http_sse_sentinel_pick(ngx_http_sse_rconn_t *rc);
-static void ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s);
-static void ngx_http_sse_sentinel_asked(ngx_http_sse_sentinel_t *s);
+static void ngx_http_sse_sentinel_init(ngx_http_sse_rquery_t *q);
+static void ngx_http_sse_sentinel_start(ngx_http_sse_rquery_t *q);
+static void ngx_http_sse_sentinel_done(ngx_http_sse_rquery_t *q);
 static void ngx_http_sse_sentinel_watching(ngx_http_sse_sentinel_t *s);
 static void ngx_http_sse_sentinel_timeout(ngx_event_t *ev);
 static const char *ngx_http_sse_sentinel_connected(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_sentinel_failed(ngx_http_sse_rconn_t *rc,
     const char *err);
-static void ngx_http_sse_sentinel_answer(ngx_http_sse_rconn_t *rc,
-    void *reply, void *privdata);
+static const char *ngx_http_sse_sentinel_answer(ngx_http_sse_rquery_t *q,
+    redisReply *r, ngx_http_sse_redis_node_t *primary);
+static void ngx_http_sse_sentinel_found(ngx_http_sse_rquery_t *q,
+    u_char *old);
 static void ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc,
     void *reply, void *privdata);
-static ngx_int_t ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s,
-    u_char *ip, size_t iplen, u_char *port, size_t portlen);
 
 
 /* installed on Sentinel URLs' peers (ngx_http_sse_redis.c) */
 ngx_http_sse_rconn_finder_t  ngx_http_sse_sentinel_finder = {
-    ngx_http_sse_sentinel_attach,
-    ngx_http_sse_sentinel_detach,
-    ngx_http_sse_sentinel_lost,
+    sizeof(ngx_http_sse_sentinel_t),
+    "sentinel",
+    "no answer to SENTINEL get-master-addr-by-name in time",
+    "failover to",
+    ngx_http_sse_sentinel_init,
+    ngx_http_sse_sentinel_start,
+    ngx_http_sse_sentinel_answer,
+    ngx_http_sse_sentinel_found,
+    NULL,
+    ngx_http_sse_sentinel_done,
     NULL
 };
 
 
-/* the worker is shutting down: nothing reconnects, nothing is logged */
-#define ngx_http_sse_sentinel_stopping(s)                                    \
-    (ngx_exiting || ngx_terminate || ngx_quit)
-
-
-/* a data connection of a sentinel URL: the worker's sentinel state */
+/* the worker's sentinel state, with its first data connection */
 
 static void
-ngx_http_sse_sentinel_attach(ngx_http_sse_rconn_t *rc)
-{
-    ngx_uint_t                  i;
-    ngx_event_t                *ev;
-    ngx_http_sse_rconn_t       *sc;
-    ngx_http_sse_sentinel_t    *s;
-    ngx_http_sse_redis_peer_t  *peer;
-
-    peer = rc->peer;
-
-    rc->pick = ngx_http_sse_sentinel_pick;
-
-    s = peer->sentinel;
-
-    if (s == NULL) {
-        s = ngx_calloc(sizeof(ngx_http_sse_sentinel_t), rc->log);
-        if (s == NULL) {
-            /* pick finds none: the connection is retried, and fails */
-            return;
-        }
-
-        s->peer = peer;
-        s->log = rc->log;
-
-        for (i = 0; i < 2; i++) {
-            ev = i ? &s->wtimer : &s->qtimer;
-
-            ev->handler = ngx_http_sse_sentinel_timeout;
-            ev->data = s;
-            ev->log = s->log;
-            ev->cancelable = 1;
-        }
-
-        for (i = 0; i < 2; i++) {
-            sc = i ? &s->watch : &s->query;
-
-            sc->lookup = 1;
-            sc->subscriber = i;
-
-            ngx_http_sse_rconn_init(sc, peer, s->log);
-
-            sc->connected = ngx_http_sse_sentinel_connected;
-            sc->failed = ngx_http_sse_sentinel_failed;
-            sc->data = s;
-        }
-
-        peer->sentinel = s;
-    }
-
-    (void) ngx_http_sse_rfind_add(&s->find, rc);
-}
-
-
-/* the worker closes its connection: the last one closes the sentinels' */
-
-static void
-ngx_http_sse_sentinel_detach(ngx_http_sse_rconn_t *rc)
+ngx_http_sse_sentinel_init(ngx_http_sse_rquery_t *q)
 {
     ngx_http_sse_sentinel_t  *s;
 
-    s = rc->peer->sentinel;
+    s = (ngx_http_sse_sentinel_t *) q;
 
-    if (s == NULL || ngx_http_sse_rfind_remove(&s->find, rc)) {
-        return;
-    }
+    q->argc = 3;
+    q->argv[0] = "SENTINEL";
+    q->argvlen[0] = sizeof("SENTINEL") - 1;
+    q->argv[1] = "get-master-addr-by-name";
+    q->argvlen[1] = sizeof("get-master-addr-by-name") - 1;
+    q->argv[2] = (char *) q->peer->service.data;
+    q->argvlen[2] = q->peer->service.len;
 
-    ngx_http_sse_rconn_close(&s->query);
+    s->wtimer.handler = ngx_http_sse_sentinel_timeout;
+    s->wtimer.data = s;
+    s->wtimer.log = q->log;
+    s->wtimer.cancelable = 1;
+
+    s->watch.lookup = 1;
+    s->watch.subscriber = 1;
+
+    ngx_http_sse_rconn_init(&s->watch, q->peer, q->log);
+
+    s->watch.connected = ngx_http_sse_sentinel_connected;
+    s->watch.failed = ngx_http_sse_sentinel_failed;
+    s->watch.data = s;
+}
+
+
+/* the first question: the watch connects with the query */
+
+static void
+ngx_http_sse_sentinel_start(ngx_http_sse_rquery_t *q)
+{
+    ngx_http_sse_rconn_connect(&((ngx_http_sse_sentinel_t *) q)->watch);
+}
+
+
+/* the last data connection closes: the watch too */
+
+static void
+ngx_http_sse_sentinel_done(ngx_http_sse_rquery_t *q)
+{
+    ngx_http_sse_sentinel_t  *s;
+
+    s = (ngx_http_sse_sentinel_t *) q;
+
     ngx_http_sse_rconn_close(&s->watch);
 
-    ngx_http_sse_sentinel_asked(s);
     ngx_http_sse_sentinel_watching(s);
-
-    rc->peer->sentinel = NULL;
-
-    ngx_free(s);
-}
-
-
-/* a data connection's address: the primary, or NGX_AGAIN while asked */
-
-static ngx_int_t
-ngx_http_sse_sentinel_pick(ngx_http_sse_rconn_t *rc)
-{
-    ngx_http_sse_sentinel_t  *s;
-
-    s = rc->peer->sentinel;
-
-    if (s == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_sse_rfind_pick(&s->find, rc) == NGX_OK) {
-        return NGX_OK;
-    }
-
-    ngx_http_sse_sentinel_ask(s);
-
-    return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_sse_sentinel_ask(ngx_http_sse_sentinel_t *s)
-{
-    size_t       argvlen[3];
-    const char  *argv[3];
-
-    if (!s->started) {
-        s->started = 1;
-
-        /* the query asks once connected */
-        ngx_http_sse_rconn_connect(&s->query);
-        ngx_http_sse_rconn_connect(&s->watch);
-        return;
-    }
-
-    if (s->asking) {
-        /* the answer comes, or the timer moves on to the next sentinel */
-        return;
-    }
-
-    argv[0] = "SENTINEL";
-    argvlen[0] = sizeof("SENTINEL") - 1;
-    argv[1] = "get-master-addr-by-name";
-    argvlen[1] = sizeof("get-master-addr-by-name") - 1;
-    argv[2] = (char *) s->peer->service.data;
-    argvlen[2] = s->peer->service.len;
-
-    if (ngx_http_sse_rconn_send(&s->query, ngx_http_sse_sentinel_answer, s,
-                                3, argv, argvlen)
-        == NGX_OK)
-    {
-        s->asking = 1;
-        ngx_add_timer(&s->qtimer, NGX_HTTP_SSE_SENTINEL_TIMEOUT);
-    }
-
-    /* not connected: asked when the query connection is up */
-}
-
-
-/* the question is answered, or its connection gone */
-
-static void
-ngx_http_sse_sentinel_asked(ngx_http_sse_sentinel_t *s)
-{
-    s->asking = 0;
-
-    if (s->qtimer.timer_set) {
-        ngx_del_timer(&s->qtimer);
-    }
 }
 
 
@@ -238,10 +131,9 @@ ngx_http_sse_sentinel_watching(ngx_http_sse_sentinel_t *s)
 
 
 /*
- * A sentinel that took the question or the SUBSCRIBE and does not answer
- * (it accepted the connection and answered PING, then hangs): that
- * connection is dropped, and goes to the next sentinel.  One that does not
- * even answer PING is the connection's own set-up timeout.
+ * A sentinel that took the SUBSCRIBE and does not answer: the watch is
+ * dropped, and goes to the next sentinel (the question's own timer is the
+ * query's)
  */
 
 static void
@@ -251,33 +143,13 @@ ngx_http_sse_sentinel_timeout(ngx_event_t *ev)
 
     s = ev->data;
 
-    if (ngx_http_sse_sentinel_stopping(s)) {
-        return;
-    }
-
-    if (ev == &s->qtimer) {
-        if (s->asking) {
-            ngx_http_sse_rconn_drop(&s->query, "no answer to SENTINEL "
-                                    "get-master-addr-by-name in time");
-        }
-
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
     }
 
     if (s->watch.c && !s->watch.ready) {
         ngx_http_sse_rconn_drop(&s->watch, "no answer to SUBSCRIBE "
                                 "+switch-master in time");
-    }
-}
-
-
-/* a data connection failed: the primary may have moved */
-
-static void
-ngx_http_sse_sentinel_lost(ngx_http_sse_rconn_t *rc)
-{
-    if (rc->peer->sentinel) {
-        ngx_http_sse_rfind_lost(&rc->peer->sentinel->find);
     }
 }
 
@@ -290,12 +162,6 @@ ngx_http_sse_sentinel_connected(ngx_http_sse_rconn_t *rc)
     ngx_http_sse_sentinel_t  *s;
 
     s = rc->data;
-
-    if (rc == &s->query) {
-        ngx_http_sse_sentinel_asked(s);
-        ngx_http_sse_sentinel_ask(s);
-        return NULL;
-    }
 
     argv[0] = "SUBSCRIBE";
     argvlen[0] = sizeof("SUBSCRIBE") - 1;
@@ -315,7 +181,7 @@ ngx_http_sse_sentinel_connected(ngx_http_sse_rconn_t *rc)
 }
 
 
-/* one line when the sentinels stop answering, none per retry */
+/* the watch failed: logged as the query's failures are */
 
 static void
 ngx_http_sse_sentinel_failed(ngx_http_sse_rconn_t *rc, const char *err)
@@ -324,79 +190,60 @@ ngx_http_sse_sentinel_failed(ngx_http_sse_rconn_t *rc, const char *err)
 
     s = rc->data;
 
-    if (rc == &s->query) {
-        ngx_http_sse_sentinel_asked(s);
+    ngx_http_sse_sentinel_watching(s);
 
-    } else {
-        ngx_http_sse_sentinel_watching(s);
-    }
-
-    if (s->failing || ngx_http_sse_sentinel_stopping(s)) {
-        return;
-    }
-
-    s->failing = 1;
-
-    ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                  "sse_zone \"%V\": redis %V: sentinel %V failed (%s), "
-                  "trying the next",
-                  &s->peer->zone, &s->peer->url, &rc->addr->name, err);
+    ngx_http_sse_rquery_failing(&s->query, rc, err);
 }
 
 
 /* SENTINEL get-master-addr-by-name: [ip, port], or nil when unknown */
 
-static void
-ngx_http_sse_sentinel_answer(ngx_http_sse_rconn_t *rc, void *reply,
-    void *privdata)
+static const char *
+ngx_http_sse_sentinel_answer(ngx_http_sse_rquery_t *q, redisReply *r,
+    ngx_http_sse_redis_node_t *primary)
 {
-    redisReply               *r, **e;
-    ngx_http_sse_sentinel_t  *s;
-
-    s = privdata;
-    r = reply;
-
-    ngx_http_sse_sentinel_asked(s);
-
-    if (r == NULL) {
-        return;
-    }
-
-    ngx_http_sse_rconn_replied(rc);
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        ngx_snprintf(rc->error, sizeof(rc->error) - 1, "%s%Z", r->str);
-        rc->error[sizeof(rc->error) - 1] = '\0';
-        ngx_http_sse_rconn_drop(rc, (char *) rc->error);
-        return;
-    }
+    redisReply  **e;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        ngx_snprintf(rc->error, sizeof(rc->error) - 1,
-                     "it does not know \"%V\"%Z", &s->peer->service);
-        rc->error[sizeof(rc->error) - 1] = '\0';
-        ngx_http_sse_rconn_drop(rc, (char *) rc->error);
-        return;
+        ngx_snprintf(q->conn.error, sizeof(q->conn.error) - 1,
+                     "it does not know \"%V\"%Z", &q->peer->service);
+        q->conn.error[sizeof(q->conn.error) - 1] = '\0';
+        return (char *) q->conn.error;
     }
 
     e = r->element;
 
     if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING
-        || ngx_http_sse_sentinel_set(s, (u_char *) e[0]->str, e[0]->len,
-                                     (u_char *) e[1]->str, e[1]->len)
+        || ngx_http_sse_redis_node_set(primary, (u_char *) e[0]->str,
+                                       e[0]->len, (u_char *) e[1]->str,
+                                       e[1]->len)
            != NGX_OK)
     {
-        ngx_http_sse_rconn_drop(rc, "a primary address that is not an IP "
-                                    "address and port");
+        return "a primary address that is not an IP address and port";
+    }
+
+    return NULL;
+}
+
+
+/* the primary, first known (old is NULL) or after a failover */
+
+static void
+ngx_http_sse_sentinel_found(ngx_http_sse_rquery_t *q, u_char *old)
+{
+    if (old == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, q->log, 0,
+                      "sse_zone \"%V\": redis %V: the primary of \"%V\" "
+                      "is %V", &q->peer->zone, &q->peer->url,
+                      &q->peer->service, &q->find.primary.addr.name);
         return;
     }
 
-    if (s->failing) {
-        s->failing = 0;
-        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
-                      "sse_zone \"%V\": redis %V: sentinel %V answers",
-                      &s->peer->zone, &s->peer->url, &rc->addr->name);
-    }
+    ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                  "sse_zone \"%V\": redis %V: failover of \"%V\": "
+                  "primary %s -> %V",
+                  &q->peer->zone, &q->peer->url, &q->peer->service,
+                  old, &q->find.primary.addr.name);
 }
 
 
@@ -406,13 +253,16 @@ static void
 ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc, void *reply,
     void *privdata)
 {
-    u_char                   *p, *last, *f[5];
-    size_t                    n[5];
-    redisReply               *r, *m;
-    ngx_uint_t                i;
-    ngx_http_sse_sentinel_t  *s;
+    u_char                     *p, *last, *f[5];
+    size_t                      n[5];
+    redisReply                 *r, *m;
+    ngx_uint_t                  i;
+    ngx_http_sse_rquery_t      *q;
+    ngx_http_sse_sentinel_t    *s;
+    ngx_http_sse_redis_node_t   primary;
 
     s = privdata;
+    q = &s->query;
     r = reply;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3
@@ -425,7 +275,7 @@ ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc, void *reply,
         /* subscribed: a failover missed meanwhile is asked for */
         rc->ready = 1;
         ngx_http_sse_sentinel_watching(s);
-        ngx_http_sse_sentinel_ask(s);
+        ngx_http_sse_rquery_ask(q);
         return;
     }
 
@@ -458,70 +308,24 @@ ngx_http_sse_sentinel_message(ngx_http_sse_rconn_t *rc, void *reply,
         }
     }
 
-    if (n[0] != s->peer->service.len
-        || ngx_strncmp(f[0], s->peer->service.data, n[0]) != 0)
+    if (n[0] != q->peer->service.len
+        || ngx_strncmp(f[0], q->peer->service.data, n[0]) != 0)
     {
         return;
     }
 
-    if (ngx_http_sse_sentinel_set(s, f[3], n[3], f[4], n[4]) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+    primary.addr.sockaddr = NULL;
+
+    if (ngx_http_sse_redis_node_set(&primary, f[3], n[3], f[4], n[4])
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "sse_zone \"%V\": redis %V: failover of \"%V\" to "
                       "an address that is not an IP address: \"%*s\"",
-                      &s->peer->zone, &s->peer->url, &s->peer->service,
+                      &q->peer->zone, &q->peer->url, &q->peer->service,
                       m->len, m->str);
-    }
-}
-
-
-/*
- * The primary is IP:PORT.  Changed (a failover, learnt from +switch-master
- * or from an answer, whichever comes first): logged, the data connections
- * to the old one dropped; the ones waiting for it connect now.
- */
-
-static ngx_int_t
-ngx_http_sse_sentinel_set(ngx_http_sse_sentinel_t *s, u_char *ip,
-    size_t iplen, u_char *port, size_t portlen)
-{
-    u_char                 old[NGX_SOCKADDR_STRLEN + 1];
-    ngx_int_t              rc;
-    ngx_http_sse_rfind_t  *f;
-
-    f = &s->find;
-
-    (void) ngx_cpystrn(old, f->primary.name, sizeof(old));
-
-    rc = ngx_http_sse_redis_node_set(&f->primary, ip, iplen, port, portlen);
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
+        return;
     }
 
-    f->known = 1;
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_sse_rfind_wake(f, 0);
-        return NGX_OK;
-    }
-
-    if (!f->found) {
-        f->found = 1;
-        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
-                      "sse_zone \"%V\": redis %V: the primary of \"%V\" "
-                      "is %V", &s->peer->zone, &s->peer->url,
-                      &s->peer->service, &f->primary.addr.name);
-        ngx_http_sse_rfind_wake(f, 1);
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                  "sse_zone \"%V\": redis %V: failover of \"%V\": "
-                  "primary %s -> %V",
-                  &s->peer->zone, &s->peer->url, &s->peer->service,
-                  old, &f->primary.addr.name);
-
-    ngx_http_sse_rfind_switch(f, "failover to");
-
-    return NGX_OK;
+    ngx_http_sse_rquery_set(q, &primary);
 }
