@@ -629,6 +629,21 @@ ngx_http_sse_stream_headers(ngx_http_request_t *r)
 
     r->allow_ranges = 0;
 
+    /*
+     * An HTTP/1.x stream lets its request go once under way and closes its
+     * connection when it ends: "Connection: close" says so at once, so
+     * that no client sends another request on it after the last chunk
+     */
+
+    if (r == r->main
+#if (NGX_HTTP_V2)
+        && r->stream == NULL
+#endif
+       )
+    {
+        r->keepalive = 0;
+    }
+
 #if (NGX_HTTP_GZIP)
     /* every event goes out as it is: never compressed */
     r->gzip_tested = 1;

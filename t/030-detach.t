@@ -45,6 +45,8 @@ location /pub { sse_publish; }
 --- test
 my $s = sse_open('/sub?channel=d');
 is($s->status, 200, 'subscribed');
+is(lc($s->header('connection') // ''), 'close',
+   'Connection: close (the connection ends with the stream: no client reuses it)');
 my ($body) = $s->read_until(qr/event: hello\n.*\n\n/, 2);
 like($body, qr/event: hello/, 'the greeting');
 like(main::logged(qr{"GET /sub\?channel=d }), qr{"GET /sub\?channel=d HTTP/1\.1" 200 [1-9]\d* },
