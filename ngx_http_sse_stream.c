@@ -632,10 +632,11 @@ ngx_http_sse_stream_headers(ngx_http_request_t *r)
     /*
      * An HTTP/1.x stream lets its request go once under way and closes its
      * connection when it ends: "Connection: close" says so at once, so
-     * that no client sends another request on it after the last chunk
+     * that no client sends another request on it after the last chunk (a
+     * HEAD request streams nothing and keeps its connection)
      */
 
-    if (r == r->main
+    if (r == r->main && r->method != NGX_HTTP_HEAD
 #if (NGX_HTTP_V2)
         && r->stream == NULL
 #endif
