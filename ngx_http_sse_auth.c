@@ -14,7 +14,6 @@ static ngx_int_t ngx_http_sse_access_token(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx);
 static ngx_int_t ngx_http_sse_token_verify(ngx_http_request_t *r,
     ngx_http_sse_ctx_t *ctx);
-static ngx_http_sse_ctx_t *ngx_http_sse_auth_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sse_bearer(ngx_http_request_t *r, ngx_str_t *value);
 static ngx_int_t ngx_http_sse_subscriber_token(ngx_http_request_t *r,
     ngx_str_t *token);
@@ -117,7 +116,7 @@ ngx_http_sse_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_sse_auth_ctx(r);
+    ctx = ngx_http_sse_request_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -218,26 +217,6 @@ ngx_http_sse_token_verify(ngx_http_request_t *r, ngx_http_sse_ctx_t *ctx)
     ctx->jwt_verified = 1;
 
     return NGX_OK;
-}
-
-
-static ngx_http_sse_ctx_t *
-ngx_http_sse_auth_ctx(ngx_http_request_t *r)
-{
-    ngx_http_sse_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
-
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
-    }
-
-    return ctx;
 }
 
 
@@ -354,7 +333,7 @@ ngx_http_sse_auth_subscriber(ngx_http_request_t *r, ngx_array_t *names,
         return NGX_OK;
     }
 
-    ctx = ngx_http_sse_auth_ctx(r);
+    ctx = ngx_http_sse_request_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -338,15 +338,9 @@ ngx_http_sse_error_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
-
+    ctx = ngx_http_sse_request_ctx(r);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+        return NGX_ERROR;
     }
 
     if (ctx->access_why && status == ctx->access_status) {

@@ -364,6 +364,7 @@ ngx_int_t ngx_http_sse_complex_value(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *value);
 ngx_int_t ngx_http_sse_header_value(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+ngx_http_sse_ctx_t *ngx_http_sse_request_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_sse_request_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_uint_t ngx_http_sse_content_type_is(ngx_http_request_t *r,
     const char *type, size_t len);

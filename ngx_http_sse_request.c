@@ -9,6 +9,28 @@
 #include "ngx_http_sse_module.h"
 
 
+/* the module's context of a request, made when it has none yet */
+
+ngx_http_sse_ctx_t *
+ngx_http_sse_request_ctx(ngx_http_request_t *r)
+{
+    ngx_http_sse_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+    }
+
+    return ctx;
+}
+
+
 /* the whole body in one piece, whether in memory buffers or in a file */
 
 ngx_int_t

@@ -257,15 +257,9 @@ ngx_http_sse_stream_create(ngx_http_request_t *r, ngx_uint_t n,
     ngx_pool_cleanup_t     *cln;
     ngx_http_sse_stream_t  *st;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sse_module);
-
+    ctx = ngx_http_sse_request_ctx(r);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sse_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_sse_module);
+        return NULL;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
