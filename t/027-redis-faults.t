@@ -31,22 +31,9 @@ sub increasing_ev {
 sub ids { join ',', map { $_->{id} // '-' } grep { defined $_->{id} } $_[0]->events }
 sub datas { join ',', map { $_->{data} } grep { defined $_->{id} } $_[0]->events }
 
-delete $ENV{TEST_NGINX_REDIS_PORT};
-
-# no Redis is a failure, not a skip: the blocks that need it fail too
-if (!redis_bins()) {
-    ok(0, 'redis-server started');
-    diag('redis-server, or redis-cli or redis-sentinel beside it, not found'
-         . ': scripts/deps.sh redis (make test) installs it');
-} else {
-    $REDIS_PORT = Test::Nginx::SSE::_free_port();
-    if (redis_start()) {
-        $ENV{TEST_NGINX_REDIS_PORT} = $REDIS_PORT;
-    } else {
-        ok(0, 'redis-server started');
-        diag("$REDIS_BIN did not answer PING on 127.0.0.1:$REDIS_PORT");
-    }
-}
+# the file's redis-server: $TEST_NGINX_REDIS_PORT (a failure, not a skip,
+# when there is none)
+redis_setup();
 
 
 run_tests();

@@ -28,7 +28,7 @@ use Time::HiRes ();
 
 our ($REDIS_PID, $REDIS_PORT, $REDIS_BIN);
 our ($REDIS_CLI, $SENTINEL_BIN, $REDIS_DIR, %REDIS);
-our @EXPORT = qw(redis_start redis_stop redis_cmd
+our @EXPORT = qw(redis_start redis_stop redis_cmd redis_setup
                  redis_bins redis_dir redis_server redis_spawn
                  redis_tls_conf rcli redis_silent
                  cluster_start cluster_stop cluster_cli cluster_owner
@@ -70,6 +70,25 @@ sub redis_start {
     }
     redis_stop();
     return 0;
+}
+
+# the file's one redis-server on a free port, as $TEST_NGINX_REDIS_PORT; no
+# Redis is a failure, not a skip: the blocks that need it fail too
+sub redis_setup {
+    delete $ENV{TEST_NGINX_REDIS_PORT};
+    if (!redis_bins()) {
+        Test::More::ok(0, 'redis-server started');
+        Test::More::diag('redis-server, or redis-cli or redis-sentinel beside it, not found'
+                         . ': scripts/deps.sh redis (make test) installs it');
+        return;
+    }
+    $REDIS_PORT = Test::Nginx::SSE::_free_port();
+    if (redis_start()) {
+        $ENV{TEST_NGINX_REDIS_PORT} = $REDIS_PORT;
+    } else {
+        Test::More::ok(0, 'redis-server started');
+        Test::More::diag("$REDIS_BIN did not answer PING on 127.0.0.1:$REDIS_PORT");
+    }
 }
 
 sub redis_stop {
