@@ -70,11 +70,16 @@
     "local t = redis.call('TIME') "                                           \
     "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
 
-/* Lua: subscribers of the other servers whose report is fresh */
+/*
+ * Lua: subscribers of the other servers whose report is fresh; a report
+ * not on this node (Cluster: its key migrated already) counts none, and
+ * the script goes on (redis.pcall)
+ */
 #define NGX_HTTP_SSE_LUA_REMOTE                                               \
     "local function remote(ch) "                                              \
-    "  local h = redis.call('HGETALL', ARGV[1] .. 'subs:' .. ch) "            \
+    "  local h = redis.pcall('HGETALL', ARGV[1] .. 'subs:' .. ch) "           \
     "  local n = 0 "                                                          \
+    "  if h.err then return 0 end "                                           \
     "  for i = 1, #h, 2 do "                                                  \
     "    if h[i] ~= ARGV[2] then "                                            \
     "      local c, s = string.match(h[i + 1], '^(%d+):(%d+)$') "             \
@@ -211,6 +216,8 @@ static ngx_http_sse_rcall_t *ngx_http_sse_rcall_create(
     ngx_http_sse_rcall_pt handler);
 static ngx_int_t ngx_http_sse_rcall_arg(ngx_http_sse_rcall_t *call,
     u_char *data, size_t len);
+static ngx_int_t ngx_http_sse_rcall_arg_key(ngx_http_sse_rcall_t *call,
+    const char *kind, ngx_str_t *name);
 static ngx_int_t ngx_http_sse_rcall_arg_id(ngx_http_sse_rcall_t *call,
     uint64_t id);
 static ngx_int_t ngx_http_sse_rcall_bind(ngx_http_sse_rcall_t *call,
@@ -322,23 +329,27 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
       ngx_string("1"), "" },
 
     /*
-     * sync: KEYS id (not read, as for count); ARGV prefix, server, then
-     * channel, subscribers pairs
+     * sync: KEYS this server's channel set, then the report of each
+     * channel (every key written is named: in a cluster, a call whose
+     * keys are being migrated is refused as a whole, never half run);
+     * ARGV prefix, server, then channel, subscribers pairs.  The reports
+     * of channels gone are deleted where they are (redis.pcall: a key
+     * migrated already stays, stale in 3.5 s).
      */
     { ngx_string(
         NGX_HTTP_SSE_LUA_NOW
-        "local set = ARGV[1] .. 'srv:' .. ARGV[2] "
+        "local set = KEYS[1] "
         "local seen = {} "
         "local stamp = string.format('%d', now) "
         "for i = 3, #ARGV - 1, 2 do "
-        "  local k = ARGV[1] .. 'subs:' .. ARGV[i] "
+        "  local k = KEYS[(i - 1) / 2 + 1] "
         "  seen[ARGV[i]] = true "
         "  redis.call('HSET', k, ARGV[2], ARGV[i + 1] .. ':' .. stamp) "
         "  redis.call('PEXPIRE', k, 60000) "
         "end "
         "for _, ch in ipairs(redis.call('SMEMBERS', set)) do "
         "  if not seen[ch] then "
-        "    redis.call('HDEL', ARGV[1] .. 'subs:' .. ch, ARGV[2]) "
+        "    redis.pcall('HDEL', ARGV[1] .. 'subs:' .. ch, ARGV[2]) "
         "  end "
         "end "
         "redis.call('DEL', set) "
@@ -547,10 +558,10 @@ ngx_http_sse_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *all)
                                   &cycle->hostname)
                       - rd->sid.data;
 
+        rd->sub.subscriber = 1;
+
         ngx_http_sse_rconn_init(&rd->cmd, &rd->peer, cycle->log);
         ngx_http_sse_rconn_init(&rd->sub, &rd->peer, cycle->log);
-
-        rd->sub.subscriber = 1;
 
         for (j = 0; j < 2; j++) {
             rc = j ? &rd->sub : &rd->cmd;
@@ -827,6 +838,34 @@ ngx_http_sse_rcall_arg(ngx_http_sse_rcall_t *call, u_char *data, size_t len)
 
     call->argv[call->argc] = (char *) p;
     call->argvlen[call->argc] = len;
+    call->argc++;
+
+    return NGX_OK;
+}
+
+
+/* a key of the zone: "sse:{NAME}:" KIND NAME */
+
+static ngx_int_t
+ngx_http_sse_rcall_arg_key(ngx_http_sse_rcall_t *call, const char *kind,
+    ngx_str_t *name)
+{
+    u_char     *p, *last;
+    ngx_str_t  *prefix;
+
+    prefix = &call->rd->prefix;
+
+    p = ngx_pnalloc(call->pool, prefix->len + ngx_strlen(kind) + name->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_cpymem(p, prefix->data, prefix->len);
+    last = ngx_cpymem(last, kind, ngx_strlen(kind));
+    last = ngx_cpymem(last, name->data, name->len);
+
+    call->argv[call->argc] = (char *) p;
+    call->argvlen[call->argc] = last - p;
     call->argc++;
 
     return NGX_OK;
@@ -1769,6 +1808,7 @@ ngx_http_sse_redis_sync_handler(ngx_event_t *ev)
 static void
 ngx_http_sse_redis_sync(ngx_http_sse_redis_t *rd)
 {
+    u_char                *p;
     ngx_uint_t             i;
     ngx_pool_t            *pool;
     ngx_array_t            counts;
@@ -1792,22 +1832,42 @@ ngx_http_sse_redis_sync(ngx_http_sse_redis_t *rd)
     }
 
     call = ngx_http_sse_rcall_create(rd, NGX_HTTP_SSE_SCRIPT_SYNC,
-                                     3 + 2 * counts.nelts,
+                                     3 + 3 * counts.nelts,
                                      ngx_http_sse_redis_synced);
     if (call == NULL) {
         goto done;
     }
 
-    if (ngx_http_sse_rcall_arg(call, rd->id_key.data, rd->id_key.len)
+    info = counts.elts;
+
+    /* the keys: the channel set, the channels' reports */
+
+    p = ngx_pnalloc(call->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    call->argv[2] = (char *) p;
+    call->argvlen[2] = ngx_sprintf(p, "%ui", 1 + counts.nelts) - p;
+
+    if (ngx_http_sse_rcall_arg_key(call, "srv:", &rd->sid) != NGX_OK) {
+        goto failed;
+    }
+
+    for (i = 0; i < counts.nelts; i++) {
+        if (ngx_http_sse_rcall_arg_key(call, "subs:", &info[i].channel)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
         != NGX_OK
-        || ngx_http_sse_rcall_arg(call, rd->prefix.data, rd->prefix.len)
-           != NGX_OK
         || ngx_http_sse_rcall_arg(call, rd->sid.data, rd->sid.len) != NGX_OK)
     {
         goto failed;
     }
-
-    info = counts.elts;
 
     for (i = 0; i < counts.nelts; i++) {
         if (ngx_http_sse_rcall_arg(call, info[i].channel.data,

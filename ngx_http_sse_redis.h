@@ -94,6 +94,16 @@ typedef struct ngx_http_sse_rquery_s  ngx_http_sse_rquery_t;
 
 
 /*
+ * A command sent and the one waiting for its reply.  On a connection that
+ * keeps its commands (ngx_http_sse_rconn_t.keep: the data connections of a
+ * Cluster URL), it holds the command as sent, so that a redirect hook can
+ * send it again elsewhere (ngx_http_sse_rconn_resend) or answer it itself
+ * (ngx_http_sse_rconn_answer).
+ */
+typedef struct ngx_http_sse_rcmd_s  ngx_http_sse_rcmd_t;
+
+
+/*
  * How a data connection learns where to go when the URL does not say
  * (Sentinel, Cluster): installed at configuration by the file that knows,
  * so that the connection layer never calls up into it.  init sets the
@@ -101,9 +111,11 @@ typedef struct ngx_http_sse_rquery_s  ngx_http_sse_rquery_t;
  * server is not asked again (the connection to it is dropped); found logs
  * the primary, old NULL the first time.  start, lost and done may be NULL:
  * the first question, a data connection failed, the last one closes.
- * redirect (may be NULL) looks at each error reply: non-NULL says why the
- * data is not on this server (MOVED...), and the connection is dropped,
- * its commands unanswered, and made again where the finder says.
+ * redirect (may be NULL) gets each error reply to a command kept: NGX_OK,
+ * it took the command (that reply is not the command's: the command was
+ * not run, and goes elsewhere or again); NGX_DECLINED, the reply is the
+ * command's; NGX_ERROR, rc->error says why the connection is dropped, its
+ * commands answered with NULL.
  */
 typedef struct {
     size_t                      size;        /* the query first */
@@ -120,8 +132,9 @@ typedef struct {
                                        u_char *old);
     void                      (*lost)(ngx_http_sse_rquery_t *q);
     void                      (*done)(ngx_http_sse_rquery_t *q);
-    const char               *(*redirect)(ngx_http_sse_rconn_t *rc,
-                                          redisReply *reply);
+    ngx_int_t                 (*redirect)(ngx_http_sse_rconn_t *rc,
+                                          redisReply *reply,
+                                          ngx_http_sse_rcmd_t *cmd);
 } ngx_http_sse_rconn_finder_t;
 
 
@@ -168,6 +181,19 @@ typedef void (*ngx_http_sse_rconn_failed_pt)(ngx_http_sse_rconn_t *rc,
 typedef ngx_int_t (*ngx_http_sse_rconn_pick_pt)(ngx_http_sse_rconn_t *rc);
 
 
+struct ngx_http_sse_rcmd_s {
+    ngx_queue_t                 queue;       /* waiting, held, or free */
+    ngx_http_sse_rconn_reply_pt  fn;         /* NULL: ASKING's, dropped */
+    void                       *data;
+    char                       *cmd;         /* kept: as sent */
+    size_t                      len;
+    ngx_http_sse_rconn_t       *origin;      /* where it was first sent */
+    ngx_uint_t                  redirects;   /* sent again: how often */
+    ngx_msec_t                  due;         /* the redirect hook's */
+    unsigned                    asking:1;    /* sent after ASKING */
+};
+
+
 /* a connection to Redis, with its retry state */
 struct ngx_http_sse_rconn_s {
     ngx_connection_t           *c;
@@ -187,7 +213,8 @@ struct ngx_http_sse_rconn_s {
     size_t                      out_pos;
     size_t                      out_len;
     size_t                      out_size;
-    ngx_queue_t                 waiting;     /* ngx_http_sse_rwait_t */
+    ngx_queue_t                 waiting;     /* ngx_http_sse_rcmd_t */
+    ngx_queue_t                 held;        /* sent once it is up */
     ngx_queue_t                 free;
     ngx_uint_t                  state;
     ngx_uint_t                  setup[4];    /* AUTH, SELECT, PING, ROLE
@@ -213,6 +240,16 @@ struct ngx_http_sse_rconn_s {
                                                 sentinel, a cluster node):
                                                 no SELECT, no ROLE, AUTH
                                                 if wanted */
+    unsigned                    keep:1;      /* commands kept (rcmd) */
+    unsigned                    hold:1;      /* commands held while it
+                                                connects */
+    unsigned                    once:1;      /* not made again after a
+                                                failure */
+    unsigned                    draining:1;  /* moves once its replies
+                                                are in; commands held */
+    unsigned                    moving:1;    /* connecting to another
+                                                server quietly: ready,
+                                                commands held */
 };
 
 
@@ -246,6 +283,10 @@ ngx_int_t ngx_http_sse_rconn_send(ngx_http_sse_rconn_t *rc,
     ngx_http_sse_rconn_reply_pt fn, void *privdata, int argc,
     const char **argv, const size_t *argvlen);
 void ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc);
+ngx_int_t ngx_http_sse_rconn_resend(ngx_http_sse_rconn_t *rc,
+    ngx_http_sse_rcmd_t *cmd, ngx_uint_t asking);
+void ngx_http_sse_rconn_answer(ngx_http_sse_rconn_t *rc,
+    ngx_http_sse_rcmd_t *cmd, redisReply *reply);
 void ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why);
 void ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc);
 void ngx_http_sse_rconn_exiting(ngx_uint_t exiting);

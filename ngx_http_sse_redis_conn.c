@@ -24,6 +24,7 @@
 #define NGX_HTTP_SSE_REDIS_BACKOFF_MAX      5000
 #define NGX_HTTP_SSE_REDIS_READ_SIZE        16384
 #define NGX_HTTP_SSE_RQUERY_TIMEOUT         3000
+#define NGX_HTTP_SSE_REDIS_DRAIN_TIMEOUT    1000
 
 /* rc->state */
 #define NGX_HTTP_SSE_RCONN_IDLE             0
@@ -37,13 +38,6 @@
 #define NGX_HTTP_SSE_RSETUP_SELECT          1
 #define NGX_HTTP_SSE_RSETUP_PING            2
 #define NGX_HTTP_SSE_RSETUP_ROLE            3
-
-
-typedef struct {
-    ngx_queue_t                   queue;
-    ngx_http_sse_rconn_reply_pt   fn;
-    void                         *data;
-} ngx_http_sse_rwait_t;
 
 
 static ngx_int_t ngx_http_sse_redis_url(ngx_conf_t *cf,
@@ -82,8 +76,15 @@ static ngx_int_t ngx_http_sse_rconn_setup_reply(ngx_http_sse_rconn_t *rc,
 static void ngx_http_sse_rconn_up(ngx_http_sse_rconn_t *rc);
 static ngx_int_t ngx_http_sse_rconn_append(ngx_http_sse_rconn_t *rc,
     int argc, const char **argv, const size_t *argvlen);
-static ngx_int_t ngx_http_sse_rconn_wait(ngx_http_sse_rconn_t *rc,
+static ngx_int_t ngx_http_sse_rconn_out(ngx_http_sse_rconn_t *rc,
+    u_char *data, size_t len);
+static ngx_http_sse_rcmd_t *ngx_http_sse_rconn_cmd(ngx_http_sse_rconn_t *rc,
     ngx_http_sse_rconn_reply_pt fn, void *data);
+static ngx_int_t ngx_http_sse_rconn_put(ngx_http_sse_rconn_t *rc,
+    ngx_http_sse_rcmd_t *cmd);
+static void ngx_http_sse_rconn_flush(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rconn_unhold(ngx_http_sse_rconn_t *rc);
+static void ngx_http_sse_rconn_move(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_rconn_read_handler(ngx_event_t *ev);
 static void ngx_http_sse_rconn_write_handler(ngx_event_t *ev);
 static void ngx_http_sse_rconn_reply(ngx_http_sse_rconn_t *rc,
@@ -764,6 +765,7 @@ ngx_http_sse_rconn_init(ngx_http_sse_rconn_t *rc,
     rc->timer.cancelable = 1;
 
     ngx_queue_init(&rc->waiting);
+    ngx_queue_init(&rc->held);
     ngx_queue_init(&rc->free);
 
     /* a data connection of a Sentinel or Cluster URL: led by a query */
@@ -939,12 +941,34 @@ ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why)
     for (i = 0; i < f->nusers; i++) {
         rc = f->users[i];
 
-        if (rc->c) {
-            ngx_snprintf(rc->error, sizeof(rc->error) - 1, "%s %V%Z",
-                         why, &f->primary.addr.name);
-            rc->error[sizeof(rc->error) - 1] = '\0';
-            ngx_http_sse_rconn_drop(rc, (char *) rc->error);
+        if (rc->c == NULL) {
+            continue;
         }
+
+        if (rc->keep && !rc->moving) {
+            /*
+             * its replies are awaited (a MOVED one sends its command to
+             * the new primary), new commands held; it moves when the last
+             * reply is in, or goes if the old primary does not answer
+             */
+
+            if (ngx_queue_empty(&rc->waiting)) {
+                ngx_http_sse_rconn_move(rc);
+                continue;
+            }
+
+            if (!rc->draining) {
+                rc->draining = 1;
+                ngx_add_timer(&rc->timer, NGX_HTTP_SSE_REDIS_DRAIN_TIMEOUT);
+            }
+
+            continue;
+        }
+
+        ngx_snprintf(rc->error, sizeof(rc->error) - 1, "%s %V%Z",
+                     why, &f->primary.addr.name);
+        rc->error[sizeof(rc->error) - 1] = '\0';
+        ngx_http_sse_rconn_drop(rc, (char *) rc->error);
     }
 
     f->switching = 0;
@@ -1030,6 +1054,9 @@ ngx_http_sse_rquery_attach(ngx_http_sse_rconn_t *rc)
     peer = rc->peer;
 
     rc->pick = ngx_http_sse_rquery_pick;
+
+    /* a reply may send a command elsewhere (Cluster: MOVED, ASK) */
+    rc->keep = (peer->finder->redirect && !rc->subscriber);
 
     q = peer->query;
 
@@ -1417,7 +1444,6 @@ ngx_http_sse_rconn_connect(ngx_http_sse_rconn_t *rc)
     c->write->handler = ngx_http_sse_rconn_connecting;
 
     rc->c = c;
-    rc->pending = 0;
     rc->state = NGX_HTTP_SSE_RCONN_CONNECTING;
 
     rc->reader = redisReaderCreate();
@@ -1850,6 +1876,7 @@ ngx_http_sse_rconn_up(ngx_http_sse_rconn_t *rc)
 
     rc->state = NGX_HTTP_SSE_RCONN_UP;
     rc->backoff = 0;
+    rc->moving = 0;
 
     /* a subscriber is ready once Redis confirms its subscription */
     rc->ready = !rc->subscriber;
@@ -1858,6 +1885,13 @@ ngx_http_sse_rconn_up(ngx_http_sse_rconn_t *rc)
 
     if (err && rc->state == NGX_HTTP_SSE_RCONN_UP) {
         ngx_http_sse_rconn_failed(rc, err);
+        return;
+    }
+
+    /* after the protocol's first commands */
+
+    if (rc->state == NGX_HTTP_SSE_RCONN_UP && !ngx_queue_empty(&rc->held)) {
+        ngx_http_sse_rconn_flush(rc);
     }
 }
 
@@ -1875,91 +1909,229 @@ ngx_http_sse_rconn_send(ngx_http_sse_rconn_t *rc,
     ngx_http_sse_rconn_reply_pt fn, void *privdata, int argc,
     const char **argv, const size_t *argvlen)
 {
-    ngx_connection_t  *c;
-
-    c = rc->c;
-
-    if (c == NULL || rc->state != NGX_HTTP_SSE_RCONN_UP
-        || (!rc->ready && !rc->subscriber))
-    {
-        return NGX_DECLINED;
-    }
+    int                   len;
+    char                 *data;
+    ngx_http_sse_rcmd_t  *cmd;
 
     if (rc->subscriber) {
-        if (ngx_http_sse_rconn_append(rc, argc, argv, argvlen) != NGX_OK) {
+        if (rc->c == NULL || rc->state != NGX_HTTP_SSE_RCONN_UP
+            || ngx_http_sse_rconn_append(rc, argc, argv, argvlen) != NGX_OK)
+        {
             return NGX_DECLINED;
         }
 
         rc->push = fn;
         rc->push_data = privdata;
 
-    } else {
-        if (ngx_http_sse_rconn_wait(rc, fn, privdata) != NGX_OK) {
-            return NGX_DECLINED;
+        if (!rc->c->write->posted) {
+            ngx_post_event(rc->c->write, &ngx_posted_events);
         }
 
-        if (ngx_http_sse_rconn_append(rc, argc, argv, argvlen) != NGX_OK) {
-            /* the waiter just queued goes back */
-            ngx_queue_insert_head(&rc->free, ngx_queue_last(&rc->waiting));
-            ngx_queue_remove(ngx_queue_last(&rc->waiting));
-            return NGX_DECLINED;
-        }
-
-        ngx_http_sse_rconn_sent(rc);
+        return NGX_OK;
     }
 
-    if (!c->write->posted) {
-        ngx_post_event(c->write, &ngx_posted_events);
+    if (!rc->ready) {
+        return NGX_DECLINED;
+    }
+
+    len = redisFormatCommandArgv(&data, argc, argv, argvlen);
+
+    if (len < 0) {
+        return NGX_DECLINED;
+    }
+
+    cmd = ngx_http_sse_rconn_cmd(rc, fn, privdata);
+
+    if (cmd == NULL) {
+        redisFreeCommand(data);
+        return NGX_DECLINED;
+    }
+
+    cmd->cmd = data;
+    cmd->len = len;
+    cmd->origin = rc;
+
+    if (ngx_http_sse_rconn_resend(rc, cmd, 0) != NGX_OK) {
+        redisFreeCommand(data);
+        cmd->cmd = NULL;
+        ngx_queue_insert_head(&rc->free, &cmd->queue);
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
 }
 
 
+/*
+ * A command (again) on a connection: sent when it is up; held while it
+ * connects if it holds (rc->hold), or moves or drains; NGX_DECLINED: not
+ * connected.  asking: ASKING goes first (Cluster: the slot is being
+ * migrated to that node), its reply dropped.
+ */
+
+ngx_int_t
+ngx_http_sse_rconn_resend(ngx_http_sse_rconn_t *rc, ngx_http_sse_rcmd_t *cmd,
+    ngx_uint_t asking)
+{
+    cmd->asking = asking;
+
+    if (rc->moving || rc->draining
+        || (rc->hold && rc->c && rc->state != NGX_HTTP_SSE_RCONN_UP))
+    {
+        ngx_queue_insert_tail(&rc->held, &cmd->queue);
+        ngx_http_sse_rconn_sent(rc);
+        return NGX_OK;
+    }
+
+    if (rc->c == NULL || rc->state != NGX_HTTP_SSE_RCONN_UP || !rc->ready) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_sse_rconn_put(rc, cmd) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (!rc->c->write->posted) {
+        ngx_post_event(rc->c->write, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a command into the output buffer, its reply awaited */
+
 static ngx_int_t
-ngx_http_sse_rconn_wait(ngx_http_sse_rconn_t *rc,
+ngx_http_sse_rconn_put(ngx_http_sse_rconn_t *rc, ngx_http_sse_rcmd_t *cmd)
+{
+    static u_char         asking[] = "*1\r\n$6\r\nASKING\r\n";
+
+    ngx_http_sse_rcmd_t  *ask;
+
+    if (cmd->asking) {
+        ask = ngx_http_sse_rconn_cmd(rc, NULL, NULL);
+
+        if (ask == NULL
+            || ngx_http_sse_rconn_out(rc, asking, sizeof(asking) - 1)
+               != NGX_OK)
+        {
+            if (ask) {
+                ngx_queue_insert_head(&rc->free, &ask->queue);
+            }
+
+            return NGX_ERROR;
+        }
+
+        ngx_queue_insert_tail(&rc->waiting, &ask->queue);
+        ngx_http_sse_rconn_sent(rc);
+    }
+
+    if (ngx_http_sse_rconn_out(rc, (u_char *) cmd->cmd, cmd->len) != NGX_OK) {
+        /* an ASKING before it is answered and dropped */
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&rc->waiting, &cmd->queue);
+    ngx_http_sse_rconn_sent(rc);
+
+    if (!rc->keep) {
+        redisFreeCommand(cmd->cmd);
+        cmd->cmd = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a command object, from the connection's free list */
+
+static ngx_http_sse_rcmd_t *
+ngx_http_sse_rconn_cmd(ngx_http_sse_rconn_t *rc,
     ngx_http_sse_rconn_reply_pt fn, void *data)
 {
-    ngx_queue_t           *q;
-    ngx_http_sse_rwait_t  *w;
+    ngx_queue_t          *q;
+    ngx_http_sse_rcmd_t  *cmd;
 
     if (!ngx_queue_empty(&rc->free)) {
         q = ngx_queue_head(&rc->free);
         ngx_queue_remove(q);
-        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
+        cmd = ngx_queue_data(q, ngx_http_sse_rcmd_t, queue);
 
     } else {
-        w = ngx_alloc(sizeof(ngx_http_sse_rwait_t), rc->log);
-        if (w == NULL) {
-            return NGX_ERROR;
+        cmd = ngx_alloc(sizeof(ngx_http_sse_rcmd_t), rc->log);
+        if (cmd == NULL) {
+            return NULL;
         }
     }
 
-    w->fn = fn;
-    w->data = data;
+    ngx_memzero(cmd, sizeof(ngx_http_sse_rcmd_t));
 
-    ngx_queue_insert_tail(&rc->waiting, &w->queue);
+    cmd->fn = fn;
+    cmd->data = data;
 
-    return NGX_OK;
+    return cmd;
 }
 
 
-/* a command into the output buffer */
+/*
+ * The command's reply (NULL: none will come), its object back to rc's
+ * free list first: fn may send again
+ */
+
+void
+ngx_http_sse_rconn_answer(ngx_http_sse_rconn_t *rc, ngx_http_sse_rcmd_t *cmd,
+    redisReply *reply)
+{
+    void                         *data;
+    ngx_http_sse_rconn_reply_pt   fn;
+
+    fn = cmd->fn;
+    data = cmd->data;
+
+    if (cmd->cmd) {
+        redisFreeCommand(cmd->cmd);
+        cmd->cmd = NULL;
+    }
+
+    ngx_queue_insert_head(&rc->free, &cmd->queue);
+
+    if (fn) {
+        fn(rc, reply, data);
+    }
+}
+
+
+/* a command formatted into the output buffer (set-up, subscriber) */
 
 static ngx_int_t
 ngx_http_sse_rconn_append(ngx_http_sse_rconn_t *rc, int argc,
     const char **argv, const size_t *argvlen)
 {
-    int      len;
-    char    *cmd;
-    size_t   size;
-    u_char  *out;
+    int         len;
+    char       *cmd;
+    ngx_int_t   rv;
 
     len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
 
     if (len < 0) {
         return NGX_ERROR;
     }
+
+    rv = ngx_http_sse_rconn_out(rc, (u_char *) cmd, len);
+
+    redisFreeCommand(cmd);
+
+    return rv;
+}
+
+
+/* bytes into the output buffer */
+
+static ngx_int_t
+ngx_http_sse_rconn_out(ngx_http_sse_rconn_t *rc, u_char *data, size_t len)
+{
+    size_t   size;
+    u_char  *out;
 
     if (rc->out_pos && rc->out_pos == rc->out_len) {
         rc->out_pos = 0;
@@ -1972,7 +2144,6 @@ ngx_http_sse_rconn_append(ngx_http_sse_rconn_t *rc, int argc,
 
         out = ngx_alloc(size, rc->log);
         if (out == NULL) {
-            redisFreeCommand(cmd);
             return NGX_ERROR;
         }
 
@@ -1988,10 +2159,8 @@ ngx_http_sse_rconn_append(ngx_http_sse_rconn_t *rc, int argc,
         rc->out_size = size;
     }
 
-    ngx_memcpy(rc->out + rc->out_len, cmd, len);
+    ngx_memcpy(rc->out + rc->out_len, data, len);
     rc->out_len += len;
-
-    redisFreeCommand(cmd);
 
     return NGX_OK;
 }
@@ -2088,6 +2257,12 @@ ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
                 /* a handler closed the connection */
                 return;
             }
+
+            if (rc->draining && ngx_queue_empty(&rc->waiting)) {
+                /* the old primary answered all: to the new one */
+                ngx_http_sse_rconn_move(rc);
+                return;
+            }
         }
     }
 
@@ -2100,34 +2275,43 @@ ngx_http_sse_rconn_read_handler(ngx_event_t *ev)
 static void
 ngx_http_sse_rconn_reply(ngx_http_sse_rconn_t *rc, redisReply *reply)
 {
-    const char            *why;
-    ngx_queue_t           *q;
-    ngx_http_sse_rwait_t  *w;
+    ngx_int_t             rv;
+    ngx_queue_t          *q;
+    ngx_http_sse_rcmd_t  *cmd;
 
     if (rc->state == NGX_HTTP_SSE_RCONN_SETUP) {
         (void) ngx_http_sse_rconn_setup_reply(rc, reply);
         return;
     }
 
-    if (reply->type == REDIS_REPLY_ERROR && rc->peer->finder
-        && rc->peer->finder->redirect && !rc->lookup)
-    {
-        why = rc->peer->finder->redirect(rc, reply);
-
-        if (why) {
-            /* not done there: nothing waiting is answered, all is retried */
-            ngx_http_sse_rconn_failed(rc, why);
-            return;
-        }
-    }
-
     if (!ngx_queue_empty(&rc->waiting)) {
         q = ngx_queue_head(&rc->waiting);
         ngx_queue_remove(q);
-        ngx_queue_insert_head(&rc->free, q);
 
-        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
-        w->fn(rc, reply, w->data);
+        rc->pending--;
+        rc->progress = ngx_current_msec;
+
+        cmd = ngx_queue_data(q, ngx_http_sse_rcmd_t, queue);
+
+        if (reply->type == REDIS_REPLY_ERROR && cmd->cmd) {
+            /* kept: MOVED, ASK... it may go elsewhere */
+
+            rv = rc->peer->finder->redirect(rc, reply, cmd);
+
+            if (rv == NGX_OK) {
+                return;
+            }
+
+            if (rv == NGX_ERROR) {
+                /* not done there: what waits is answered with NULL */
+                ngx_queue_insert_head(&rc->waiting, q);
+                rc->pending++;
+                ngx_http_sse_rconn_failed(rc, (char *) rc->error);
+                return;
+            }
+        }
+
+        ngx_http_sse_rconn_answer(rc, cmd, reply);
         return;
     }
 
@@ -2155,6 +2339,7 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
     }
 
     ngx_http_sse_rconn_free(rc);
+    ngx_http_sse_rconn_unhold(rc);
 
     /* the next address, if the URL leads to several */
     rc->next++;
@@ -2167,7 +2352,7 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
     }
 
     if (ngx_exiting || ngx_terminate || ngx_quit
-        || ngx_http_sse_rconn_stopping || rc->c)
+        || ngx_http_sse_rconn_stopping || rc->c || rc->once)
     {
         return;
     }
@@ -2198,13 +2383,14 @@ ngx_http_sse_rconn_free(ngx_http_sse_rconn_t *rc)
     ngx_pool_t            *pool;
     ngx_queue_t            waiting, *q;
     ngx_connection_t      *c;
-    ngx_http_sse_rwait_t  *w;
+    ngx_http_sse_rcmd_t  *w;
 
     c = rc->c;
 
     rc->c = NULL;
     rc->ready = 0;
     rc->pending = 0;
+    rc->draining = 0;
     rc->state = NGX_HTTP_SSE_RCONN_IDLE;
     rc->push = NULL;
     rc->push_data = NULL;
@@ -2249,11 +2435,88 @@ ngx_http_sse_rconn_free(ngx_http_sse_rconn_t *rc)
         q = ngx_queue_head(&waiting);
         ngx_queue_remove(q);
 
-        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
-        w->fn(rc, NULL, w->data);
-
-        ngx_free(w);
+        w = ngx_queue_data(q, ngx_http_sse_rcmd_t, queue);
+        ngx_http_sse_rconn_answer(rc, w, NULL);
     }
+
+    /* what is held stays (a move), and waits */
+
+    for (q = ngx_queue_head(&rc->held);
+         q != ngx_queue_sentinel(&rc->held);
+         q = ngx_queue_next(q))
+    {
+        rc->pending++;
+    }
+}
+
+
+/* what is held gets a NULL reply: it will not be sent */
+
+static void
+ngx_http_sse_rconn_unhold(ngx_http_sse_rconn_t *rc)
+{
+    ngx_queue_t          *q;
+    ngx_http_sse_rcmd_t  *cmd;
+
+    rc->moving = 0;
+
+    while (!ngx_queue_empty(&rc->held)) {
+        q = ngx_queue_head(&rc->held);
+        ngx_queue_remove(q);
+
+        rc->pending--;
+
+        cmd = ngx_queue_data(q, ngx_http_sse_rcmd_t, queue);
+        ngx_http_sse_rconn_answer(rc, cmd, NULL);
+    }
+}
+
+
+/* what is held is sent: the connection is up */
+
+static void
+ngx_http_sse_rconn_flush(ngx_http_sse_rconn_t *rc)
+{
+    ngx_queue_t          *q;
+    ngx_http_sse_rcmd_t  *cmd;
+
+    while (!ngx_queue_empty(&rc->held)) {
+        q = ngx_queue_head(&rc->held);
+        ngx_queue_remove(q);
+
+        rc->pending--;
+
+        cmd = ngx_queue_data(q, ngx_http_sse_rcmd_t, queue);
+
+        if (ngx_http_sse_rconn_put(rc, cmd) != NGX_OK) {
+            ngx_http_sse_rconn_answer(rc, cmd, NULL);
+        }
+    }
+
+    if (rc->out_len && !rc->c->write->posted) {
+        ngx_post_event(rc->c->write, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * The primary moved and every reply of the old one is in: the connection
+ * goes to the new one without a word to the protocol, which sees it
+ * ready and sends on; what it sends is held until the new one is up.  A
+ * failure on the way is an ordinary one.
+ */
+
+static void
+ngx_http_sse_rconn_move(ngx_http_sse_rconn_t *rc)
+{
+    ngx_http_sse_rconn_free(rc);
+
+    rc->moving = 1;
+    rc->ready = 1;
+    rc->backoff = 0;
+    rc->progress = ngx_current_msec;
+
+    ngx_http_sse_rconn_connect(rc);
 }
 
 
@@ -2262,7 +2525,7 @@ ngx_http_sse_rconn_free(ngx_http_sse_rconn_t *rc)
 void
 ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
 {
-    if (rc->c == NULL) {
+    if (rc->c == NULL && !rc->moving) {
         return;
     }
 
@@ -2276,9 +2539,10 @@ void
 ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
 {
     ngx_queue_t           *q;
-    ngx_http_sse_rwait_t  *w;
+    ngx_http_sse_rcmd_t  *w;
 
     ngx_http_sse_rconn_free(rc);
+    ngx_http_sse_rconn_unhold(rc);
 
     if (rc->peer->finder && !rc->lookup) {
         ngx_http_sse_rquery_detach(rc);
@@ -2288,7 +2552,7 @@ ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
         q = ngx_queue_head(&rc->free);
         ngx_queue_remove(q);
 
-        w = ngx_queue_data(q, ngx_http_sse_rwait_t, queue);
+        w = ngx_queue_data(q, ngx_http_sse_rcmd_t, queue);
         ngx_free(w);
     }
 
@@ -2306,6 +2570,12 @@ ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
     ngx_http_sse_rconn_t  *rc;
 
     rc = ev->data;
+
+    if (rc->draining) {
+        ngx_http_sse_rconn_failed(rc, "no reply from the old primary in "
+                                      "time");
+        return;
+    }
 
     if (rc->c) {
         switch (rc->state) {
@@ -2344,12 +2614,10 @@ ngx_http_sse_rconn_sent(ngx_http_sse_rconn_t *rc)
 }
 
 
+/* a reply handler's: the connection makes progress */
+
 void
 ngx_http_sse_rconn_replied(ngx_http_sse_rconn_t *rc)
 {
-    if (rc->pending) {
-        rc->pending--;
-    }
-
     rc->progress = ngx_current_msec;
 }

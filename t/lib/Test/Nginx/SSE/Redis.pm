@@ -389,22 +389,30 @@ sub cluster_primaries {
 }
 
 # moves $slot and its keys to the primary on port $dst (IMPORTING,
-# MIGRATING, MIGRATE, SETSLOT NODE on every primary): 1 when done
+# MIGRATING, MIGRATE, SETSLOT NODE on every primary): 1 when done.
+# Options: each => $secs: one key per MIGRATE, $secs after each (a slot
+# half migrated meanwhile); hold => $secs: all keys moved, the slot still
+# MIGRATING for $secs before SETSLOT NODE; keys => \@k: the keys moved, in
+# order
 sub cluster_move_slot {
-    my ($c, $slot, $dst) = @_;
+    my ($c, $slot, $dst, %o) = @_;
     my $src = cluster_owner($c, $slot) or return 0;
     my @primaries = cluster_primaries($c);
     my $srcid = cluster_cli($c, $src, 'CLUSTER', 'MYID');
     my $dstid = cluster_cli($c, $dst, 'CLUSTER', 'MYID');
     return 0 unless cluster_cli($c, $dst, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $srcid) eq 'OK'
                  && cluster_cli($c, $src, 'CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $dstid) eq 'OK';
+    my @auth = defined $c->{pass} ? ('AUTH', $c->{pass}) : ();
     for (1 .. 100) {
-        my @keys = split /\n/, cluster_cli($c, $src, 'CLUSTER', 'GETKEYSINSLOT', $slot, 100);
+        my @keys = split /\n/, cluster_cli($c, $src, 'CLUSTER', 'GETKEYSINSLOT', $slot,
+                                           $o{each} ? 1 : 100);
         last unless @keys;
-        my @auth = defined $c->{pass} ? ('AUTH', $c->{pass}) : ();
         return 0 unless cluster_cli($c, $src, 'MIGRATE', '127.0.0.1', $dst, '', 0, 5000,
                                     @auth, 'KEYS', @keys) =~ /^(OK|NOKEY)/;
+        push @{$o{keys}}, @keys if $o{keys};
+        Time::HiRes::sleep($o{each}) if $o{each};
     }
+    Time::HiRes::sleep($o{hold}) if $o{hold};
     for my $port ($dst, $src, grep { $_ ne $dst && $_ ne $src } @primaries) {
         return 0 unless cluster_cli($c, $port, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $dstid) eq 'OK';
     }
