@@ -415,7 +415,7 @@ ngx_http_sse_cluster_target(ngx_http_sse_cluster_t *cl, redisReply *reply,
 
 /*
  * ASK: the command goes to that node after ASKING, on the connection for
- * it, held while it connects; the connection to another node before goes
+ * it, held while it connects; a connection to another node goes first
  */
 
 static void
@@ -432,7 +432,8 @@ ngx_http_sse_cluster_ask(ngx_http_sse_cluster_t *cl,
                           node->addr.socklen)
                != 0))
     {
-        ngx_http_sse_rconn_drop(ask, "another node named by ASK");
+        /* what it carries to the last one answers 503 */
+        ngx_http_sse_rconn_close(ask);
     }
 
     if (ask->c == NULL) {

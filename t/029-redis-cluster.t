@@ -49,6 +49,37 @@ sub publish_until_ok {
 
 our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
 
+# a made-up cluster node that serves every slot and answers every script
+# as $REDIS_DIR/NAME.mode says: "tryagain", "moved" (to itself), "ask:PORT"
+sub fake_node {
+    my ($name, $slot) = @_;
+    return redis_fake($name, sub {
+        my ($args, $port) = @_;
+        my $cmd = uc $args->[0];
+        my $mode = do { local (@ARGV, $/) = ("$REDIS_DIR/$name.mode"); -e $ARGV[0] ? <> : '' } // '';
+        return "+PONG\r\n" if $cmd eq 'PING';
+        return "+OK\r\n" if $cmd eq 'AUTH' || $cmd eq 'ASKING';
+        return "*3\r\n\$6\r\nmaster\r\n:0\r\n*0\r\n" if $cmd eq 'ROLE';
+        return "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$9\r\n127.0.0.1\r\n:$port\r\n"
+            if $cmd eq 'CLUSTER';
+        return sprintf("*3\r\n\$9\r\nsubscribe\r\n\$%d\r\n%s\r\n:1\r\n", length $args->[1], $args->[1])
+            if $cmd eq 'SUBSCRIBE';
+        return "*0\r\n" if $cmd eq 'XRANGE';
+        if ($cmd =~ /^EVAL/) {
+            return "-TRYAGAIN Multiple keys request during rehashing of slot\r\n" if $mode eq 'tryagain';
+            return "-MOVED $slot 127.0.0.1:$port\r\n" if $mode eq 'moved';
+            return "-ASK $slot 127.0.0.1:$1\r\n" if $mode =~ /^ask:(\d+)/;
+        }
+        return "-ERR not here\r\n";
+    });
+}
+
+sub fake_mode {
+    open my $f, '>', "$REDIS_DIR/FAKE.mode" or die "FAKE.mode: $!";
+    print {$f} $_[0];
+    close $f;
+}
+
 delete $ENV{$_} for grep { /^TEST_NGINX_(CL|SEED)/ } keys %ENV;
 
 if (!redis_bins()) {
@@ -69,6 +100,7 @@ if (!redis_bins()) {
         $ENV{TEST_NGINX_SEEDS_cl3} = join ',', map { "127.0.0.1:$_" } @{$CL->{ports}}[0 .. 2];
         $ENV{TEST_NGINX_CL_SILENT} = redis_silent('SILENT');
         $ENV{TEST_NGINX_CL_MUTE} = redis_silent('MUTE', 1);
+        $ENV{TEST_NGINX_CL_FAKE} = fake_node('FAKE', cluster_slot($CL, 'sse:{clf}:id'));
     } else {
         ok(0, 'the Redis clusters started');
     }
@@ -313,6 +345,38 @@ for my $srv (['A', error_log_text()], ['B', $bs->log]) {
 diag(sprintf('resharding under load: %d published, %d acknowledged, keys moved: %s',
              scalar(@r), scalar(@acked), join(' ', @keys)));
 $bs->stop;
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 9c: a node that redirects without end (TRYAGAIN, MOVED or ASK to itself), an ASK to a closed port or a silent node: 503, bounded, logged
+--- http_config
+sse_zone zone=clf:1m redis=redis+cluster://127.0.0.1:$TEST_NGINX_CL_FAKE;
+--- config
+location /pub { sse_publish; }
+--- test
+my $fake = $ENV{TEST_NGINX_CL_FAKE};
+my $closed = Test::Nginx::SSE::_free_port();
+my $silent = $ENV{TEST_NGINX_CL_SILENT};
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'connected to the made-up node');
+for my $case (['tryagain', qr/refused the publish/, qr/TRYAGAIN Multiple keys/],
+              ['moved', qr/refused the publish/, qr/MOVED \d+ 127\.0\.0\.1:$fake/],
+              ["ask:$fake", qr/refused the publish/, qr/ASK \d+ 127\.0\.0\.1:$fake/],
+              ["ask:$closed", qr/redis unavailable/, qr/node 127\.0\.0\.1:$closed named by ASK failed \(connection/],
+              ["ask:$silent", qr/redis unavailable/,
+               qr/node 127\.0\.0\.1:$silent named by ASK failed \(no reply to AUTH, SELECT or PING in time\)/]) {
+    my ($mode, $body, $line) = @$case;
+    fake_mode($mode);
+    my $r = http('POST', '/pub?channel=f', 'x', tp(), timeout => 15);
+    is($r->{status}, 503, "$mode: 503");
+    like($r->{body}, $body, "$mode: the reason");
+    ok(wait_log(\&error_log_text, $line, 1, 5), "$mode: logged");
+}
+like(error_log_text(), qr/slot \d+ is being migrated to 127\.0\.0\.1:$fake: commands follow ASK/, 'the ASK logged');
+fake_mode('tryagain');
+is(http('POST', '/pub?channel=f', 'x', tp(), timeout => 15)->{status}, 503, 'the worker still answers');
 --- no_error_log
 [alert]
 [crit]

@@ -30,7 +30,7 @@ our ($REDIS_PID, $REDIS_PORT, $REDIS_BIN);
 our ($REDIS_CLI, $SENTINEL_BIN, $REDIS_DIR, %REDIS);
 our @EXPORT = qw(redis_start redis_stop redis_cmd redis_setup
                  redis_bins redis_dir redis_server redis_spawn
-                 redis_tls_conf rcli redis_silent
+                 redis_tls_conf rcli redis_silent redis_fake
                  cluster_start cluster_stop cluster_cli cluster_owner
                  cluster_kill cluster_slot cluster_ok cluster_move_slot
                  cluster_primaries
@@ -252,12 +252,21 @@ sub rcli {
 
 # a server (a sentinel, a cluster node) that accepts connections and never
 # answers (mute: it answers PING, so the connection is set up, and then
-# nothing else): a child that holds every connection open and counts those
-# nginx closes in $REDIS_DIR/NAME.closed; killed at the end with the others
+# nothing else); nginx's closes are counted in $REDIS_DIR/NAME.closed
 sub redis_silent {
     my ($name, $mute) = @_;
+    return redis_fake($name, sub { $mute && uc($_[0][0]) eq 'PING' ? "+PONG\r\n" : undef });
+}
+
+# a made-up Redis: a child that reads each command (RESP arrays) and writes
+# what $answer->([args...], $port) returns (undef: nothing); every
+# connection held open, those nginx closes counted in $REDIS_DIR/NAME.closed;
+# killed at the end with the others.  Its port.
+sub redis_fake {
+    my ($name, $answer) = @_;
     my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                   Listen => 16, ReuseAddr => 1) or return undef;
+    my $port = $l->sockport;
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if (!$pid) {
@@ -270,29 +279,42 @@ sub redis_silent {
                     $sel->add($c);
                     next;
                 }
-                my $n = sysread($fh, my $chunk, 4096);
+                my $n = sysread($fh, my $chunk, 65536);
                 if (!$n) {
-                    # closed by nginx: counted in $REDIS_DIR/NAME.closed
                     $sel->remove($fh);
                     delete $buf{fileno $fh};
                     close $fh;
                     if (open my $out, '>>', "$REDIS_DIR/$name.closed") { print {$out} "closed\n"; close $out }
                     next;
                 }
-                next unless $mute;
                 $buf{fileno $fh} .= $chunk;
-                # every complete command; PING alone is answered
-                while ($buf{fileno $fh} =~ s/\A\*(\d+)\r\n((?:\$\d+\r\n[^\r]*\r\n)*)//) {
-                    my ($argc, $args) = ($1, $2);
-                    syswrite($fh, "+PONG\r\n") if $args =~ /\A\$4\r\nPING\r\n/i;
+                while (my $args = resp_command(\$buf{fileno $fh})) {
+                    my $reply = $answer->($args, $port);
+                    syswrite($fh, $reply) if defined $reply;
                 }
             }
         }
     }
-    my $port = $l->sockport;
     close $l;
     $REDIS{$name} = {pid => $pid, port => $port};
     return $port;
+}
+
+# one whole command off the front of $$buf: [args], or undef (not all there)
+sub resp_command {
+    my ($buf) = @_;
+    return undef unless $$buf =~ /\A\*(\d+)\r\n/;
+    my ($argc, $pos, @args) = ($1, length($&));
+    for (1 .. $argc) {
+        return undef unless substr($$buf, $pos) =~ /\A\$(\d+)\r\n/;
+        my $len = $1;
+        $pos += length($&);
+        return undef if length($$buf) < $pos + $len + 2;
+        push @args, substr($$buf, $pos, $len);
+        $pos += $len + 2;
+    }
+    substr($$buf, 0, $pos) = '';
+    return \@args;
 }
 
 
