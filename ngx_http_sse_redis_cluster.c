@@ -37,21 +37,21 @@
 #include "ngx_http_sse_redis.h"
 
 
-#define NGX_HTTP_SSE_CLUSTER_POLL     500
-#define NGX_HTTP_SSE_CLUSTER_NODES    32
-#define NGX_HTTP_SSE_CLUSTER_SLOTS    16384
-#define NGX_HTTP_SSE_CLUSTER_REDIRECTS  16
-#define NGX_HTTP_SSE_CLUSTER_TRYAGAIN   50
-#define NGX_HTTP_SSE_CLUSTER_ASK_CHECK  500
-#define NGX_HTTP_SSE_CLUSTER_ASK_IDLE   2000
-#define NGX_HTTP_SSE_CLUSTER_ASK_LATE   5000
+#define NGX_HTTP_SSE_CLUSTER_POLL         500
+#define NGX_HTTP_SSE_CLUSTER_NODES        32
+#define NGX_HTTP_SSE_CLUSTER_SLOTS        16384
+#define NGX_HTTP_SSE_CLUSTER_REDIRECTS    16
+#define NGX_HTTP_SSE_CLUSTER_TRYAGAIN     50
+#define NGX_HTTP_SSE_CLUSTER_ASK_CHECK    500
+#define NGX_HTTP_SSE_CLUSTER_ASK_IDLE     2000
+#define NGX_HTTP_SSE_CLUSTER_ASK_LATE     5000
 
 /* what an error reply says of the slot */
-#define NGX_HTTP_SSE_CLUSTER_MOVED      0
-#define NGX_HTTP_SSE_CLUSTER_ASK        1
-#define NGX_HTTP_SSE_CLUSTER_TRY        2
-#define NGX_HTTP_SSE_CLUSTER_DOWN       3
-#define NGX_HTTP_SSE_CLUSTER_NONE       4
+#define NGX_HTTP_SSE_CLUSTER_MOVED        0
+#define NGX_HTTP_SSE_CLUSTER_ASK          1
+#define NGX_HTTP_SSE_CLUSTER_TRY          2
+#define NGX_HTTP_SSE_CLUSTER_DOWN         3
+#define NGX_HTTP_SSE_CLUSTER_NONE         4
 
 
 /* the query (ngx_http_sse_rquery_t), the slot, the nodes heard of */
