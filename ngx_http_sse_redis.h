@@ -16,7 +16,11 @@
  * connection goes to rc->addr.  Without a pick hook it takes the next
  * address after each failure; the data connections of Sentinel and
  * Cluster URLs pick the primary a finder's query (ngx_http_sse_rquery_t)
- * found, or wait while it asks.
+ * found, or wait while it asks.  A Cluster finder also sees the replies
+ * that say a command was not run there (MOVED, ASK, TRYAGAIN), and sends
+ * that command again elsewhere (resend) or answers it (answer); when the
+ * primary changes, a data connection moves without the protocol noticing:
+ * what it sends meanwhile is held, not refused.
  */
 
 
