@@ -47,6 +47,128 @@ sub publish_until_ok {
     return ($r, Time::HiRes::time() - $t0);
 }
 
+# TEST 10: the slot's primary of $o{zone} in the cluster
+# $o{cluster} SIGKILLed while two publishers publish, one on this block's
+# nginx (A), one on a second server started with $o{b_http} (its sse_zone
+# line); the promoted replica made to miss the last writes first.  Publishing
+# resumes within 15 s on both, every acknowledged message is delivered or in
+# an sse_gap, no duplicate, ids only grow; the diag lines start with $o{label}
+sub failover_under_load {
+    my (%o) = @_;
+    my ($c, $zone, $label) = @o{qw(cluster zone label)};
+    my $bs = start_b(http => $o{b_http}, config => $::LOC);
+    my $slot = cluster_slot($c, "sse:{$zone}:id");
+    my ($owner, $replica) = cluster_owner($c, $slot);
+    ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+    ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+    my @s = ((map { sse_open('/sub?channel=load') } 1 .. 2),
+             (map { sse_open('/sub?channel=load', undef, port => $bs->{port}) } 1 .. 2));
+    Time::HiRes::sleep(0.5 * timeout_factor());
+
+    my $dir = server_root();
+    my $n = 600 * timeout_factor();
+    my @pids = (publisher("$dir/pa", port(), 'a', $n, 0.01, 'load'),
+                publisher("$dir/pb", $bs->{port}, 'b', $n, 0.01, 'load'));
+    sse_pump(\@s, 1);
+    # the replica misses what the primary acknowledges from now on: the
+    # primary wants a password the replica does not have, and the replica's
+    # link is cut (the connections already open stay authenticated)
+    is(cluster_cli($c, $owner, 'CONFIG', 'SET', 'requirepass', 'not-for-the-replica'),
+       'OK', 'the primary wants a password');
+    is(cluster_cli($c, $replica, 'CLIENT', 'KILL', 'TYPE', 'master'), '1', "the replica's link cut");
+    sse_pump(\@s, 0.3);
+    cluster_kill($c, $owner);
+    my $killed = Time::HiRes::time();
+    my %running = map { $_ => 1 } @pids;
+    while (%running && Time::HiRes::time() - $killed < 40 * timeout_factor()) {
+        sse_pump(\@s, 0.2);
+        delete $running{$_} for grep { waitpid($_, POSIX::WNOHANG()) != 0 } keys %running;
+    }
+
+    # publishing resumed: from the records, or by publishing now
+    my @r = published("$dir/pa", "$dir/pb");
+    my %back;
+    for my $srv (['A', port(), 'a'], ['B', $bs->{port}, 'b']) {
+        my ($name, $port, $tag) = @$srv;
+        my ($first) = grep { $_->{data} =~ /^$tag/ && $_->{at} > $killed && $_->{status} == 200 }
+                      sort { $a->{at} <=> $b->{at} } @r;
+        my $failed = grep { $_->{data} =~ /^$tag/ && $_->{at} > $killed && $_->{status} != 200 } @r;
+        if ($first && $failed) {
+            $back{$name} = $first->{at} - $killed;
+        } else {
+            my ($rr, $t) = publish_until_ok('/pub?channel=load', "end$tag", 15, port => $port);
+            $back{$name} = $rr->{status} == 200 ? Time::HiRes::time() - $killed : undef;
+        }
+        ok(defined $back{$name} && $back{$name} < 15,
+           sprintf('%s publishes again %.1f s after the kill', $name, $back{$name} // -1));
+    }
+    diag(sprintf('%s failover: A publishes again after %.1f s, B after %.1f s',
+                 $label, $back{A} // -1, $back{B} // -1));
+    ok(cluster_ok($c, 10), 'the cluster is ok again');
+    is(scalar(cluster_owner($c, $slot)), $replica, "the replica serves the slot now");
+
+    my @acked = grep { $_->{status} == 200 } @r;
+    cmp_ok(scalar(@acked), '>', 100, scalar(@acked) . ' acknowledged of ' . scalar(@r));
+    is(scalar(grep { $_->{status} != 200 && $_->{status} != 503 } @r), 0, '200 or 503 only');
+    my %n;
+    $n{$_->{id}}++ for @acked;
+    is(scalar(grep { $n{$_} > 1 } keys %n), 0, 'no id acknowledged twice');
+    my @before = grep { $_->{at} < $killed } @acked;
+    my ($top) = sort { $b->{id} <=> $a->{id} } @before;
+    my $key = "sse:{$zone}:log";
+    my $log_new = cluster_cli($c, $replica, 'XRANGE', $key, "$top->{id}-0", "$top->{id}-0");
+    my $kept = grep { /^\d+-0$/ } split /\n/, cluster_cli($c, $replica, 'XRANGE', $key, '-', "$top->{id}-0");
+    my $missed = grep { $_->{id} > 0 } @before;
+    ok($log_new eq '', "the promoted replica missed writes (the newest before the kill, $top->{id}, is not in its log)");
+    my ($next) = sort { $a->{id} <=> $b->{id} } grep { $_->{at} > $killed } @acked;
+    $next //= {id => 0};
+    cmp_ok($next->{id}, '>', $top->{id}, "the first id after the failover ($next->{id}) is past the last before ($top->{id})");
+    diag(sprintf('%s failover: the promoted replica kept %d of the %d messages acknowledged before the kill; ids: %d before, %d after',
+                 $label, $kept, $missed, $top->{id}, $next->{id}));
+    for my $srv (['a', port()], ['b', $bs->{port}]) {
+        my @ids = map { $_->{id} } sort { $a->{at} <=> $b->{at} } grep { $_->{data} =~ /^$srv->[0]/ } @acked;
+        is(scalar(grep { $ids[$_] <= $ids[$_ - 1] } 1 .. $#ids), 0, "publisher $srv->[0]: ids only grow");
+    }
+
+    for my $end ([port(), 'zA'], [$bs->{port}, 'zB']) {
+        my ($rr) = publish_until_ok('/pub?channel=load', $end->[1], 10, port => $end->[0]);
+        is($rr->{status}, 200, "$end->[1] published");
+    }
+    sse_pump(\@s, 10, sub { !grep { $_->body !~ /data: zA\n/ || $_->body !~ /data: zB\n/ } @{$_[0]} });
+
+    my (%data, $twice, $covered, $lost);
+    for my $i (0 .. $#s) {
+        my $s = $s[$i];
+        is(increasing($s), '', "subscriber $i: ids only grow");
+        my %seen;
+        $seen{$_->{id}}++ for msgs($s);
+        is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, "subscriber $i: no duplicate");
+        for my $e (msgs($s)) {
+            $twice++ if defined $data{$e->{id}} && $data{$e->{id}} ne $e->{data};
+            $data{$e->{id}} = $e->{data};
+        }
+        my @miss = missing($s, @acked);
+        $lost += @miss;
+        my %got = map { $_->{id} => 1 } msgs($s);
+        $covered += grep { !$got{$_->{id}} } @acked;
+        is(scalar(@miss), 0, "subscriber $i: every acknowledged message delivered or in an sse_gap")
+            or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)]));
+    }
+    is($twice // 0, 0, 'no id carried two messages');
+    diag(sprintf('%s failover under load: %d acknowledged, %d answered 503; not delivered: %d, of which covered by sse_gap: %d (sums over 4 subscribers); duplicates: 0 checked',
+                 $label, scalar(@acked), scalar(grep { $_->{status} == 503 } @r), $covered // 0,
+                 ($covered // 0) - ($lost // 0)));
+    my $moved = qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$owner -> 127\.0\.0\.1:$replica/;
+    like(error_log_text(), $moved, 'A: the failover is logged');
+    like($bs->log, $moved, 'B: the failover is logged');
+    my $log = error_log_text();
+    my $lines = count_log($log, qr/redis \S+ (?:lost|unavailable)/);
+    ok($lines <= 4, "A: few lines, no flood ($lines)");
+    ok(count_log($log, qr/redis \S+ reconnected/) >= 1, 'A: reconnected');
+    $bs->stop;
+}
+
 our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
 
 # a made-up cluster node that serves every slot and answers every script
@@ -390,115 +512,8 @@ sse_zone zone=cl3:8m history=5000 redis=redis+cluster://$TEST_NGINX_SEEDS_cl3;
 location /sub { sse_subscribe; sse_keepalive off; }
 location /pub { sse_publish; }
 --- test
-my $bs = start_b(http => "sse_zone zone=cl3:8m history=5000 redis=redis+cluster://$ENV{TEST_NGINX_SEEDS_cl3};",
-                config => $::LOC);
-my $slot = cluster_slot($::CL, 'sse:{cl3}:id');
-my ($owner, $replica) = cluster_owner($::CL, $slot);
-ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
-ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
-
-my @s = ((map { sse_open('/sub?channel=load') } 1 .. 2),
-         (map { sse_open('/sub?channel=load', undef, port => $bs->{port}) } 1 .. 2));
-Time::HiRes::sleep(0.5 * timeout_factor());
-
-my $dir = server_root();
-my $n = 600 * timeout_factor();
-my @pids = (publisher("$dir/pa", port(), 'a', $n, 0.01, 'load'),
-            publisher("$dir/pb", $bs->{port}, 'b', $n, 0.01, 'load'));
-sse_pump(\@s, 1);
-# the replica misses what the primary acknowledges from now on: the
-# primary wants a password the replica does not have, and the replica's
-# link is cut (the connections already open stay authenticated)
-is(cluster_cli($::CL, $owner, 'CONFIG', 'SET', 'requirepass', 'not-for-the-replica'),
-   'OK', 'the primary wants a password');
-is(cluster_cli($::CL, $replica, 'CLIENT', 'KILL', 'TYPE', 'master'), '1', "the replica's link cut");
-sse_pump(\@s, 0.3);
-cluster_kill($::CL, $owner);
-my $killed = Time::HiRes::time();
-my %running = map { $_ => 1 } @pids;
-while (%running && Time::HiRes::time() - $killed < 40 * timeout_factor()) {
-    sse_pump(\@s, 0.2);
-    delete $running{$_} for grep { waitpid($_, POSIX::WNOHANG()) != 0 } keys %running;
-}
-
-# publishing resumed: from the records, or by publishing now
-my @r = published("$dir/pa", "$dir/pb");
-my %back;
-for my $srv (['A', port(), 'a'], ['B', $bs->{port}, 'b']) {
-    my ($name, $port, $tag) = @$srv;
-    my ($first) = grep { $_->{data} =~ /^$tag/ && $_->{at} > $killed && $_->{status} == 200 }
-                  sort { $a->{at} <=> $b->{at} } @r;
-    my $failed = grep { $_->{data} =~ /^$tag/ && $_->{at} > $killed && $_->{status} != 200 } @r;
-    if ($first && $failed) {
-        $back{$name} = $first->{at} - $killed;
-    } else {
-        my ($rr, $t) = publish_until_ok('/pub?channel=load', "end$tag", 15, port => $port);
-        $back{$name} = $rr->{status} == 200 ? Time::HiRes::time() - $killed : undef;
-    }
-    ok(defined $back{$name} && $back{$name} < 15,
-       sprintf('%s publishes again %.1f s after the kill', $name, $back{$name} // -1));
-}
-diag(sprintf('failover: A publishes again after %.1f s, B after %.1f s', $back{A} // -1, $back{B} // -1));
-ok(cluster_ok($::CL, 10), 'the cluster is ok again');
-is(scalar(cluster_owner($::CL, $slot)), $replica, "the replica serves the slot now");
-
-my @acked = grep { $_->{status} == 200 } @r;
-cmp_ok(scalar(@acked), '>', 100, scalar(@acked) . ' acknowledged of ' . scalar(@r));
-is(scalar(grep { $_->{status} != 200 && $_->{status} != 503 } @r), 0, '200 or 503 only');
-my %n;
-$n{$_->{id}}++ for @acked;
-is(scalar(grep { $n{$_} > 1 } keys %n), 0, 'no id acknowledged twice');
-my @before = grep { $_->{at} < $killed } @acked;
-my ($top) = sort { $b->{id} <=> $a->{id} } @before;
-my $log_new = cluster_cli($::CL, $replica, 'XRANGE', 'sse:{cl3}:log', "$top->{id}-0", "$top->{id}-0");
-my $kept = grep { /^\d+-0$/ } split /\n/, cluster_cli($::CL, $replica, 'XRANGE', 'sse:{cl3}:log', '-', "$top->{id}-0");
-my $missed = grep { $_->{id} > 0 } @before;
-ok($log_new eq '', "the promoted replica missed writes (the newest before the kill, $top->{id}, is not in its log)");
-my ($next) = sort { $a->{id} <=> $b->{id} } grep { $_->{at} > $killed } @acked;
-$next //= {id => 0};
-cmp_ok($next->{id}, '>', $top->{id}, "the first id after the failover ($next->{id}) is past the last before ($top->{id})");
-diag(sprintf('the promoted replica kept %d of the %d messages acknowledged before the kill; ids: %d before, %d after',
-             $kept, $missed, $top->{id}, $next->{id}));
-for my $srv (['a', port()], ['b', $bs->{port}]) {
-    my @ids = map { $_->{id} } sort { $a->{at} <=> $b->{at} } grep { $_->{data} =~ /^$srv->[0]/ } @acked;
-    is(scalar(grep { $ids[$_] <= $ids[$_ - 1] } 1 .. $#ids), 0, "publisher $srv->[0]: ids only grow");
-}
-
-for my $end ([port(), 'zA'], [$bs->{port}, 'zB']) {
-    my ($rr) = publish_until_ok('/pub?channel=load', $end->[1], 10, port => $end->[0]);
-    is($rr->{status}, 200, "$end->[1] published");
-}
-sse_pump(\@s, 10, sub { !grep { $_->body !~ /data: zA\n/ || $_->body !~ /data: zB\n/ } @{$_[0]} });
-
-my (%data, $twice, $covered, $lost);
-for my $i (0 .. $#s) {
-    my $s = $s[$i];
-    is(increasing($s), '', "subscriber $i: ids only grow");
-    my %seen;
-    $seen{$_->{id}}++ for msgs($s);
-    is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, "subscriber $i: no duplicate");
-    for my $e (msgs($s)) {
-        $twice++ if defined $data{$e->{id}} && $data{$e->{id}} ne $e->{data};
-        $data{$e->{id}} = $e->{data};
-    }
-    my @miss = missing($s, @acked);
-    $lost += @miss;
-    my %got = map { $_->{id} => 1 } msgs($s);
-    $covered += grep { !$got{$_->{id}} } @acked;
-    is(scalar(@miss), 0, "subscriber $i: every acknowledged message delivered or in an sse_gap")
-        or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)]));
-}
-is($twice // 0, 0, 'no id carried two messages');
-diag(sprintf('failover under load: %d acknowledged, %d answered 503; not delivered: %d, of which covered by sse_gap: %d (sums over 4 subscribers); duplicates: 0 checked',
-             scalar(@acked), scalar(grep { $_->{status} == 503 } @r), $covered // 0, ($covered // 0) - ($lost // 0)));
-like(error_log_text(), qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$owner -> 127\.0\.0\.1:$replica/,
-     'A: the failover is logged');
-like($bs->log, qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$owner -> 127\.0\.0\.1:$replica/,
-     'B: the failover is logged');
-my $log = error_log_text();
-ok(count_log($log, qr/redis \S+ (?:lost|unavailable)/) <= 4, 'A: few lines, no flood (' . count_log($log, qr/redis \S+ (?:lost|unavailable)/) . ')');
-ok(count_log($log, qr/redis \S+ reconnected/) >= 1, 'A: reconnected');
-$bs->stop;
+failover_under_load(cluster => $::CL, zone => 'cl3', label => 'plain',
+    b_http => "sse_zone zone=cl3:8m history=5000 redis=redis+cluster://$ENV{TEST_NGINX_SEEDS_cl3};");
 --- no_error_log
 [alert]
 [crit]
