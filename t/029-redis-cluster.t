@@ -7,7 +7,9 @@
 # each, cluster-node-timeout 1 s, no persistence; one plain, one with a
 # password (requirepass and masterauth), one over TLS (tls-cluster, the CA
 # redis_dir makes).  Every process is killed at the end.  The seeds given to nginx
-# are nodes that do not serve the zone's slot.
+# are nodes that do not serve the zone's slot.  TEST 10 and TEST 15 SIGKILL
+# a primary (of the plain cluster, of the TLS one): TEST 15 comes last so
+# that the TLS cluster is whole for TEST 13 and 14.
 use lib 't/lib';
 use Test::Nginx::SSE;
 use Test::Nginx::SSE::ServerB;
@@ -47,7 +49,7 @@ sub publish_until_ok {
     return ($r, Time::HiRes::time() - $t0);
 }
 
-# TEST 10: the slot's primary of $o{zone} in the cluster
+# TEST 10 and TEST 15: the slot's primary of $o{zone} in the cluster
 # $o{cluster} SIGKILLed while two publishers publish, one on this block's
 # nginx (A), one on a second server started with $o{b_http} (its sse_zone
 # line); the promoted replica made to miss the last writes first.  Publishing
@@ -220,6 +222,7 @@ if (!redis_bins()) {
         $ENV{TEST_NGINX_SEED_cla} = seed($CLA, 'cla');
         $ENV{TEST_NGINX_SEED_clt} = seed($CLT, 'clt');
         $ENV{TEST_NGINX_SEEDS_cl3} = join ',', map { "127.0.0.1:$_" } @{$CL->{ports}}[0 .. 2];
+        $ENV{TEST_NGINX_SEEDS_clt3} = join ',', map { "127.0.0.1:$_" } @{$CLT->{ports}}[0 .. 2];
         $ENV{TEST_NGINX_CL_SILENT} = redis_silent('SILENT');
         $ENV{TEST_NGINX_CL_MUTE} = redis_silent('MUTE', 1);
         $ENV{TEST_NGINX_CL_FAKE} = fake_node('FAKE', cluster_slot($CL, 'sse:{clf}:id'));
@@ -588,3 +591,19 @@ ok(wait_log(\&error_log_text, qr/cluster node 127\.0\.0\.1:\d+ failed \(TLS veri
 is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
 --- no_error_log
 [alert]
+
+
+
+=== TEST 15: rediss+cluster://: the slot's primary SIGKILLed under load on two servers, every node over TLS: the failover is followed
+--- http_config
+sse_zone zone=clt3:8m history=5000 redis=rediss+cluster://$TEST_NGINX_SEEDS_clt3 redis_tls_ca=$TEST_NGINX_CL_DIR/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+failover_under_load(cluster => $::CLT, zone => 'clt3', label => 'TLS',
+    b_http => "sse_zone zone=clt3:8m history=5000 redis=rediss+cluster://$ENV{TEST_NGINX_SEEDS_clt3}"
+              . " redis_tls_ca=$ENV{TEST_NGINX_CL_DIR}/ca.crt;");
+--- no_error_log
+[alert]
+[crit]
