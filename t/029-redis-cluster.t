@@ -63,6 +63,7 @@ sub failover_under_load {
     my ($owner, $replica) = cluster_owner($c, $slot);
     ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
     ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
+    ok(cluster_linked($c, $replica, 15), "the replica ($replica) is linked to the primary ($owner)");
 
     my @s = ((map { sse_open('/sub?channel=load') } 1 .. 2),
              (map { sse_open('/sub?channel=load', undef, port => $bs->{port}) } 1 .. 2));

@@ -23,6 +23,7 @@ use Exporter 'import';
 use File::Temp ();
 use IO::Select;
 use IO::Socket::INET;
+use List::Util ();
 use POSIX ();
 use Time::HiRes ();
 
@@ -33,7 +34,7 @@ our @EXPORT = qw(redis_start redis_stop redis_cmd redis_setup
                  redis_tls_conf rcli redis_silent redis_fake
                  cluster_start cluster_stop cluster_cli cluster_owner
                  cluster_kill cluster_slot cluster_ok cluster_move_slot
-                 cluster_primaries
+                 cluster_primaries cluster_linked
                  $REDIS_PID $REDIS_PORT $REDIS_BIN
                  $REDIS_CLI $SENTINEL_BIN $REDIS_DIR %REDIS);
 
@@ -356,20 +357,33 @@ sub cluster_start {
     return cluster_ok($c, 20) ? $c : undef;
 }
 
-# every live node says cluster_state:ok (within $secs)
-sub cluster_ok {
-    my ($c, $secs) = @_;
+# true as soon as $cond->() is, false after $secs (times the timeout factor)
+sub _within {
+    my ($secs, $cond) = @_;
     my $deadline = Time::HiRes::time() + $secs * Test::Nginx::SSE::timeout_factor();
     while (Time::HiRes::time() < $deadline) {
-        my $ok = 1;
-        for my $port (keys %{$c->{names}}) {
-            $ok = 0, last
-                unless cluster_cli($c, $port, 'CLUSTER', 'INFO') =~ /cluster_state:ok/;
-        }
-        return 1 if $ok;
+        return 1 if $cond->();
         Time::HiRes::sleep(0.1);
     }
     return 0;
+}
+
+# every live node says cluster_state:ok (within $secs)
+sub cluster_ok {
+    my ($c, $secs) = @_;
+    return _within($secs, sub {
+        List::Util::all { cluster_cli($c, $_, 'CLUSTER', 'INFO') =~ /cluster_state:ok/ } keys %{$c->{names}}
+    });
+}
+
+# the replica on $port has its link to its primary up (within $secs): a
+# replica is linked some seconds after cluster_start (its first sync waits
+# for repl-diskless-sync-delay), and one never linked is not promoted
+sub cluster_linked {
+    my ($c, $port, $secs) = @_;
+    return _within($secs, sub {
+        cluster_cli($c, $port, 'INFO', 'replication') =~ /master_link_status:up/
+    });
 }
 
 # the slot of a key, as the cluster computes it
