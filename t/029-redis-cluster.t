@@ -477,7 +477,7 @@ $bs->stop;
 
 
 
-=== TEST 9c: a node that redirects without end (TRYAGAIN, MOVED or ASK to itself), an ASK to a closed port or a silent node: 503, bounded, logged
+=== TEST 9c: a node that redirects without end (TRYAGAIN, MOVED or ASK to itself), an ASK to a closed port, a silent node or one that answers PING only: 503, bounded, logged
 --- http_config
 sse_zone zone=clf:1m redis=redis+cluster://127.0.0.1:$TEST_NGINX_CL_FAKE;
 --- config
@@ -485,14 +485,16 @@ location /pub { sse_publish; }
 --- test
 my $fake = $ENV{TEST_NGINX_CL_FAKE};
 my $closed = Test::Nginx::SSE::_free_port();
-my $silent = $ENV{TEST_NGINX_CL_SILENT};
+my ($silent, $mute) = ($ENV{TEST_NGINX_CL_SILENT}, $ENV{TEST_NGINX_CL_MUTE});
 ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'connected to the made-up node');
 for my $case (['tryagain', qr/refused the publish/, qr/TRYAGAIN Multiple keys/],
               ['moved', qr/refused the publish/, qr/MOVED \d+ 127\.0\.0\.1:$fake/],
               ["ask:$fake", qr/refused the publish/, qr/ASK \d+ 127\.0\.0\.1:$fake/],
               ["ask:$closed", qr/redis unavailable/, qr/node 127\.0\.0\.1:$closed named by ASK failed \(connection/],
               ["ask:$silent", qr/redis unavailable/,
-               qr/node 127\.0\.0\.1:$silent named by ASK failed \(no reply to AUTH, SELECT or PING in time\)/]) {
+               qr/node 127\.0\.0\.1:$silent named by ASK failed \(no reply to AUTH, SELECT or PING in time\)/],
+              ["ask:$mute", qr/redis unavailable/,
+               qr/node 127\.0\.0\.1:$mute named by ASK failed \(no reply in time\)/]) {
     my ($mode, $body, $line) = @$case;
     fake_mode($mode);
     my $r = http('POST', '/pub?channel=f', 'x', tp(), timeout => 15);
