@@ -3,8 +3,9 @@
 #
 # The file starts its own Redis deployment on free 127.0.0.1 ports: a
 # primary, a replica (--replicaof) and three sentinels (down-after 1 s,
-# failover-timeout 3 s), and for the password block a primary and a sentinel
-# that both want a password.  redis-server and redis-sentinel are taken from
+# failover-timeout 3 s), the same over TLS (rediss+sentinel://, certificates
+# from redis_dir), and for the password block a primary and a sentinel that
+# both want a password.  redis-server and redis-sentinel are taken from
 # PATH (SSE_REDIS_SERVER: the redis-server; redis-sentinel and redis-cli
 # beside it); a missing one is a failure, not a skip.  Every process is
 # killed at the end.
@@ -50,14 +51,14 @@ sub sentinel_master {
     return \%h;
 }
 
-# until every sentinel knows the others and the replica
+# until every sentinel of @names knows the others and the replica of $service
 sub sentinels_ready {
-    my ($secs) = @_;
+    my ($secs, $service, @names) = @_;
     my $deadline = Time::HiRes::time() + $secs;
     while (Time::HiRes::time() < $deadline) {
         my $ok = 1;
-        for my $n (qw(S1 S2 S3)) {
-            my $m = sentinel_master($REDIS{$n}, 'mymaster');
+        for my $n (@names) {
+            my $m = sentinel_master($REDIS{$n}, $service);
             $ok = 0 unless ($m->{'num-other-sentinels'} // 0) == 2
                            && ($m->{'num-slaves'} // 0) == 1;
         }
@@ -95,24 +96,102 @@ if (!redis_bins()) {
     # a sentinel that names a replica as the primary (quorum 5: it never
     # fails over)
     my $sr = $r && sentinel('SR', 'rolesvc', $r, 5);
+    # the same over TLS: a primary, a replica, three sentinels
     my $tp = server('TPRIMARY', tls => 1);
-    my $ts = $tp && sentinel('TS', 'tls', $tp, 1, tls => 1);
+    my $tr = $tp && server('TREPLICA', tls => 1, of => $tp);
+    my @ts = $tr ? map { sentinel("TS$_", 'tls', $tp, 2, tls => 1) } 1 .. 3 : ();
     my $silent = redis_silent('SILENT');
     my $mute = redis_silent('MUTE', 1);
-    if (@s == 3 && !grep { !$_ } @s and $ps and $sr and $ts and $silent and $mute) {
+    if (@s == 3 && @ts == 3 && !grep({ !$_ } @s, @ts) and $ps and $sr and $silent and $mute) {
         $ENV{TEST_NGINX_SENTINEL_SILENT} = $silent;
         $ENV{TEST_NGINX_SENTINEL_MUTE} = $mute;
         $ENV{TEST_NGINX_SENTINEL_ROLE} = $sr;
-        $ENV{TEST_NGINX_SENTINEL_TLS} = $ts;
+        $ENV{TEST_NGINX_SENTINEL_TLS} = $ts[0];
+        $ENV{TEST_NGINX_SENTINELS_TLS} = join ',', map { "127.0.0.1:$_" } @ts;
         $ENV{TEST_NGINX_DIR} = $REDIS_DIR;
         $ENV{TEST_NGINX_REDIS_PRIMARY} = $p;
-        $ENV{TEST_NGINX_REDIS_REPLICA} = $r;
         $ENV{TEST_NGINX_SENTINELS} = join ',', map { "127.0.0.1:$_" } @s;
         $ENV{TEST_NGINX_SENTINEL_PW} = $ps;
-        ok(sentinels_ready(15 * timeout_factor()), 'the sentinels know each other and the replica');
+        ok(sentinels_ready(15 * timeout_factor(), 'mymaster', qw(S1 S2 S3)),
+           'the sentinels know each other and the replica');
+        ok(sentinels_ready(15 * timeout_factor(), 'tls', qw(TS1 TS2 TS3)),
+           'the TLS sentinels know each other and the replica');
     } else {
         ok(0, 'the Redis deployment started');
     }
+}
+
+# A failover under a steady publish load: this block's nginx (A) and a
+# server B (sse_zone line $o{http}) publish in turn on channel f while both
+# have a subscriber on it; after 20 publishes the primary $o{primary} (a name
+# in %REDIS) is SIGKILLed.  Then: 503s during the failover, both publish
+# again within 15 s, ids only grow, $o{replica} is the primary of
+# $o{service}, each subscriber has every accepted message once and in
+# order, both logs name the failover.  $o{label} tells the diag lines apart.
+sub failover_under_load {
+    my (%o) = @_;
+    my $bs = start_b(http => $o{http}, config => $::LOC);
+    my ($p, $rp) = ($REDIS{$o{primary}}{port}, $REDIS{$o{replica}}{port});
+    ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+    ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+    my $sa = sse_open('/sub?channel=f');
+    my $sb = sse_open('/sub?channel=f', undef, port => $bs->{port});
+    Time::HiRes::sleep(0.6 * timeout_factor());
+
+    my (@ok, $killed, %after, $n);
+    my $deadline = Time::HiRes::time() + 30 * timeout_factor();
+    my $last = 0;
+    my $fail = 0;
+    while (Time::HiRes::time() < $deadline) {
+        my $srv = $n++ % 2;
+        my $r = http('POST', '/pub?channel=f', "m$n", tp(), $srv ? (port => $bs->{port}) : (),
+                     timeout => 3);
+        if ($r->{status} == 200) {
+            my $id = decode_json($r->{body})->{id};
+            $fail++ if $id <= $last;
+            $last = $id;
+            push @ok, "m$n";
+            $after{$srv} //= Time::HiRes::time() - $killed if $killed && $after{fail};
+        } elsif ($r->{status} == 503) {
+            $after{fail}++ if $killed;
+        } else {
+            ok(0, "publish: status $r->{status}");
+        }
+        if (!$killed && $n == 20) {
+            my $pr = $REDIS{$o{primary}};
+            kill 'KILL', $pr->{pid};
+            waitpid($pr->{pid}, 0);
+            delete $pr->{pid};
+            $killed = Time::HiRes::time();
+        }
+        last if defined $after{0} && defined $after{1} && ++$after{more} > 20;
+        sse_pump([$sa, $sb], 0.05);
+    }
+    ok($after{fail}, "publishes during the failover: 503 ($after{fail})");
+    ok(defined $after{0} && $after{0} < 15, sprintf('A publishes again %.1f s after the kill', $after{0} // -1));
+    ok(defined $after{1} && $after{1} < 15, sprintf('B publishes again %.1f s after the kill', $after{1} // -1));
+    diag(sprintf('%s failover: A %.1f s, B %.1f s', $o{label}, $after{0} // -1, $after{1} // -1));
+    is($fail, 0, 'publish ids only grow');
+    is(rcli($REDIS{$o{replica}}, 'ROLE') =~ /^master/ ? 1 : 0, 1, 'the replica is the primary now');
+
+    my $want = $ok[-1];
+    sse_pump([$sa, $sb], 10, sub { !grep { $_->body !~ /data: \Q$want\E\n/ } @{$_[0]} });
+    for my $s ([A => $sa], [B => $sb]) {
+        my @i = ids($s->[1]);
+        my @sorted = sort { $a <=> $b } @i;
+        my %seen;
+        is(join(',', @i), join(',', @sorted), "$s->[0]: ids in order");
+        is(scalar(grep { $seen{$_}++ } @i), 0, "$s->[0]: no duplicates");
+        my %got = map { $_ => 1 } split /,/, datas($s->[1]);
+        is(join(',', grep { !$got{$_} } @ok), '', "$s->[0]: every accepted message");
+    }
+    my $log = error_log_text();
+    my $re = qr/failover of "\Q$o{service}\E": primary 127\.0\.0\.1:$p -> 127\.0\.0\.1:$rp\b/;
+    like($log, $re, 'A: the failover is logged');
+    like($bs->log, $re, 'B: the failover is logged');
+    ok(count_log($log, qr/redis \S+ lost/) <= 2, 'A: few lines, no flood');
+    ok(count_log($log, qr/redis \S+ reconnected/) >= 1, 'A: reconnected');
 }
 
 run_tests();
@@ -254,67 +333,9 @@ sse_zone zone=s5:1m redis=redis+sentinel://$TEST_NGINX_SENTINELS/mymaster;
 location /sub { sse_subscribe; sse_keepalive off; }
 location /pub { sse_publish; }
 --- test
-my $bs = start_b(http => "sse_zone zone=s5:1m redis=redis+sentinel://$ENV{TEST_NGINX_SENTINELS}/mymaster;",
-                config => $::LOC);
-my ($p, $rp) = ($ENV{TEST_NGINX_REDIS_PRIMARY}, $ENV{TEST_NGINX_REDIS_REPLICA});
-ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
-ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
-
-my $sa = sse_open('/sub?channel=f');
-my $sb = sse_open('/sub?channel=f', undef, port => $bs->{port});
-Time::HiRes::sleep(0.6 * timeout_factor());
-
-my (@ok, @ids, $killed, %after, $n);
-my $deadline = Time::HiRes::time() + 30 * timeout_factor();
-my $last = 0;
-my $fail = 0;
-while (Time::HiRes::time() < $deadline) {
-    my $srv = $n++ % 2;
-    my $r = http('POST', '/pub?channel=f', "m$n", tp(), $srv ? (port => $bs->{port}) : (),
-                 timeout => 3);
-    if ($r->{status} == 200) {
-        my $id = decode_json($r->{body})->{id};
-        $fail++ if $id <= $last;
-        $last = $id;
-        push @ok, "m$n";
-        $after{$srv} //= Time::HiRes::time() - $killed if $killed && $after{fail};
-    } elsif ($r->{status} == 503) {
-        $after{fail}++ if $killed;
-    } else {
-        ok(0, "publish: status $r->{status}");
-    }
-    if (!$killed && $n == 20) {
-        kill 'KILL', $::REDIS{PRIMARY}{pid};
-        waitpid($::REDIS{PRIMARY}{pid}, 0);
-        delete $::REDIS{PRIMARY}{pid};
-        $killed = Time::HiRes::time();
-    }
-    last if defined $after{0} && defined $after{1} && ++$after{more} > 20;
-    sse_pump([$sa, $sb], 0.05);
-}
-ok($after{fail}, "publishes during the failover: 503 ($after{fail})");
-ok(defined $after{0} && $after{0} < 15, sprintf('A publishes again %.1f s after the kill', $after{0} // -1));
-ok(defined $after{1} && $after{1} < 15, sprintf('B publishes again %.1f s after the kill', $after{1} // -1));
-diag(sprintf('failover: A %.1f s, B %.1f s', $after{0} // -1, $after{1} // -1));
-is($fail, 0, 'publish ids only grow');
-is(rcli($::REDIS{REPLICA}, 'ROLE') =~ /^master/ ? 1 : 0, 1, 'the replica is the primary now');
-
-my $want = $ok[-1];
-sse_pump([$sa, $sb], 10, sub { !grep { $_->body !~ /data: \Q$want\E\n/ } @{$_[0]} });
-for my $s ([A => $sa], [B => $sb]) {
-    my @i = ids($s->[1]);
-    my @sorted = sort { $a <=> $b } @i;
-    my %seen;
-    is(join(',', @i), join(',', @sorted), "$s->[0]: ids in order");
-    is(scalar(grep { $seen{$_}++ } @i), 0, "$s->[0]: no duplicates");
-    my %got = map { $_ => 1 } split /,/, datas($s->[1]);
-    is(join(',', grep { !$got{$_} } @ok), '', "$s->[0]: every accepted message");
-}
-my $log = error_log_text();
-like($log, qr/failover of "mymaster": primary 127\.0\.0\.1:$p -> 127\.0\.0\.1:$rp/, 'A: the failover is logged');
-like($bs->log, qr/failover of "mymaster": primary 127\.0\.0\.1:$p -> 127\.0\.0\.1:$rp/, 'B: the failover is logged');
-ok(count_log($log, qr/redis \S+ lost/) <= 2, 'A: few lines, no flood');
-ok(count_log($log, qr/redis \S+ reconnected/) >= 1, 'A: reconnected');
+failover_under_load(primary => 'PRIMARY', replica => 'REPLICA', service => 'mymaster',
+                    http => "sse_zone zone=s5:1m redis=redis+sentinel://$ENV{TEST_NGINX_SENTINELS}/mymaster;",
+                    label => 'plain');
 --- no_error_log
 [alert]
 
@@ -410,5 +431,21 @@ Time::HiRes::sleep(0.3 * timeout_factor());
 is(http('POST', '/pub?channel=q', 'hi', tp())->{status}, 200, 'publish');
 $s->read_until(qr/data: hi\n/, 3);
 is(datas($s), 'hi', 'delivered through the primary');
+--- no_error_log
+[alert]
+
+
+
+=== TEST 16: rediss+sentinel://: the TLS primary is killed under a steady publish load: the failover is followed
+--- http_config
+sse_zone zone=s17:1m redis=rediss+sentinel://$TEST_NGINX_SENTINELS_TLS/tls redis_tls_ca=$TEST_NGINX_DIR/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+failover_under_load(primary => 'TPRIMARY', replica => 'TREPLICA', service => 'tls',
+                    http => "sse_zone zone=s17:1m redis=rediss+sentinel://$ENV{TEST_NGINX_SENTINELS_TLS}/tls"
+                          . " redis_tls_ca=$ENV{TEST_NGINX_DIR}/ca.crt;",
+                    label => 'TLS');
 --- no_error_log
 [alert]
