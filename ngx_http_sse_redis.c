@@ -1423,7 +1423,7 @@ ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc, void *data,
                           &rd->zone->name, &rd->peer.url, reply->str);
         }
 
-        return;
+        goto again;
     }
 
     before = ngx_http_sse_store_last_id(rd->zone);
@@ -1435,12 +1435,23 @@ ngx_http_sse_redis_fetched(ngx_http_sse_rconn_t *rc, void *data,
         ngx_http_sse_store_set_behind(rd->zone, 0);
     }
 
-    if (ngx_http_sse_store_last_id(rd->zone) == before) {
-        /* nothing new: no loop on what cannot be applied */
+    if (reply->elements >= NGX_HTTP_SSE_REDIS_FETCH
+        && ngx_http_sse_store_last_id(rd->zone) != before)
+    {
+        /* more to read (nothing new: no loop on what cannot be applied) */
+        ngx_http_sse_redis_fetch(rd);
         return;
     }
 
-    if (reply->elements >= NGX_HTTP_SSE_REDIS_FETCH || rd->fetch_again) {
+again:
+
+    /*
+     * a doorbell rang while this read was on its way: Redis may have run
+     * it before that message was in the log, so it is read now, whatever
+     * this read brought (once per doorbell: no loop)
+     */
+
+    if (rd->fetch_again) {
         ngx_http_sse_redis_fetch(rd);
     }
 }

@@ -394,3 +394,40 @@ $b->stop;
 --- no_error_log
 [alert]
 [crit]
+=== TEST 7: a doorbell that rings while a log read is on its way (read before the message was in): read again, the message delivered
+--- http_config
+sse_zone zone=fr:1m redis=redis://127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+# server B, one worker, reads the log through a relay that holds each
+# XRANGE reply for a second; its doorbell connection is not held
+my $slow = 1 * timeout_factor();
+my $pport = Test::Nginx::SSE::_free_port();
+my $proxy = start_proxy($pport, $main::REDIS_PORT, slow => [qr/XRANGE/, $slow]);
+my $b = start_b(http => "sse_zone zone=fr:1m redis=redis://127.0.0.1:$pport;",
+                config => 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }',
+                workers => 1);
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+ok(wait_log(sub { $b->log }, qr/redis \S+ connected/, 1), 'B connected through the relay');
+my $s = sse_open('/sub?channel=d', undef, port => $b->{port});
+Time::HiRes::sleep(0.3 * timeout_factor() + $slow);
+
+# "one" on B: B reads the log (held a second); its doorbell rings
+# meanwhile, so B reads again when that read is in, and that second read
+# (held too) is on its way when "two" is published on A
+is(http('POST', '/pub?channel=d', 'one', tp(), port => $b->{port})->{status}, 200, 'one, on B');
+Time::HiRes::sleep($slow * 1.4);
+is(http('POST', '/pub?channel=d', 'two', tp())->{status}, 200, 'two, on A, while B reads');
+$s->read_until(qr/data: two\n/, 6 * $slow);
+is(datas($s), 'one,two', "B's subscriber gets both: the doorbell of two was not lost");
+kill 'KILL', $proxy;
+waitpid($proxy, 0);
+$b->stop;
+--- no_error_log
+[alert]
+[crit]
+
+
+

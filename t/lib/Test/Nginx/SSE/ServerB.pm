@@ -26,7 +26,7 @@ sub start_b {
     my $module = $Test::Nginx::SSE::MODULE_PATH;
     my $conf = '';
     $conf .= "load_module $module;\n" if -f $module;
-    $conf .= "daemon off;\nmaster_process on;\nworker_processes 2;\n";
+    $conf .= "daemon off;\nmaster_process on;\nworker_processes " . ($o{workers} // 2) . ";\n";
     $conf .= "user root;\n" if $> == 0;
     $conf .= "error_log logs/error.log info;\npid logs/nginx.pid;\n";
     $conf .= "events { worker_connections 1024; }\n";
@@ -124,9 +124,10 @@ sub wait_log {
 }
 
 # a TCP relay from $listen to $target on 127.0.0.1 that a test can cut:
-# its process is killed
+# its process is killed.  slow => [qr/COMMAND/, $secs]: on a connection
+# that sent such a command, what comes back waits $secs from then
 sub start_proxy {
-    my ($listen, $target) = @_;
+    my ($listen, $target, %o) = @_;
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if (!$pid) {
@@ -135,9 +136,9 @@ sub start_proxy {
                                       ReuseAddr => 1)
             or POSIX::_exit(1);
         my $sel = IO::Select->new($l);
-        my %peer;
+        my (%peer, %client, %until, %held);
         while (1) {
-            for my $fh ($sel->can_read) {
+            for my $fh ($sel->can_read(0.01)) {
                 if ($fh == $l) {
                     my $c = $l->accept or next;
                     my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
@@ -145,6 +146,7 @@ sub start_proxy {
                     if (!$u) { close $c; next; }
                     $peer{$c} = $u;
                     $peer{$u} = $c;
+                    $client{$c} = $c;
                     $sel->add($c, $u);
                     next;
                 }
@@ -154,11 +156,27 @@ sub start_proxy {
                 if (!$n) {
                     $sel->remove($fh, $o);
                     delete @peer{$fh, $o};
+                    delete @client{$fh, $o};
+                    delete @held{$fh, $o};
                     close $fh;
                     close $o;
                     next;
                 }
+                # slow => [qr/COMMAND/, $secs]: what Redis sends back after
+                # such a command reaches it waits $secs
+                if ($o{slow} && $client{$fh} && $buf =~ $o{slow}[0]) {
+                    $until{$fh} = Time::HiRes::time() + $o{slow}[1];
+                }
+                if ($client{$o} && defined $held{$o}
+                    || $client{$o} && ($until{$o} // 0) > Time::HiRes::time()) {
+                    $held{$o} .= $buf;
+                    next;
+                }
                 syswrite($o, $buf);
+            }
+            for my $c (grep { defined $held{$_} } keys %held) {
+                next if $until{$c} > Time::HiRes::time();
+                syswrite($client{$c}, delete $held{$c}) if $client{$c};
             }
         }
     }
