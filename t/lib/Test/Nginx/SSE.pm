@@ -753,8 +753,13 @@ sub _pump_until {
 # PIDs of the master's children (workers, cache processes), from /proc.
 sub worker_pids {
     my $master = nginx_pid() or return ();
-    # not a sanitizer's symbolizer child (under valgrind, workers' cmdline
-    # is valgrind's, so nginx's own title cannot be required)
+    return _workers_of($master);
+}
+
+# the children of $master but a sanitizer's symbolizer (under valgrind,
+# workers' cmdline is valgrind's, so nginx's own title cannot be required)
+sub _workers_of {
+    my ($master) = @_;
     return grep {
         my $cmd = _slurp("/proc/$_/cmdline") // '';
         $cmd !~ /symbolizer|addr2line/;
@@ -1064,7 +1069,9 @@ sub _start_nginx {
         }
         if (-s $pidfile) {
             last unless $cur->{workers};
-            last if _children_of($pid) >= $cur->{workers};
+            # counted as worker_pids() counts them (a sanitizer's
+            # symbolizer is not a worker)
+            last if _workers_of($pid) >= $cur->{workers};
         }
         if (_now() > $deadline) {
             die "nginx did not start in time:\n" . _slurp($stderr)
