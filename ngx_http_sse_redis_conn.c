@@ -2380,9 +2380,9 @@ ngx_http_sse_rconn_failed(ngx_http_sse_rconn_t *rc, const char *err)
 static void
 ngx_http_sse_rconn_free(ngx_http_sse_rconn_t *rc)
 {
-    ngx_pool_t            *pool;
-    ngx_queue_t            waiting, *q;
-    ngx_connection_t      *c;
+    ngx_pool_t           *pool;
+    ngx_queue_t           waiting, *q;
+    ngx_connection_t     *c;
     ngx_http_sse_rcmd_t  *w;
 
     c = rc->c;
@@ -2538,7 +2538,7 @@ ngx_http_sse_rconn_drop(ngx_http_sse_rconn_t *rc, const char *why)
 void
 ngx_http_sse_rconn_close(ngx_http_sse_rconn_t *rc)
 {
-    ngx_queue_t           *q;
+    ngx_queue_t          *q;
     ngx_http_sse_rcmd_t  *w;
 
     ngx_http_sse_rconn_free(rc);
