@@ -19,8 +19,8 @@
  * costs the publishers nothing but time:
  *   - MOVED: the slot has a new primary.  It is taken as the slot's
  *     primary at once (the data connections move: the replies of the old
- *     one are awaited, what is sent meanwhile is held for the new one),
- *     and the command goes there.
+ *     one are awaited for 1 s at most, what is sent meanwhile is held for
+ *     the new one), and the command goes there.
  *   - ASK: the slot is being migrated and the command's keys are on the
  *     node it names already: the command goes to that node, after ASKING,
  *     on a connection of its own (made when needed, closed when unused).

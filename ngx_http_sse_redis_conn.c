@@ -85,6 +85,7 @@ static ngx_int_t ngx_http_sse_rconn_put(ngx_http_sse_rconn_t *rc,
 static void ngx_http_sse_rconn_flush(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_rconn_unhold(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_rconn_move(ngx_http_sse_rconn_t *rc);
+static ngx_uint_t ngx_http_sse_rconn_count(ngx_queue_t *cmds);
 static void ngx_http_sse_rconn_read_handler(ngx_event_t *ev);
 static void ngx_http_sse_rconn_write_handler(ngx_event_t *ev);
 static void ngx_http_sse_rconn_reply(ngx_http_sse_rconn_t *rc,
@@ -103,7 +104,7 @@ static ngx_int_t ngx_http_sse_rfind_pick(ngx_http_sse_rfind_t *f,
     ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f);
 static void ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f,
-    const char *why);
+    const char *why, u_char *old);
 static void ngx_http_sse_rfind_wake(ngx_http_sse_rfind_t *f, ngx_uint_t all);
 static void ngx_http_sse_rquery_attach(ngx_http_sse_rconn_t *rc);
 static void ngx_http_sse_rquery_detach(ngx_http_sse_rconn_t *rc);
@@ -931,7 +932,8 @@ ngx_http_sse_rfind_lost(ngx_http_sse_rfind_t *f)
 /* the primary changed: the users connected to the old one go and come */
 
 static void
-ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why)
+ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why,
+    u_char *old)
 {
     ngx_uint_t             i;
     ngx_http_sse_rconn_t  *rc;
@@ -949,7 +951,8 @@ ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why)
             /*
              * its replies are awaited (a MOVED one sends its command to
              * the new primary), new commands held; it moves when the last
-             * reply is in, or goes if the old primary does not answer
+             * reply is in, or after 1 s, what the old primary has left
+             * unanswered (NULL: 503)
              */
 
             if (ngx_queue_empty(&rc->waiting)) {
@@ -960,6 +963,9 @@ ngx_http_sse_rfind_switch(ngx_http_sse_rfind_t *f, const char *why)
             if (!rc->draining) {
                 rc->draining = 1;
                 ngx_add_timer(&rc->timer, NGX_HTTP_SSE_REDIS_DRAIN_TIMEOUT);
+
+                /* its address, for the log if it stays silent */
+                (void) ngx_cpystrn(rc->error, old, sizeof(rc->error));
             }
 
             continue;
@@ -1364,7 +1370,7 @@ ngx_http_sse_rquery_set(ngx_http_sse_rquery_t *q,
 
     q->peer->finder->found(q, old);
 
-    ngx_http_sse_rfind_switch(f, q->peer->finder->moved);
+    ngx_http_sse_rfind_switch(f, q->peer->finder->moved, old);
 }
 
 
@@ -2441,12 +2447,26 @@ ngx_http_sse_rconn_free(ngx_http_sse_rconn_t *rc)
 
     /* what is held stays (a move), and waits */
 
-    for (q = ngx_queue_head(&rc->held);
-         q != ngx_queue_sentinel(&rc->held);
+    rc->pending = ngx_http_sse_rconn_count(&rc->held);
+}
+
+
+static ngx_uint_t
+ngx_http_sse_rconn_count(ngx_queue_t *cmds)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
+
+    n = 0;
+
+    for (q = ngx_queue_head(cmds);
+         q != ngx_queue_sentinel(cmds);
          q = ngx_queue_next(q))
     {
-        rc->pending++;
+        n++;
     }
+
+    return n;
 }
 
 
@@ -2572,8 +2592,19 @@ ngx_http_sse_rconn_timer_handler(ngx_event_t *ev)
     rc = ev->data;
 
     if (rc->draining) {
-        ngx_http_sse_rconn_failed(rc, "no reply from the old primary in "
-                                      "time");
+        /*
+         * the old primary keeps what was sent to it: those commands get
+         * NULL (503: run or not, nobody knows); what is held was sent
+         * nowhere and goes to the new one
+         */
+
+        ngx_log_error(NGX_LOG_ERR, rc->log, 0,
+                      "sse_zone \"%V\": redis %V: the old primary %s did "
+                      "not answer in time, %ui commands left unanswered",
+                      &rc->peer->zone, &rc->peer->url, rc->error,
+                      ngx_http_sse_rconn_count(&rc->waiting));
+
+        ngx_http_sse_rconn_move(rc);
         return;
     }
 

@@ -174,14 +174,17 @@ sub failover_under_load {
 
 our $LOC = 'location /sub { sse_subscribe; sse_keepalive off; } location /pub { sse_publish; }';
 
-# a made-up cluster node that serves every slot and answers every script
-# as $REDIS_DIR/NAME.mode says: "tryagain", "moved" (to itself), "ask:PORT"
+# a made-up cluster node that serves every slot and answers scripts as
+# $REDIS_DIR/NAME.mode says, one rule a line: "DATA ACTION" for the publish
+# of DATA, or ACTION alone for every script; ACTION: "tryagain", "moved"
+# (to itself), "moved:PORT", "ask:PORT", "ok" (a publish's reply, ids from
+# 100), "hang" (nothing more on that connection), "late:SECS:ACTION"
 sub fake_node {
     my ($name, $slot) = @_;
+    my $id = 100;
     return redis_fake($name, sub {
         my ($args, $port) = @_;
         my $cmd = uc $args->[0];
-        my $mode = do { local (@ARGV, $/) = ("$REDIS_DIR/$name.mode"); -e $ARGV[0] ? <> : '' } // '';
         return "+PONG\r\n" if $cmd eq 'PING';
         return "+OK\r\n" if $cmd eq 'AUTH' || $cmd eq 'ASKING';
         return "*3\r\n\$6\r\nmaster\r\n:0\r\n*0\r\n" if $cmd eq 'ROLE';
@@ -190,18 +193,30 @@ sub fake_node {
         return sprintf("*3\r\n\$9\r\nsubscribe\r\n\$%d\r\n%s\r\n:1\r\n", length $args->[1], $args->[1])
             if $cmd eq 'SUBSCRIBE';
         return "*0\r\n" if $cmd eq 'XRANGE';
-        if ($cmd =~ /^EVAL/) {
-            return "-TRYAGAIN Multiple keys request during rehashing of slot\r\n" if $mode eq 'tryagain';
-            return "-MOVED $slot 127.0.0.1:$port\r\n" if $mode eq 'moved';
-            return "-ASK $slot 127.0.0.1:$1\r\n" if $mode =~ /^ask:(\d+)/;
+        return "-ERR not here\r\n" unless $cmd =~ /^EVAL/;
+        my $rules = do { local (@ARGV, $/) = ("$REDIS_DIR/$name.mode"); -e $ARGV[0] ? <> : '' } // '';
+        my $mode = '';
+        for (split /\n/, $rules) {
+            my ($data, $action) = /^(\S+)\s+(\S+)$/ ? ($1, $2) : ('*', $_);
+            $mode = $action, last if $data eq '*' || $data eq $args->[-1];
         }
-        return "-ERR not here\r\n";
+        my $late = $mode =~ s/^late:([\d.]+)://? $1 : 0;
+        my $reply = $mode eq 'tryagain' ? "-TRYAGAIN Multiple keys request during rehashing of slot\r\n"
+                  : $mode eq 'moved' ? "-MOVED $slot 127.0.0.1:$port\r\n"
+                  : $mode =~ /^moved:(\d+)/ ? "-MOVED $slot 127.0.0.1:$1\r\n"
+                  : $mode =~ /^ask:(\d+)/ ? "-ASK $slot 127.0.0.1:$1\r\n"
+                  : $mode eq 'ok' ? sprintf("*2\r\n:%d\r\n:0\r\n", $id++)
+                  : "-ERR not here\r\n";
+        return \'hang' if $mode eq 'hang';
+        return $late ? [$late, $reply] : $reply;
     });
 }
 
+# fake_mode($rules [, $name]): the rules of a made-up node (FAKE by default)
 sub fake_mode {
-    open my $f, '>', "$REDIS_DIR/FAKE.mode" or die "FAKE.mode: $!";
-    print {$f} $_[0];
+    my ($rules, $name) = @_;
+    open my $f, '>', "$REDIS_DIR/" . ($name // 'FAKE') . '.mode' or die "mode: $!";
+    print {$f} $rules;
     close $f;
 }
 
@@ -227,6 +242,7 @@ if (!redis_bins()) {
         $ENV{TEST_NGINX_CL_SILENT} = redis_silent('SILENT');
         $ENV{TEST_NGINX_CL_MUTE} = redis_silent('MUTE', 1);
         $ENV{TEST_NGINX_CL_FAKE} = fake_node('FAKE', cluster_slot($CL, 'sse:{clf}:id'));
+        $ENV{"TEST_NGINX_CL_D$_"} = fake_node("D$_", cluster_slot($CL, 'sse:{cld}:id')) for 1 .. 3;
     } else {
         ok(0, 'the Redis clusters started');
     }
@@ -505,6 +521,41 @@ for my $case (['tryagain', qr/refused the publish/, qr/TRYAGAIN Multiple keys/],
 like(error_log_text(), qr/slot \d+ is being migrated to 127\.0\.0\.1:$fake: commands follow ASK/, 'the ASK logged');
 fake_mode('tryagain');
 is(http('POST', '/pub?channel=f', 'x', tp(), timeout => 15)->{status}, 503, 'the worker still answers');
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 9d: the old primary silent while the command connection moves (MOVED): after 1 s what it had answers 503, what was held goes to the new primary
+--- http_config
+sse_zone zone=cld:1m redis=redis+cluster://127.0.0.1:$TEST_NGINX_CL_D1;
+--- config
+location /pub { sse_publish; }
+--- test
+my ($d1, $d2, $d3) = map { $ENV{"TEST_NGINX_CL_D$_"} } 1 .. 3;
+# D1 serves the slot and sends p1 on to D2 (ASK); D2 answers 0.6 s later
+# that D3 serves the slot now (MOVED).  Meanwhile q1 went to D1, which
+# hangs: when the command connection is to move, q1 is in flight there, so
+# p1 is held while D1 is awaited, 1 s
+fake_mode("p1 ask:$d2\nq1 hang", 'D1');
+fake_mode("p1 late:0.6:moved:$d3", 'D2');
+fake_mode('ok', 'D3');
+ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'connected to D1');
+my $dir = server_root();
+my $p = publisher("$dir/p", port(), 'p', 1, 0, 'f');
+Time::HiRes::sleep(0.2);
+my $q = publisher("$dir/q", port(), 'q', 1, 0, 'f');
+waitpid($_, 0) for $p, $q;
+my ($rp, $rq) = published("$dir/p", "$dir/q");
+is($rp->{status}, 200, 'p1 (held, sent nowhere before) published on the new primary');
+cmp_ok($rp->{id}, '>=', 100, "with D3's id");
+is($rq->{status}, 503, 'q1 (left with the silent old primary) answered 503');
+like(error_log_text(), qr/slot \d+ moved \(failover or resharding\): primary 127\.0\.0\.1:$d1 -> 127\.0\.0\.1:$d3/,
+     'the move to D3 logged');
+like(error_log_text(), qr/the old primary 127\.0\.0\.1:$d1 did not answer in time, 1 commands left unanswered/,
+     'the silent old primary logged');
+is(http('POST', '/pub?channel=f', 'p3', tp(), timeout => 10)->{status}, 200, 'the next publish goes to D3');
 --- no_error_log
 [alert]
 [crit]

@@ -260,7 +260,9 @@ sub redis_silent {
 }
 
 # a made-up Redis: a child that reads each command (RESP arrays) and writes
-# what $answer->([args...], $port) returns (undef: nothing); every
+# what $answer->([args...], $port) returns: a reply; undef, nothing; [$secs,
+# $reply], that reply $secs later (those after it wait, in order); \'hang',
+# nothing more on that connection, as a Redis stuck in a command.  Every
 # connection held open, those nginx closes counted in $REDIS_DIR/NAME.closed;
 # killed at the end with the others.  Its port.
 sub redis_fake {
@@ -272,26 +274,40 @@ sub redis_fake {
     die "fork: $!" unless defined $pid;
     if (!$pid) {
         my $sel = IO::Select->new($l);
-        my %buf;
+        my (%buf, %out, %hung);
         while (1) {
-            for my $fh ($sel->can_read) {
+            for my $fh ($sel->can_read(0.01)) {
                 if ($fh == $l) {
                     my $c = $l->accept or next;
                     $sel->add($c);
                     next;
                 }
+                my $fd = fileno $fh;
                 my $n = sysread($fh, my $chunk, 65536);
                 if (!$n) {
                     $sel->remove($fh);
-                    delete $buf{fileno $fh};
+                    delete @buf{$fd}, delete @out{$fd}, delete @hung{$fd};
                     close $fh;
                     if (open my $out, '>>', "$REDIS_DIR/$name.closed") { print {$out} "closed\n"; close $out }
                     next;
                 }
-                $buf{fileno $fh} .= $chunk;
-                while (my $args = resp_command(\$buf{fileno $fh})) {
+                $buf{$fd} .= $chunk;
+                while (!$hung{$fd} and my $args = resp_command(\$buf{$fd})) {
                     my $reply = $answer->($args, $port);
-                    syswrite($fh, $reply) if defined $reply;
+                    if (ref $reply eq 'SCALAR') {
+                        $hung{$fd} = 1;
+                    } elsif (ref $reply eq 'ARRAY') {
+                        push @{$out{$fd}}, [$fh, Time::HiRes::time() + $reply->[0], $reply->[1]];
+                    } elsif (defined $reply) {
+                        push @{$out{$fd}}, [$fh, 0, $reply];
+                    }
+                }
+            }
+            # replies in order, each when due
+            for my $q (values %out) {
+                while (@$q && $q->[0][1] <= Time::HiRes::time()) {
+                    my $r = shift @$q;
+                    syswrite($r->[0], $r->[2]);
                 }
             }
         }
