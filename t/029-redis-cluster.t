@@ -49,6 +49,90 @@ sub publish_until_ok {
     return ($r, Time::HiRes::time() - $t0);
 }
 
+# The zone's slot migrated key by key while this block's nginx (A) and a
+# server B (sse_zone line $o{b_http}) publish: one key per MIGRATE, 0.3 s
+# apart (a publish finds its keys on both nodes, TRYAGAIN, or on the new
+# one only, ASK), then every key moved and the slot still migrating for
+# 0.6 s (ASK), then SETSLOT NODE (MOVED).  Every publish must be
+# acknowledged, each message once in the new primary's log and to each
+# subscriber, in order, no sse_gap.  $o{label} tells the diag lines apart.
+sub migrate_under_load {
+    my (%o) = @_;
+    my ($c, $zone, $label) = @o{qw(cluster zone label)};
+    my $bs = start_b(http => $o{b_http}, config => $::LOC);
+    my $slot = cluster_slot($c, "sse:{$zone}:id");
+    my $src = cluster_owner($c, $slot);
+    my ($dst) = grep { $_ ne $src } cluster_primaries($c);
+    ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
+    ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
+
+    my @s = ((map { sse_open('/sub?channel=load') } 1 .. 2),
+             (map { sse_open('/sub?channel=load', undef, port => $bs->{port}) } 1 .. 2));
+    # both servers report their subscribers: those keys move too
+    Time::HiRes::sleep(0.6 * timeout_factor());
+
+    my $dir = server_root();
+    my $n = 400;
+    my @pids = (publisher("$dir/${zone}a", port(), 'a', $n, 0.01, 'load'),
+                publisher("$dir/${zone}b", $bs->{port}, 'b', $n, 0.01, 'load'));
+    sse_pump(\@s, 0.3);
+    # one key per MIGRATE, 0.3 s apart: meanwhile a publish finds its keys
+    # on both nodes (TRYAGAIN) or on the new one only (ASK); then all keys
+    # moved, the slot still migrating (ASK) for 0.6 s; then SETSLOT NODE (MOVED)
+    my @keys;
+    ok(cluster_move_slot($c, $slot, $dst, each => 0.3, hold => 0.6, keys => \@keys),
+       "slot $slot moved from $src to $dst key by key: @keys");
+    cmp_ok(scalar(@keys), '>=', 4, 'the counter, the log and the reports moved one by one');
+    my $t0 = Time::HiRes::time();
+    my %running = map { $_ => 1 } @pids;
+    while (%running && Time::HiRes::time() - $t0 < 40 * timeout_factor()) {
+        sse_pump(\@s, 0.2);
+        delete $running{$_} for grep { waitpid($_, POSIX::WNOHANG()) != 0 } keys %running;
+    }
+    ok(!%running, 'the publishers finished');
+
+    my @r = published("$dir/${zone}a", "$dir/${zone}b");
+    my @acked = grep { $_->{status} == 200 } @r;
+    is(scalar(@r), 2 * $n, 'every publish recorded');
+    my %refused;
+    $refused{$_->{status}}++ for grep { $_->{status} != 200 } @r;
+    is(scalar(@acked), scalar(@r), 'every publish acknowledged: none refused while the slot moved')
+        or diag('refused: ' . join(', ', map { "$refused{$_} x $_" } sort keys %refused));
+    my %n;
+    $n{$_->{id}}++ for @acked;
+    is(scalar(grep { $n{$_} > 1 } keys %n), 0, 'no id acknowledged twice');
+    for my $tag ('a', 'b') {
+        my @ids = map { $_->{id} } sort { $a->{at} <=> $b->{at} } grep { $_->{data} =~ /^$tag/ } @acked;
+        is(scalar(grep { $ids[$_] <= $ids[$_ - 1] } 1 .. $#ids), 0, "publisher $tag: ids only grow");
+    }
+    is(cluster_cli($c, $dst, 'XLEN', "sse:{$zone}:log"), scalar(@acked),
+       'the log on the new primary holds every message, once');
+    is(scalar(cluster_owner($c, $slot)), $dst, 'the new primary serves the slot');
+
+    my ($last) = sort { $b->{id} <=> $a->{id} } @acked;
+    sse_pump(\@s, 10, sub { !grep { $_->body !~ /id: $last->{id}\n/ } @{$_[0]} });
+    for my $i (0 .. $#s) {
+        my $s = $s[$i];
+        is(increasing($s), '', "subscriber $i: ids only grow");
+        is(scalar(gaps($s)), 0, "subscriber $i: no sse_gap");
+        my %seen;
+        $seen{$_->{id}}++ for msgs($s);
+        is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, "subscriber $i: no duplicate");
+        my @miss = missing($s, @acked);
+        is(scalar(@miss), 0, "subscriber $i: every message delivered")
+            or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)]));
+    }
+    for my $srv (['A', error_log_text()], ['B', $bs->log]) {
+        like($srv->[1], qr/slot $slot is being migrated to 127\.0\.0\.1:$dst: commands follow ASK/,
+             "$srv->[0]: ASK followed, logged");
+        like($srv->[1], qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$src -> 127\.0\.0\.1:$dst/,
+             "$srv->[0]: the move logged");
+    }
+    diag(sprintf('%s resharding under load: %d published, %d acknowledged, keys moved: %s',
+                 $label, scalar(@r), scalar(@acked), join(' ', @keys)));
+    $bs->stop;
+}
+
 # TEST 10 and TEST 15: the slot's primary of $o{zone} in the cluster
 # $o{cluster} SIGKILLed while two publishers publish, one on this block's
 # nginx (A), one on a second server started with $o{b_http} (its sse_zone
@@ -237,6 +321,7 @@ if (!redis_bins()) {
         $ENV{"TEST_NGINX_SEED_$_"} = seed($CL, $_) for qw(cl2 cl3 clm);
         $ENV{TEST_NGINX_SEED_cla} = seed($CLA, 'cla');
         $ENV{TEST_NGINX_SEED_clt} = seed($CLT, 'clt');
+        $ENV{TEST_NGINX_SEED_clmt} = seed($CLT, 'clmt');
         $ENV{TEST_NGINX_SEEDS_cl3} = join ',', map { "127.0.0.1:$_" } @{$CL->{ports}}[0 .. 2];
         $ENV{TEST_NGINX_SEEDS_clt3} = join ',', map { "127.0.0.1:$_" } @{$CLT->{ports}}[0 .. 2];
         $ENV{TEST_NGINX_CL_SILENT} = redis_silent('SILENT');
@@ -414,79 +499,8 @@ sse_zone zone=clm:8m history=5000 redis=redis+cluster://$TEST_NGINX_SEED_clm;
 location /sub { sse_subscribe; sse_keepalive off; }
 location /pub { sse_publish; }
 --- test
-my $bs = start_b(http => "sse_zone zone=clm:8m history=5000 redis=redis+cluster://$ENV{TEST_NGINX_SEED_clm};",
-                 config => $::LOC);
-my $slot = cluster_slot($::CL, 'sse:{clm}:id');
-my $src = cluster_owner($::CL, $slot);
-my ($dst) = grep { $_ ne $src } cluster_primaries($::CL);
-ok(wait_log(\&error_log_text, qr/redis \S+ connected/, 1), 'A connected');
-ok(wait_log(sub { $bs->log }, qr/redis \S+ connected/, 2), 'B connected');
-
-my @s = ((map { sse_open('/sub?channel=load') } 1 .. 2),
-         (map { sse_open('/sub?channel=load', undef, port => $bs->{port}) } 1 .. 2));
-# both servers report their subscribers: those keys move too
-Time::HiRes::sleep(0.6 * timeout_factor());
-
-my $dir = server_root();
-my $n = 400;
-my @pids = (publisher("$dir/ma", port(), 'a', $n, 0.01, 'load'),
-            publisher("$dir/mb", $bs->{port}, 'b', $n, 0.01, 'load'));
-sse_pump(\@s, 0.3);
-# one key per MIGRATE, 0.3 s apart: meanwhile a publish finds its keys
-# on both nodes (TRYAGAIN) or on the new one only (ASK); then all keys
-# moved, the slot still migrating (ASK) for 0.6 s; then SETSLOT NODE (MOVED)
-my @keys;
-ok(cluster_move_slot($::CL, $slot, $dst, each => 0.3, hold => 0.6, keys => \@keys),
-   "slot $slot moved from $src to $dst key by key: @keys");
-cmp_ok(scalar(@keys), '>=', 4, 'the counter, the log and the reports moved one by one');
-my $t0 = Time::HiRes::time();
-my %running = map { $_ => 1 } @pids;
-while (%running && Time::HiRes::time() - $t0 < 40 * timeout_factor()) {
-    sse_pump(\@s, 0.2);
-    delete $running{$_} for grep { waitpid($_, POSIX::WNOHANG()) != 0 } keys %running;
-}
-ok(!%running, 'the publishers finished');
-
-my @r = published("$dir/ma", "$dir/mb");
-my @acked = grep { $_->{status} == 200 } @r;
-is(scalar(@r), 2 * $n, 'every publish recorded');
-my %refused;
-$refused{$_->{status}}++ for grep { $_->{status} != 200 } @r;
-is(scalar(@acked), scalar(@r), 'every publish acknowledged: none refused while the slot moved')
-    or diag('refused: ' . join(', ', map { "$refused{$_} x $_" } sort keys %refused));
-my %n;
-$n{$_->{id}}++ for @acked;
-is(scalar(grep { $n{$_} > 1 } keys %n), 0, 'no id acknowledged twice');
-for my $tag ('a', 'b') {
-    my @ids = map { $_->{id} } sort { $a->{at} <=> $b->{at} } grep { $_->{data} =~ /^$tag/ } @acked;
-    is(scalar(grep { $ids[$_] <= $ids[$_ - 1] } 1 .. $#ids), 0, "publisher $tag: ids only grow");
-}
-is(cluster_cli($::CL, $dst, 'XLEN', 'sse:{clm}:log'), scalar(@acked),
-   'the log on the new primary holds every message, once');
-is(scalar(cluster_owner($::CL, $slot)), $dst, 'the new primary serves the slot');
-
-my ($last) = sort { $b->{id} <=> $a->{id} } @acked;
-sse_pump(\@s, 10, sub { !grep { $_->body !~ /id: $last->{id}\n/ } @{$_[0]} });
-for my $i (0 .. $#s) {
-    my $s = $s[$i];
-    is(increasing($s), '', "subscriber $i: ids only grow");
-    is(scalar(gaps($s)), 0, "subscriber $i: no sse_gap");
-    my %seen;
-    $seen{$_->{id}}++ for msgs($s);
-    is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, "subscriber $i: no duplicate");
-    my @miss = missing($s, @acked);
-    is(scalar(@miss), 0, "subscriber $i: every message delivered")
-        or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)]));
-}
-for my $srv (['A', error_log_text()], ['B', $bs->log]) {
-    like($srv->[1], qr/slot $slot is being migrated to 127\.0\.0\.1:$dst: commands follow ASK/,
-         "$srv->[0]: ASK followed, logged");
-    like($srv->[1], qr/slot $slot moved \(failover or resharding\): primary 127\.0\.0\.1:$src -> 127\.0\.0\.1:$dst/,
-         "$srv->[0]: the move logged");
-}
-diag(sprintf('resharding under load: %d published, %d acknowledged, keys moved: %s',
-             scalar(@r), scalar(@acked), join(' ', @keys)));
-$bs->stop;
+migrate_under_load(cluster => $::CL, zone => 'clm', label => 'plain',
+                   b_http => "sse_zone zone=clm:8m history=5000 redis=redis+cluster://$ENV{TEST_NGINX_SEED_clm};");
 --- no_error_log
 [alert]
 [crit]
@@ -645,6 +659,21 @@ ok(wait_log(\&error_log_text, qr/cluster node 127\.0\.0\.1:\d+ failed \(TLS veri
 is(http('POST', '/pub?channel=a', 'x', tp())->{status}, 503, 'publish: 503');
 --- no_error_log
 [alert]
+
+
+
+=== TEST 14b: rediss+cluster://: the slot migrated key by key under load on two servers, every node over TLS: ASK, TRYAGAIN and MOVED followed, no publish refused
+--- http_config
+sse_zone zone=clmt:8m history=5000 redis=rediss+cluster://$TEST_NGINX_SEED_clmt redis_tls_ca=$TEST_NGINX_CL_DIR/ca.crt;
+--- config
+location /sub { sse_subscribe; sse_keepalive off; }
+location /pub { sse_publish; }
+--- test
+migrate_under_load(cluster => $::CLT, zone => 'clmt', label => 'TLS',
+                   b_http => "sse_zone zone=clmt:8m history=5000 redis=rediss+cluster://$ENV{TEST_NGINX_SEED_clmt} redis_tls_ca=$ENV{TEST_NGINX_CL_DIR}/ca.crt;");
+--- no_error_log
+[alert]
+[crit]
 
 
 

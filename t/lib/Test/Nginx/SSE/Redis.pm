@@ -286,7 +286,7 @@ sub redis_fake {
                 my $n = sysread($fh, my $chunk, 65536);
                 if (!$n) {
                     $sel->remove($fh);
-                    delete @buf{$fd}, delete @out{$fd}, delete @hung{$fd};
+                    delete $buf{$fd}; delete $out{$fd}; delete $hung{$fd};
                     close $fh;
                     if (open my $out, '>>', "$REDIS_DIR/$name.closed") { print {$out} "closed\n"; close $out }
                     next;
