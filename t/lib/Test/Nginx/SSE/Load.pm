@@ -15,7 +15,8 @@ use POSIX ();
 use Time::HiRes ();
 use Test::Nginx::SSE;
 
-our @EXPORT = qw(gaps msgs publisher published missing increasing);
+our @EXPORT = qw(gaps msgs publisher published missing increasing
+                 check_subscribers);
 
 sub gaps { map { decode_json($_->{data}) } grep { ($_->{event} // '') eq 'sse_gap' } $_[0]->events }
 sub msgs { grep { defined $_->{id} } $_[0]->events }
@@ -73,6 +74,37 @@ sub increasing {
         return "$ids[$i - 1] then $ids[$i]" if $ids[$i] <= $ids[$i - 1];
     }
     return '';
+}
+
+# each subscriber of @$subs against what was acknowledged: ids only grow,
+# no duplicate, every acknowledged message delivered or inside one of its
+# sse_gap events (a test each); returns, summed over the subscribers, the
+# acknowledged messages not delivered (covered) and, of those, the ones
+# inside no gap (lost), and the ids that carried two messages (twice)
+sub check_subscribers {
+    my ($subs, $acked) = @_;
+    my %sum = (twice => 0, covered => 0, lost => 0);
+    my %data;
+    for my $i (0 .. $#$subs) {
+        my $s = $subs->[$i];
+        is(increasing($s), '', "subscriber $i: ids only grow");
+        my %seen;
+        $seen{$_->{id}}++ for msgs($s);
+        is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, "subscriber $i: no duplicate");
+        for my $e (msgs($s)) {
+            $sum{twice}++ if defined $data{$e->{id}} && $data{$e->{id}} ne $e->{data};
+            $data{$e->{id}} = $e->{data};
+        }
+        my @miss = missing($s, @$acked);
+        $sum{lost} += @miss;
+        $sum{covered} += grep { !$seen{$_->{id}} } @$acked;
+        is(scalar(@miss), 0, "subscriber $i: every acknowledged message delivered or in an sse_gap")
+            or diag(join(' ', map { "$_->{id}:$_->{data}" } @miss[0 .. ($#miss < 9 ? $#miss : 9)])
+                    . ' gaps: ' . join(' ', map { "$_->{last_event_id}-$_->{oldest_id}" } gaps($s))
+                    . ' ids: ' . join(',', map { $_->{id} } msgs($s)));
+    }
+    is($sum{twice}, 0, 'no id carried two messages');
+    return \%sum;
 }
 
 1;
