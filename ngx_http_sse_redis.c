@@ -356,7 +356,7 @@ static ngx_http_sse_script_t  ngx_http_sse_scripts[] = {
         "for i = 3, #ARGV - 1, 2 do redis.call('SADD', set, ARGV[i]) end "
         "if #ARGV > 2 then redis.call('PEXPIRE', set, 60000) end "
         "return 0 "),
-      ngx_string("1"), "" },
+      ngx_string("1") /* with no channel; the call says how many */, "" },
 
     /*
      * init, on each connection: KEYS id, log; ARGV prefix, server, floor.
