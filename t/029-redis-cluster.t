@@ -544,6 +544,9 @@ like(error_log_text(), qr/slot \d+ moved \(failover or resharding\): primary 127
 like(error_log_text(), qr/the old primary 127\.0\.0\.1:$d1 did not answer in time, 1 commands left unanswered/,
      'the silent old primary logged');
 is(http('POST', '/pub?channel=f', 'p3', tp(), timeout => 10)->{status}, 200, 'the next publish goes to D3');
+my $t0 = Time::HiRes::time();
+Time::HiRes::sleep(0.1) while !-e "$REDIS_DIR/D2.closed" && Time::HiRes::time() - $t0 < 5 * timeout_factor();
+ok(-e "$REDIS_DIR/D2.closed", 'the connection to the ASK target closed once unused');
 --- no_error_log
 [alert]
 [crit]
